@@ -411,6 +411,8 @@ def test_broken_token(fresh_api: LoopbackAPI, version: str, cause: str) -> None:
     if expected.got_401:
         assert statuses == [401]  # the first request fails, nothing is retried
     assert (VALID_TOKEN in result.stderr or CANARY in result.stderr) is expected.leaks
+    assert VALID_TOKEN not in repr(fresh_api.requests)
+    assert CANARY not in repr(fresh_api.requests)
     chained = _CHAINED_2X.get(cause)
     if generation(version) == "stainless" and chained is not None:
         assert chained.replace("<TOKEN>", VALID_TOKEN) in result.stderr.splitlines()
@@ -468,3 +470,19 @@ def test_wrong_constructor_keyword(fresh_api: LoopbackAPI, version: str) -> None
         f"TypeError: {owner}.__init__() got an unexpected keyword argument '{keyword}'"
     )
     assert fresh_api.requests == []
+
+
+@pytest.mark.parametrize("version", CLIENT_VERSIONS)
+def test_token_set_after_import(fresh_api: LoopbackAPI, version: str) -> None:
+    """Setting the variable after `import replicate` is too late only on 0.14-0.15.3."""
+    code = (
+        "import os\nimport replicate\n"
+        f"os.environ['REPLICATE_API_TOKEN'] = {VALID_TOKEN!r}\n"
+        f'print(replicate.run({MODEL_REF!r}, input={{"text": "hi"}}))\n'
+    )
+    result = run_program(code, version, fresh_api, None)
+    if Version("0.14") <= Version(version) <= Version("0.15.3"):
+        assert result.returncode == 1
+        assert final_exception(result.stderr) == _MISSING_0X
+    else:
+        assert (result.returncode, result.stdout, result.stderr) == (0, "hello\n", "")
