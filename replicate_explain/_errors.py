@@ -1,0 +1,35 @@
+"""Public exception types (kept in a tiny module so importing them costs nothing)."""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False  # typing itself costs milliseconds at start-up
+if TYPE_CHECKING:
+    from typing import Optional
+
+
+
+class RuleError(ValueError):
+    """A rule file is malformed: names the file, the key path, what was expected, and a hint.
+
+    ``str()`` reads ``path:line: key: problem (did you mean 'x'?)``.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        key: str,
+        problem: str,
+        *,
+        line: Optional[int] = None,
+        hint: Optional[str] = None,
+    ) -> None:
+        self.path = path
+        self.key = key
+        self.problem = problem
+        self.line = line
+        self.hint = hint
+        where = f"{path}:{line}" if line else path
+        text = f"{where}: {key}: {problem}" if key else f"{where}: {problem}"
+        if hint:
+            text += f" ({hint})"
+        super().__init__(text)

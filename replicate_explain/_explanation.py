@@ -1,0 +1,59 @@
+"""The result of matching: plain frozen data that every renderer and adapter consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+
+@dataclass(frozen=True)
+class CodeFix:
+    """Broken and fixed code for the installed client version."""
+
+    broken: str
+    fixed: str
+    client: str
+    """The client version range the snippets are written for (empty: any version)."""
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why a Replicate call failed to authenticate, and how to fix it. Contains no secret."""
+
+    rule_id: str
+    title: str
+    severity: str
+    summary: str
+    evidence: tuple[str, ...]
+    why: str
+    fix: tuple[str, ...]
+    code: Optional[CodeFix]
+    workaround: str
+    prevention: str
+    references: tuple[str, ...]
+    also: tuple[str, ...]
+    """Ids of other rules that also matched, most specific first."""
+    exception: str
+    """The matched exception's last traceback line, redacted."""
+    client_version: Optional[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary (stable keys, the public JSON format)."""
+        return {
+            "rule_id": self.rule_id,
+            "title": self.title,
+            "severity": self.severity,
+            "summary": self.summary,
+            "evidence": list(self.evidence),
+            "why": self.why,
+            "fix": list(self.fix),
+            "code": None
+            if self.code is None
+            else {"broken": self.code.broken, "fixed": self.code.fixed, "client": self.code.client},
+            "workaround": self.workaround,
+            "prevention": self.prevention,
+            "references": list(self.references),
+            "also": list(self.also),
+            "exception": self.exception,
+            "client_version": self.client_version,
+        }

@@ -1,0 +1,183 @@
+"""Step two: match a :class:`Snapshot` against the rules and build an :class:`Explanation`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Optional
+
+from ._explanation import CodeFix, Explanation
+from ._rules import Case, ExceptionPattern, Rule, RuleSet
+from ._snapshot import ExceptionInfo, FactValue, Snapshot, snapshot_from_data
+
+_TRAILING = {
+    "newline": "ends with a newline (\\n)",
+    "crlf": "ends with a Windows line break (\\r\\n)",
+    "carriage return": "ends with a carriage return (\\r)",
+    "space": "ends with a space",
+    "tab": "ends with a tab",
+    "whitespace": "ends with whitespace",
+}
+
+
+def _same(actual: FactValue, expected: FactValue) -> bool:
+    return type(actual) is type(expected) and actual == expected
+
+
+def _pattern_hit(pattern: ExceptionPattern, info: ExceptionInfo) -> bool:
+    if pattern.type not in info.types:
+        return False
+    if pattern.message is not None and not pattern.message.search(info.message):
+        return False
+    return all(info.attributes.get(name) == value for name, value in pattern.attributes.items())
+
+
+def _version_in(spec: str, version: Optional[str]) -> bool:
+    if not spec:
+        return True
+    if version is None:
+        return False
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return SpecifierSet(spec).contains(Version(version), prereleases=True)
+    except InvalidVersion:
+        return False
+
+
+def matched_exception(rule: Rule, snapshot: Snapshot) -> Optional[ExceptionInfo]:
+    """The first exception of the chain that one of the rule's shapes matches, if all else matches."""
+    for name, allowed in rule.facts.items():
+        if not any(_same(snapshot.facts.get(name), value) for value in allowed):
+            return None
+    if not _version_in(rule.client, snapshot.client_version):
+        return None
+    if not _version_in(rule.python, snapshot.python_version):
+        return None
+    for info in snapshot.exceptions:
+        if any(_pattern_hit(pattern, info) for pattern in rule.exceptions):
+            return info
+    return None
+
+
+def matching_rules(snapshot: Snapshot, rules: RuleSet) -> list[tuple[Rule, ExceptionInfo]]:
+    """Every rule that matches, most specific first (ties broken by id, so the order is stable)."""
+    hits = []
+    for rule in rules.rules:
+        info = matched_exception(rule, snapshot)
+        if info is not None:
+            hits.append((rule, info))
+    hits.sort(key=lambda hit: (-hit[0].specificity, hit[0].id))
+    return hits
+
+
+def token_evidence(facts: Mapping[str, FactValue]) -> list[str]:
+    """Sentences about the token's state and shape; never its value."""
+    state = facts.get("token.state")
+    lines: list[str] = []
+    if state == "unset":
+        lines.append("REPLICATE_API_TOKEN is not set in this process")
+    elif state == "empty":
+        lines.append("REPLICATE_API_TOKEN is set to an empty string")
+    elif state == "blank":
+        lines.append(f"REPLICATE_API_TOKEN is set to {facts.get('token.length')} whitespace character(s) and nothing else")
+    else:
+        parts = [f"REPLICATE_API_TOKEN is set, {facts.get('token.length')} characters"]
+        if facts.get("token.whitespace") in ("leading", "both"):
+            parts.append("starts with whitespace")
+        trailing = facts.get("token.trailing")
+        if isinstance(trailing, str):
+            parts.append(_TRAILING.get(trailing, "ends with whitespace"))
+        elif facts.get("token.line_break"):
+            parts.append("contains a line break")
+        if facts.get("token.quoted"):
+            parts.append("is wrapped in quotes")
+        if facts.get("token.scheme_prefixed"):
+            parts.append("starts with an auth scheme ('Bearer ' or 'Token ')")
+        if facts.get("token.well_formed"):
+            parts.append("has the r8_ + 37 letters and digits format")
+        elif facts.get("token.r8_prefix"):
+            parts.append("starts with r8_")
+        else:
+            parts.append("does not start with r8_ (older tokens may lack it)")
+        lines.append(", ".join(parts))
+    lookalike = facts.get("token.lookalike")
+    if isinstance(lookalike, str):
+        lines.append(f"{lookalike} is set, a name the replicate client does not read")
+    sent = facts.get("token.sent")
+    if sent == "differs":
+        lines.append("the failed request sent a different token than REPLICATE_API_TOKEN holds now (compared by digest)")
+    elif sent == "absent":
+        lines.append("the failed request sent no token")
+    if facts.get("dotenv.defines_token"):
+        lines.append(f"{facts.get('dotenv.path')} defines REPLICATE_API_TOKEN")
+    return lines
+
+
+def _evidence(snapshot: Snapshot, info: ExceptionInfo) -> tuple[str, ...]:
+    lines = token_evidence(snapshot.facts)
+    if snapshot.client_version:
+        lines.append(f"replicate {snapshot.client_version} is installed (Python {snapshot.python_version})")
+    else:
+        lines.append(f"the replicate package is not installed (Python {snapshot.python_version})")
+    headline = info.headline()
+    if len(headline) > 300:
+        headline = headline[:297] + "..."
+    lines.append(f"the error raised: {headline}")
+    return tuple(lines)
+
+
+def choose_example(rule: Rule, version: Optional[str]) -> Optional[CodeFix]:
+    """The first example whose client range holds ``version`` (the first one if none does)."""
+    for example in rule.examples:
+        if _version_in(example.client, version) if example.client else True:
+            return CodeFix(example.broken, example.fixed, example.client)
+    if not rule.examples:
+        return None
+    first = rule.examples[0]
+    return CodeFix(first.broken, first.fixed, first.client)
+
+
+def build_explanation(rule: Rule, info: ExceptionInfo, snapshot: Snapshot, also: tuple[str, ...]) -> Explanation:
+    """Assemble the :class:`Explanation` of ``rule`` for ``snapshot``."""
+    return Explanation(
+        rule_id=rule.id,
+        title=rule.title,
+        severity=rule.severity,
+        summary=rule.summary,
+        evidence=_evidence(snapshot, info),
+        why=rule.why,
+        fix=rule.fix,
+        code=choose_example(rule, snapshot.client_version),
+        workaround=rule.workaround,
+        prevention=rule.prevention,
+        references=rule.references,
+        also=also,
+        exception=info.headline(),
+        client_version=snapshot.client_version,
+    )
+
+
+def explain_snapshot(snapshot: Snapshot, rules: RuleSet) -> Optional[Explanation]:
+    """The explanation of the most specific matching rule, or ``None``."""
+    if not snapshot.relevant:
+        return None
+    hits = matching_rules(snapshot, rules)
+    if not hits:
+        return None
+    rule, info = hits[0]
+    return build_explanation(rule, info, snapshot, tuple(other.id for other, _ in hits[1:]))
+
+
+def case_snapshot(case: Case) -> Snapshot:
+    """The snapshot a rule case describes."""
+    infos = [
+        ExceptionInfo(
+            types=(exc.type, *exc.bases),
+            message=exc.message,
+            attributes=exc.attributes,
+            in_replicate=exc.in_replicate,
+        )
+        for exc in case.exceptions
+    ]
+    return snapshot_from_data(infos, case.environ, case.client, python=case.python, sent=case.sent)

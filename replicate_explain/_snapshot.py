@@ -1,0 +1,358 @@
+"""Step one of the pipeline: turn an exception and an environment into plain, redacted facts.
+
+A :class:`Snapshot` holds what the matcher needs and nothing secret: the exception chain as
+dotted class names, redacted messages and a few attributes; facts about the token (its state,
+length and shape, never its value); the installed client version (read from package metadata,
+without importing ``replicate``). Standard library only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType, TracebackType
+from typing import Optional, Union
+
+from ._redact import SECRET_VARIABLES, Redactor
+
+FactValue = Union[str, int, bool, None]
+
+TOKEN_VARIABLE = "REPLICATE_API_TOKEN"
+#: Variables users set instead of REPLICATE_API_TOKEN (field notes, section 6).
+LOOKALIKE_VARIABLES = tuple(name for name in SECRET_VARIABLES if name != TOKEN_VARIABLE)
+#: Attributes of client exceptions worth matching on (0.x/1.x ReplicateError, 2.x APIStatusError).
+ATTRIBUTES = ("status", "status_code", "title", "detail", "code")
+#: Top-level packages whose exceptions can carry a Replicate authentication failure.
+RELEVANT_PACKAGES = ("replicate", "httpx", "httpcore", "h11", "requests", "urllib3")
+MAX_CHAIN = 32
+MAX_MESSAGE = 4000
+_SCAN_LIMIT = 20000
+
+#: Every fact name a snapshot carries, with what it means; rules may only name these.
+FACTS: Mapping[str, str] = MappingProxyType(
+    {
+        "token.state": "unset, empty, blank (only whitespace) or set",
+        "token.length": "number of characters in the value (null when unset)",
+        "token.whitespace": "where the set value has stray whitespace: none, leading, trailing, both",
+        "token.trailing": "what the value ends with when that is a problem: newline, crlf, space, tab",
+        "token.line_break": "the value contains a line break",
+        "token.quoted": "the value is wrapped in (or starts or ends with) quotes",
+        "token.scheme_prefixed": "the value starts with 'Bearer ' or 'Token '",
+        "token.r8_prefix": "the value, trimmed, starts with r8_",
+        "token.well_formed": "the value is exactly r8_ and 37 letters and digits",
+        "token.lookalike": "name of a look-alike variable that is set (null if none)",
+        "token.sent": "what the failed request sent: absent, matches, differs or unknown",
+        "dotenv.defines_token": "a .env file here or in a parent directory defines the token",
+        "dotenv.path": "that .env file (null if none)",
+        "client.installed": "the replicate package is installed",
+        "python.version": "the running Python version",
+    }
+)
+
+
+@dataclass(frozen=True)
+class ExceptionInfo:
+    """One exception of the chain, reduced to matchable, redacted facts."""
+
+    types: tuple[str, ...]
+    """Dotted class names along the MRO, most derived first (``module.QualName``)."""
+    message: str
+    """``str(exc)``, redacted and truncated."""
+    attributes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """Selected attributes (``status``, ``status_code``, ...) as redacted strings."""
+    in_replicate: bool = False
+    """Whether its traceback runs through the ``replicate`` package."""
+
+    @property
+    def name(self) -> str:
+        """The dotted name of the exception's own class."""
+        return self.types[0] if self.types else "builtins.BaseException"
+
+    def headline(self) -> str:
+        """The last line of a traceback for this exception, redacted."""
+        return f"{self.name}: {self.message}" if self.message else self.name
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the matcher may look at, with no secret in it."""
+
+    exceptions: tuple[ExceptionInfo, ...]
+    facts: Mapping[str, FactValue]
+    client_version: Optional[str]
+    python_version: str
+
+    @property
+    def relevant(self) -> bool:
+        """Whether the failure touches replicate or its HTTP stack at all (a cheap pre-filter)."""
+        for info in self.exceptions:
+            if info.in_replicate:
+                return True
+            for dotted in info.types:
+                if dotted.split(".", 1)[0] in RELEVANT_PACKAGES:
+                    return True
+        return False
+
+
+def _dotted(cls: type) -> str:
+    return f"{getattr(cls, '__module__', '?')}.{getattr(cls, '__qualname__', cls.__name__)}"
+
+
+def iter_chain(exc: BaseException) -> Iterator[BaseException]:
+    """Every exception reachable through ``__cause__``, ``__context__`` and exception groups.
+
+    Outermost first, each once, at most ``MAX_CHAIN``; cycles are cut.
+    """
+    seen: set[int] = set()
+    stack = [exc]
+    count = 0
+    while stack and count < MAX_CHAIN:
+        current = stack.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        count += 1
+        yield current
+        nested = getattr(current, "exceptions", None)
+        if isinstance(nested, tuple) and any(_dotted(c).endswith("ExceptionGroup") for c in type(current).__mro__):
+            stack.extend(e for e in nested if isinstance(e, BaseException))
+        for link in (current.__cause__, current.__context__):
+            if isinstance(link, BaseException):
+                stack.append(link)
+
+
+def _safe_str(value: object) -> str:
+    try:
+        text = str(value)
+    except Exception:
+        return f"<unprintable {type(value).__name__} object>"
+    return text if isinstance(text, str) else ""
+
+
+def _clip(text: str, redactor: Redactor) -> str:
+    text = redactor(text[:_SCAN_LIMIT])
+    if len(text) > MAX_MESSAGE:
+        text = text[:MAX_MESSAGE] + f"... [{len(text) - MAX_MESSAGE} more characters]"
+    return text
+
+
+def _in_replicate(tb: Optional[TracebackType], exc: BaseException) -> bool:
+    seps = (f"{os.sep}replicate{os.sep}", "/replicate/")
+    steps = 0
+    while tb is not None and steps < 200:
+        filename = tb.tb_frame.f_code.co_filename
+        if any(sep in filename for sep in seps):
+            return True
+        tb = tb.tb_next
+        steps += 1
+    filename = getattr(exc, "filename", None)  # SyntaxError raised while importing replicate
+    return isinstance(filename, str) and any(sep in filename for sep in seps)
+
+
+def _sent_credential(exc: BaseException) -> Optional[str]:
+    """The credential in the Authorization header of the request behind ``exc``, if known.
+
+    httpx raises RuntimeError from ``.request`` when unset, so every access is guarded.
+    """
+    try:
+        request = getattr(exc, "request", None)
+        headers = getattr(request, "headers", None)
+        if headers is None:
+            return None
+        value = headers.get("authorization") or headers.get("Authorization")
+    except Exception:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("latin-1", "replace")
+    if not isinstance(value, str):
+        return None
+    scheme, _, credential = value.partition(" ")
+    return credential if scheme.lower() in ("bearer", "token") else value
+
+
+def exception_info(exc: BaseException, redactor: Redactor) -> ExceptionInfo:
+    """Reduce one exception to an :class:`ExceptionInfo`."""
+    types = tuple(_dotted(cls) for cls in type(exc).__mro__ if cls is not object)
+    attributes: dict[str, str] = {}
+    for name in ATTRIBUTES:
+        try:
+            value = getattr(exc, name, None)
+        except Exception:
+            continue
+        if isinstance(value, (str, int)) and not isinstance(value, bool):
+            attributes[name] = _clip(str(value), redactor)
+    return ExceptionInfo(
+        types=types,
+        message=_clip(_safe_str(exc), redactor),
+        attributes=MappingProxyType(attributes),
+        in_replicate=_in_replicate(exc.__traceback__, exc),
+    )
+
+
+def _digest(value: str) -> bytes:
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
+
+
+def _sent_fact(chain: list[BaseException], raw: Optional[str]) -> str:
+    sent = None
+    for exc in chain:
+        sent = _sent_credential(exc)
+        if sent is not None:
+            break
+    if sent is None:
+        return "unknown"
+    if sent in ("", "None"):
+        return "absent"
+    if raw is None:
+        return "differs"
+    return "matches" if hmac.compare_digest(_digest(sent), _digest(raw)) else "differs"
+
+
+def find_dotenv(start: str) -> Optional[str]:
+    """The nearest ``.env`` in ``start`` or a parent directory that assigns the token."""
+    directory = os.path.abspath(start)
+    for _ in range(64):
+        candidate = os.path.join(directory, ".env")
+        try:
+            with open(candidate, encoding="utf-8", errors="replace") as handle:
+                head = handle.read(65536)
+        except OSError:
+            head = ""
+        for line in head.splitlines():
+            stripped = line.strip()
+            if stripped.startswith("export "):
+                stripped = stripped[len("export "):].lstrip()
+            name, sep, _ = stripped.partition("=")
+            if sep and name.strip() == TOKEN_VARIABLE:
+                return candidate
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    return None
+
+
+def _trailing_kind(raw: str) -> Optional[str]:
+    if raw.endswith("\r\n"):
+        return "crlf"
+    last = raw[-1:]
+    return {"\n": "newline", "\r": "carriage return", " ": "space", "\t": "tab"}.get(
+        last, "whitespace" if last.isspace() else None
+    )
+
+
+def token_facts(environ: Mapping[str, str]) -> dict[str, FactValue]:
+    """Facts about REPLICATE_API_TOKEN in ``environ``: its shape, never its value."""
+    raw = environ.get(TOKEN_VARIABLE)
+    facts: dict[str, FactValue] = {name: False for name in FACTS if name.startswith("token.")}
+    facts["token.lookalike"] = None
+    facts["token.whitespace"] = "none"
+    facts["token.trailing"] = None
+    facts["token.sent"] = "unknown"
+    if raw is None:
+        facts["token.state"] = "unset"
+        facts["token.length"] = None
+    else:
+        facts["token.length"] = len(raw)
+        facts["token.state"] = "empty" if raw == "" else "blank" if not raw.strip() else "set"
+        stripped = raw.strip()
+        leading = bool(stripped) and raw[0].isspace()
+        trailing = bool(stripped) and raw[-1].isspace()
+        facts["token.whitespace"] = (
+            "both" if leading and trailing else "leading" if leading else "trailing" if trailing else "none"
+        )
+        facts["token.line_break"] = "\n" in raw or "\r" in raw
+        facts["token.trailing"] = _trailing_kind(raw) if stripped else None
+        facts["token.quoted"] = bool(stripped) and (stripped[0] in "'\"" or stripped[-1] in "'\"")
+        core = stripped.strip("'\"").strip()
+        lowered = core.lower()
+        facts["token.scheme_prefixed"] = lowered.startswith(("bearer ", "token "))
+        facts["token.r8_prefix"] = core.startswith("r8_")
+        facts["token.well_formed"] = (
+            len(raw) == 40 and raw.startswith("r8_") and raw[3:].isalnum() and raw[3:].isascii()
+        )
+    if facts["token.state"] in ("unset", "empty", "blank"):
+        for name in LOOKALIKE_VARIABLES:
+            if environ.get(name, "").strip():
+                facts["token.lookalike"] = name
+                break
+        else:
+            for name in sorted(environ):
+                if name != TOKEN_VARIABLE and name.upper().strip() == TOKEN_VARIABLE and environ[name].strip():
+                    facts["token.lookalike"] = name
+                    break
+    return facts
+
+
+def client_version() -> Optional[str]:
+    """The installed ``replicate`` version, from package metadata (``replicate`` is not imported)."""
+    from importlib import metadata
+
+    for dist in ("replicate", "replicate-stainless"):
+        try:
+            return metadata.version(dist)
+        except Exception:
+            continue
+    return None
+
+
+def take_snapshot(
+    exc: BaseException,
+    environ: Optional[Mapping[str, str]] = None,
+    *,
+    cwd: Optional[str] = None,
+    version: Optional[str] = "detect",
+) -> Snapshot:
+    """Build the :class:`Snapshot` of ``exc`` in ``environ`` (default: ``os.environ``)."""
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    redactor = Redactor.from_environ(env)
+    chain = list(iter_chain(exc))
+    infos = tuple(exception_info(item, redactor) for item in chain)
+    facts = token_facts(env)
+    facts["token.sent"] = _sent_fact(chain, env.get(TOKEN_VARIABLE))
+    try:
+        dotenv = find_dotenv(cwd if cwd is not None else os.getcwd())
+    except OSError:
+        dotenv = None
+    facts["dotenv.defines_token"] = dotenv is not None
+    facts["dotenv.path"] = dotenv
+    resolved = client_version() if version == "detect" else version
+    facts["client.installed"] = resolved is not None
+    python = ".".join(str(part) for part in sys.version_info[:3])
+    facts["python.version"] = python
+    return Snapshot(infos, MappingProxyType(facts), resolved, python)
+
+
+def snapshot_from_data(
+    exceptions: list[ExceptionInfo],
+    environ: Mapping[str, str],
+    client: Optional[str],
+    *,
+    cwd: Optional[str] = None,
+    python: Optional[str] = None,
+    sent: str = "unknown",
+) -> Snapshot:
+    """Build a :class:`Snapshot` from described exceptions (rule ``cases`` and tests)."""
+    facts = token_facts(environ)
+    facts["token.sent"] = sent
+    dotenv = find_dotenv(cwd) if cwd is not None else None
+    facts["dotenv.defines_token"] = dotenv is not None
+    facts["dotenv.path"] = dotenv
+    facts["client.installed"] = client is not None
+    resolved_python = python or ".".join(str(part) for part in sys.version_info[:3])
+    facts["python.version"] = resolved_python
+    redactor = Redactor.from_environ(environ)
+    cleaned = tuple(
+        ExceptionInfo(
+            info.types,
+            _clip(info.message, redactor),
+            MappingProxyType({k: _clip(v, redactor) for k, v in info.attributes.items()}),
+            info.in_replicate,
+        )
+        for info in exceptions
+    )
+    return Snapshot(cleaned, MappingProxyType(facts), client, resolved_python)

@@ -1,0 +1,93 @@
+"""All process-wide state of replicate-explain lives here, and only here.
+
+Everything else in the package is a pure function or a frozen dataclass. Keeping the mutable
+parts in one module makes ``install()``/``uninstall()`` exact and lets tests reset them.
+This module must stay free to import: standard library only, nothing heavy.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False  # typing itself costs milliseconds at start-up
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional
+
+import sys
+
+#: The ``sys.excepthook`` that was in place when :func:`replicate_explain.install` ran.
+previous_excepthook: Optional[Callable[..., Any]] = None
+#: The ``threading.excepthook`` that was in place when ours was set (``None``: not set yet).
+previous_threading_excepthook: Optional[Callable[..., Any]] = None
+#: Whether the hooks are installed (``install()`` is idempotent).
+installed: bool = False
+#: A meta-path finder waiting for ``threading`` to be imported (see ``_hook``).
+threading_watcher: Optional[object] = None
+
+#: Attribute set on an exception once it has been explained, so one exception is explained
+#: once even when it is logged and then crashes the program.
+EXPLAINED_ATTR = "__replicate_explain_explained__"
+#: Fallback for exceptions that refuse new attributes: ``id()`` of the ones explained (bounded).
+explained_ids: dict[int, None] = {}
+EXPLAINED_MAX = 256
+
+#: Loaded rule set, cached after the first explanation (``None``: not loaded yet).
+rules_cache: Optional[object] = None
+#: Warnings about rule files already printed in this process (printed once each).
+warned: set[str] = set()
+
+#: Serialises output so panels of exceptions from concurrent threads never interleave.
+_lock: Optional[Any] = None
+
+
+def output_lock() -> Any:
+    """Return the process-wide lock for writing explanations (created on first use)."""
+    global _lock
+    if _lock is None:
+        import threading
+
+        _lock = threading.RLock()
+    return _lock
+
+
+def mark_explained(exc: BaseException) -> bool:
+    """Record that ``exc`` was explained; return ``False`` if it already had been."""
+    if getattr(exc, EXPLAINED_ATTR, False):
+        return False
+    try:
+        setattr(exc, EXPLAINED_ATTR, True)
+        return True
+    except Exception:
+        pass
+    key = id(exc)
+    if key in explained_ids:
+        return False
+    explained_ids[key] = None
+    while len(explained_ids) > EXPLAINED_MAX:
+        del explained_ids[next(iter(explained_ids))]
+    return True
+
+
+def reset() -> None:
+    """Forget caches (for tests and after rule directories change)."""
+    global rules_cache
+    rules_cache = None
+    warned.clear()
+    explained_ids.clear()
+
+
+def debug_enabled() -> bool:
+    """Whether ``REPLICATE_EXPLAIN_DEBUG`` asks for internal errors to be printed."""
+    import os
+
+    return os.environ.get("REPLICATE_EXPLAIN_DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def report_internal_error(where: str) -> None:
+    """Print the current internal error when debugging is on; never raise."""
+    try:
+        if debug_enabled():
+            import traceback
+
+            sys.stderr.write(f"replicate-explain: internal error in {where}:\n")
+            sys.stderr.write(traceback.format_exc())
+    except Exception:  # pragma: no cover - stderr itself is broken
+        pass
