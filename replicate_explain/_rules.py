@@ -198,7 +198,8 @@ def _check_keys(src: _Source, data: Any, schema: Mapping[str, bool], prefix: str
             )
     for key, required in schema.items():
         if required and key not in data:
-            raise src.error(_join(prefix, key) if prefix else key, "missing required key")
+            needed = ", ".join(name for name, must in schema.items() if must)
+            raise src.error(_join(prefix, key), f"missing required key; expected all of: {needed}")
     return data
 
 
