@@ -1,0 +1,68 @@
+"""Every rule's code examples are proven on real clients, like ``rustc --explain`` examples.
+
+For each example and each client release in its range, the broken snippet must fail with that
+rule's explanation, and the fixed snippet must run to completion with no explanation, both
+against the loopback API with the example's environment (``{token}`` is a working token).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from clients import CLIENT_VERSIONS, VALID_TOKEN, run_program
+from outputs import leaks, rule_shown
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from replicate_explain._loopback import LoopbackAPI
+from replicate_explain._rules import Example, Rule, load_rules
+
+RULES = load_rules()
+#: Rules whose cause only exists inside IPython; their examples are proven in a real kernel
+#: by tests/test_ipython.py.
+KERNEL_ONLY_FACT_PREFIX = "notebook."
+
+
+def _in_range(example: Example, version: str) -> bool:
+    return not example.client or SpecifierSet(example.client).contains(Version(version), prereleases=True)
+
+
+def _proofs() -> list[Any]:
+    params = []
+    for rule in RULES.rules:
+        if any(name.startswith(KERNEL_ONLY_FACT_PREFIX) for name in rule.facts):
+            continue
+        for index, example in enumerate(rule.examples):
+            versions = [v for v in CLIENT_VERSIONS if _in_range(example, v)]
+            for version in versions or [None]:
+                params.append(pytest.param(rule, example, version, id=f"{rule.id}[{index}]-{version}"))
+    return params
+
+
+def _environ(values: Any) -> dict[str, str]:
+    return {name: value.replace("{token}", VALID_TOKEN) for name, value in values.items()}
+
+
+def test_the_bundled_rules_load_without_errors() -> None:
+    """Every bundled rule file is valid (the proofs below would silently shrink otherwise)."""
+    assert [str(error) for error in RULES.errors] == []
+
+
+@pytest.mark.parametrize(("rule", "example", "version"), _proofs())
+def test_broken_fails_with_this_rule_and_fixed_runs(
+    api: LoopbackAPI, rule: Rule, example: Example, version: Any
+) -> None:
+    """The broken snippet raises a failure that this rule explains; the fixed one succeeds."""
+    assert version is not None, (
+        f"{rule.path}: no release of tests/clients.py CLIENT_VERSIONS is in the range "
+        f"{example.client!r}; add one so the example is proven"
+    )
+    environ = {"REPLICATE_EXPLAIN_FORMAT": "json", **_environ(example.environ)}
+    broken = run_program("import replicate_explain\n" + example.broken, version, api, None, environ)
+    assert broken.returncode != 0, broken.stdout + broken.stderr
+    assert rule_shown(broken.stderr) == rule.id, broken.stderr
+    fixed_environ = {**environ, **_environ(example.fixed_environ)}
+    fixed = run_program("import replicate_explain\n" + example.fixed, version, api, None, fixed_environ)
+    assert (fixed.returncode, rule_shown(fixed.stderr)) == (0, None), fixed.stderr
+    assert leaks(broken.stdout + broken.stderr + fixed.stdout + fixed.stderr, VALID_TOKEN) == []
