@@ -56,11 +56,11 @@ def _variants(value: str) -> list[str]:
     the stray ``\\n`` or quote that is the user's actual problem.
     """
     core = value.strip().strip("'\"").strip()
-    forms = {core}
     lowered = core.lower()
     for scheme in ("bearer ", "token "):
         if lowered.startswith(scheme):
-            forms.add(core[len(scheme):].strip())
+            core = core[len(scheme):].strip()
+    forms = {core}
     # repr()/bytes-repr escapes, as in httpx's  Illegal header value b'Bearer r8_...\n'
     for form in list(forms):
         forms.add(repr(form)[1:-1])

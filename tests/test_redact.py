@@ -1,0 +1,51 @@
+"""Token masking: known secrets in every mangled form, and token-shaped text we were never told of."""
+
+from __future__ import annotations
+
+import pytest
+from clients import CANARY
+from hypothesis import given
+from hypothesis import strategies as st
+
+from replicate_explain._redact import MASK, Redactor, redact
+
+CASES = [
+    ("httpx's header error keeps the visible newline", {"REPLICATE_API_TOKEN": CANARY + "\n"},
+     f"Illegal header value b'Bearer {CANARY}\\n'", "Illegal header value b'Bearer [REDACTED]\\n'"),
+    ("requests' header error", {"REPLICATE_API_TOKEN": CANARY + "\r\n"},
+     f"in header value: 'Token {CANARY}\\r\\n'", "in header value: 'Token [REDACTED]\\r\\n'"),
+    ("a quoted value is masked inside its quotes", {"REPLICATE_API_TOKEN": f'"{CANARY}"'},
+     f"value: '\"{CANARY}\"'", "value: '\"[REDACTED]\"'"),
+    ("a value with the scheme inside", {"REPLICATE_API_TOKEN": f"Bearer {CANARY}"},
+     f"b'Bearer Bearer {CANARY}'", "b'Bearer Bearer [REDACTED]'"),
+    ("a look-alike variable's value", {"REPLICATE_API_KEY": "sekrit-value-123"},
+     "sent sekrit-value-123", "sent [REDACTED]"),
+    ("an r8_ token nobody told us about", {}, "token r8_abcdef0123456789", "token [REDACTED]"),
+    ("a credential after Bearer", {}, "Authorization: Bearer abc123def456", "Authorization: [REDACTED]"),
+    ("a header mapping", {}, "{'authorization': 'Token abc123def456'}", "{'authorization': '[REDACTED]'}"),
+    ("Token None is evidence, not a secret", {}, "Authorization: Token None", "Authorization: Token None"),
+    ("prose about tokens is left alone", {},
+     "No API token provided. You did not pass a valid authentication token",
+     "No API token provided. You did not pass a valid authentication token"),
+    ("a short value is not masked everywhere", {"REPLICATE_API_TOKEN": "abc"}, "abc abcdef", "abc abcdef"),
+]
+
+
+@pytest.mark.parametrize(("name", "environ", "text", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_redaction(name: str, environ: dict[str, str], text: str, expected: str) -> None:
+    """Each form a token takes in real messages is masked, and nothing else changes."""
+    assert redact(text, environ) == expected
+
+
+@given(prefix=st.text(max_size=50), suffix=st.text(max_size=50), pad=st.sampled_from(["", " ", "\n", "\r\n", "\t", '"', "'"]))
+def test_the_canary_never_survives(prefix: str, suffix: str, pad: str) -> None:
+    """Whatever surrounds it, a token set in the environment is masked, raw or escaped."""
+    redactor = Redactor.from_environ({"REPLICATE_API_TOKEN": pad + CANARY + pad})
+    for text in (prefix + CANARY + suffix, repr(prefix + pad + CANARY + pad + suffix)):
+        assert CANARY not in redactor(text)
+        assert CANARY[3:] not in redactor(text)
+
+
+def test_mask_is_recognisable() -> None:
+    """The mask is a fixed, greppable marker."""
+    assert MASK == "[REDACTED]"

@@ -1,0 +1,153 @@
+"""Renderers: plain text, JSON and the rich panel, from one Explanation."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from replicate_explain._explanation import CodeFix, Explanation
+from replicate_explain._render import choose_format, panel, print_explanation, render, render_plain
+
+EXPLANATION = Explanation(
+    rule_id="token-whitespace",
+    title="Title [with brackets]",
+    severity="error",
+    summary="What happened.",
+    evidence=("REPLICATE_API_TOKEN is set, 41 characters, ends with a newline (\\n)", "replicate 1.0.7 is installed (Python 3.11.7)"),
+    why="Why it happens.",
+    fix=("First step.", "Second step."),
+    code=CodeFix(broken="import replicate\nreplicate.run(x)\n", fixed="import os\nimport replicate\n", client="<2.0.0a1"),
+    workaround="A workaround.",
+    prevention="Prevent it.",
+    references=("https://replicate.com/account/api-tokens",),
+    also=("token-unset",),
+    exception="httpx.LocalProtocolError: Illegal header value b'Bearer [REDACTED]\\n'",
+    client_version="1.0.7",
+)
+
+PLAIN = """\
+replicate-explain: token-whitespace: Title [with brackets]
+
+What happened:
+  What happened.
+
+Evidence:
+  - REPLICATE_API_TOKEN is set, 41 characters, ends with a newline (\\n)
+  - replicate 1.0.7 is installed (Python 3.11.7)
+
+Why:
+  Why it happens.
+
+Fix:
+  1. First step.
+  2. Second step.
+
+Broken, for replicate 1.0.7 (code for versions <2.0.0a1):
+    import replicate
+    replicate.run(x)
+
+Fixed:
+    import os
+    import replicate
+
+Workaround:
+  A workaround.
+
+Prevention:
+  Prevent it.
+
+Learn more:
+  https://replicate.com/account/api-tokens
+
+Also possible: token-unset
+"""
+
+
+def test_plain_text_is_the_whole_explanation_without_colour() -> None:
+    """Plain text carries every section, in order, as a whole known value."""
+    assert render_plain(EXPLANATION) == PLAIN
+
+
+def test_json_is_one_line_with_the_public_keys() -> None:
+    """JSON is one object on one line, equal to Explanation.to_dict()."""
+    text = render(EXPLANATION, "json")
+    assert text.count("\n") == 1
+    assert json.loads(text) == EXPLANATION.to_dict()
+    assert list(json.loads(text)) == [
+        "rule_id", "title", "severity", "summary", "evidence", "why", "fix", "code",
+        "workaround", "prevention", "references", "also", "exception", "client_version",
+    ]
+
+
+def _panel_text(width: int) -> str:
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=width, color_system=None)
+    console.print(panel(EXPLANATION, width))
+    return console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def test_the_panel_shows_id_and_brackets_verbatim() -> None:
+    """Data is never parsed as rich markup: brackets in titles survive."""
+    text = _panel_text(100)
+    assert "replicate-explain · token-whitespace" in text
+    assert "Title [with brackets]" in text
+
+
+def test_code_is_side_by_side_when_wide_and_stacked_when_narrow() -> None:
+    """Broken and Fixed share a row at 100 columns and stack at 60."""
+    wide = [line for line in _panel_text(100).splitlines() if "Broken" in line]
+    narrow = _panel_text(60).splitlines()
+    assert len(wide) == 1 and "Fixed" in wide[0]
+    assert not any("Broken" in line and "Fixed" in line for line in narrow)
+    assert any("Fixed" in line for line in narrow)
+
+
+class _Stream(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self._tty = tty
+
+    def isatty(self) -> bool:
+        return self._tty
+
+
+@pytest.mark.parametrize(
+    ("environ", "tty", "expected"),
+    [
+        ({}, True, "rich"),
+        ({}, False, "plain"),
+        ({"NO_COLOR": "1"}, True, "plain"),
+        ({"TERM": "dumb"}, True, "plain"),
+        ({"FORCE_COLOR": "1"}, False, "rich"),
+        ({"REPLICATE_EXPLAIN_FORMAT": "json"}, True, "json"),
+        ({"REPLICATE_EXPLAIN_FORMAT": "JSON", "NO_COLOR": "1"}, False, "json"),
+        ({"REPLICATE_EXPLAIN_FORMAT": "nonsense"}, False, "plain"),
+    ],
+)
+def test_the_format_follows_the_environment_and_the_terminal(environ: dict[str, str], tty: bool, expected: str) -> None:
+    """REPLICATE_EXPLAIN_FORMAT, then NO_COLOR / TERM=dumb / FORCE_COLOR, then isatty()."""
+    assert choose_format(_Stream(tty), environ) == expected
+
+
+def test_an_ascii_only_stream_gets_replacement_characters_not_an_error() -> None:
+    """A stderr that can only encode ASCII still receives the explanation."""
+    raw = io.BytesIO()
+    stream = io.TextIOWrapper(raw, encoding="ascii", errors="strict")
+    explanation = Explanation(**{**EXPLANATION.__dict__, "summary": "Naïve café — done."})
+    print_explanation(explanation, stream, "plain")
+    assert "Na?ve caf? ? done." in raw.getvalue().decode("ascii")
+
+
+def test_rendering_helpers_do_not_import_rich_for_plain_text() -> None:
+    """Plain text and JSON need no rich (a log filter must stay light)."""
+    code = (
+        "import sys; from replicate_explain._render import render_plain, render_json; "
+        "print('rich' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout == "False\n"
