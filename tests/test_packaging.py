@@ -1,0 +1,50 @@
+"""The wheel ships the top-level rules/ inside the package, and a wheel install finds them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from clients import REPO_ROOT
+
+
+def _build_wheel(out: Path) -> Path:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--disable-pip-version-check", "-w", str(out), str(REPO_ROOT)],
+        check=True, capture_output=True, text=True,
+    )
+    (wheel,) = out.glob("replicate_explain-*.whl")
+    return wheel
+
+
+def test_the_wheel_contains_every_rule_and_the_typing_marker(tmp_path: Path) -> None:
+    """Each rules/*.yaml is in the wheel as replicate_explain/rules/*.yaml, with py.typed."""
+    wheel = _build_wheel(tmp_path)
+    names = set(zipfile.ZipFile(wheel).namelist())
+    expected = {f"replicate_explain/rules/{p.name}" for p in (REPO_ROOT / "rules").glob("*.yaml")}
+    assert expected <= names
+    assert "replicate_explain/py.typed" in names
+    assert not any(name.startswith(("tests/", "rules/")) for name in names)
+
+
+def test_a_wheel_install_loads_the_bundled_rules_from_site_packages(tmp_path: Path) -> None:
+    """Installed from the wheel into a fresh venv, the package finds its rules inside itself."""
+    wheel = _build_wheel(tmp_path / "dist")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(wheel), "rich", "pyyaml", "packaging", "--no-deps"],
+        check=True, capture_output=True, text=True,
+    )
+    code = (
+        "from replicate_explain._rules import bundled_rules_dir, load_rules\n"
+        "rules = load_rules()\n"
+        "print(bundled_rules_dir().relative_to(bundled_rules_dir().parents[1]))\n"
+        "print(sorted(r.id for r in rules.rules), [str(e) for e in rules.errors])\n"
+    )
+    out = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+    expected_ids = sorted(p.stem for p in (REPO_ROOT / "rules").glob("*.yaml"))
+    assert out.stdout == f"replicate_explain/rules\n{expected_ids} []\n"
