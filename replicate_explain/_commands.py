@@ -12,3 +12,13 @@ from typing import Any, Callable
 Registrar = Callable[["argparse._SubParsersAction[Any]"], None]
 
 REGISTRARS: list[Registrar] = []
+
+
+def _site_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """``install``, ``uninstall``, ``status`` (imported only when the parser is built)."""
+    from ._site import register
+
+    register(subparsers)
+
+
+REGISTRARS.append(_site_commands)
