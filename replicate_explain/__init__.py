@@ -63,11 +63,36 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext replicate_explain``: mask tokens in cell tracebacks and explain failures."""
+    from ._ipython import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext replicate_explain``: restore what was there before loading."""
+    from ._ipython import unload_ipython_extension as unload
+
+    unload(ipython)
+
+
 def _activate() -> None:
+    import sys
+
     from ._hook import enabled_by_environment
 
     if enabled_by_environment():
         install()
+        # Inside a running IPython (a notebook cell ran the import): cell errors never reach
+        # sys.excepthook, so load the extension too. IPython is never imported here.
+        if sys.modules.get("IPython") is not None:
+            try:
+                from ._ipython import activate_in_running_shell
+
+                activate_in_running_shell()
+            except Exception:
+                pass
 
 
 _activate()

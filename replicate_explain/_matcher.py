@@ -111,6 +111,13 @@ def token_evidence(facts: Mapping[str, FactValue]) -> list[str]:
         lines.append("the failed request sent no token")
     if facts.get("dotenv.defines_token"):
         lines.append(f"{facts.get('dotenv.path')} defines REPLICATE_API_TOKEN")
+    shell = facts.get("notebook.shell_export")
+    if shell == "subshell":
+        lines.append("this session set REPLICATE_API_TOKEN in a shell command (!export, !set, %%bash, "
+                     "os.system...), which ran in a subshell that exited; the kernel did not get it")
+    elif shell == "profile":
+        lines.append("a shell profile in your home directory sets REPLICATE_API_TOKEN, but this kernel "
+                     "was not started from a shell that read it")
     return lines
 
 
@@ -180,4 +187,6 @@ def case_snapshot(case: Case) -> Snapshot:
         )
         for exc in case.exceptions
     ]
-    return snapshot_from_data(infos, case.environ, case.client, python=case.python, sent=case.sent)
+    return snapshot_from_data(
+        infos, case.environ, case.client, python=case.python, sent=case.sent, extra_facts=case.facts
+    )

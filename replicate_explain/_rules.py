@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Any, Optional
 
 from ._errors import RuleError
-from ._snapshot import FACTS, FactValue
+from ._snapshot import ADAPTER_FACTS, FACTS, FactValue
 
 RULES_ENV = "REPLICATE_EXPLAIN_RULES"
 ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -36,7 +36,7 @@ _PATTERN_KEYS = {"type": True, "message": False, "attributes": False}
 _EXAMPLE_KEYS = {"client": False, "broken": True, "fixed": True, "environ": False, "fixed_environ": False}
 _CASE_KEYS = {
     "name": True, "expect": True, "client": False, "python": False, "environ": False,
-    "sent": False, "exceptions": True,
+    "sent": False, "exceptions": True, "facts": False,
 }
 _CASE_EXC_KEYS = {"type": True, "mro": False, "message": False, "attributes": False, "in_replicate": False}
 
@@ -87,6 +87,8 @@ class Case:
     environ: Mapping[str, str]
     sent: str
     exceptions: tuple[CaseException, ...]
+    facts: Mapping[str, FactValue] = field(default_factory=lambda: MappingProxyType({}))
+    """Facts only an adapter observes (``ADAPTER_FACTS``, e.g. ``notebook.shell_export``)."""
 
 
 @dataclass(frozen=True)
@@ -326,6 +328,29 @@ def _facts(src: _Source, value: Any) -> Mapping[str, tuple[FactValue, ...]]:
     return MappingProxyType(out)
 
 
+def _case_facts(src: _Source, value: Any, key: str) -> Mapping[str, FactValue]:
+    """A case's adapter facts: names from ``ADAPTER_FACTS``, scalar values."""
+    if value is None:
+        return MappingProxyType({})
+    if not isinstance(value, dict):
+        raise src.error(key, f"expected a mapping of fact names to values, got {_kind(value)}")
+    out: dict[str, FactValue] = {}
+    for name, item in value.items():
+        if name not in ADAPTER_FACTS:
+            close = difflib.get_close_matches(str(name), list(ADAPTER_FACTS), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else None
+            raise src.error(
+                f"{key}.{name}",
+                f"not a fact a case can set; expected one of: {', '.join(ADAPTER_FACTS)} "
+                "(the others follow from the case's environ, client and exceptions)",
+                hint,
+            )
+        if isinstance(item, (dict, list, float)):
+            raise src.error(f"{key}.{name}", f"expected a string, number, boolean or null, got {_kind(item)}")
+        out[name] = item
+    return MappingProxyType(out)
+
+
 def _examples(src: _Source, value: Any) -> tuple[Example, ...]:
     if not isinstance(value, list) or not value:
         raise src.error("examples", f"expected a non-empty list of broken/fixed examples, got {_kind(value)}")
@@ -396,6 +421,7 @@ def _cases(src: _Source, value: Any, rule_id: str) -> tuple[Case, ...]:
                 environ=_scalar_map(src, item.get("environ"), f"{prefix}.environ"),
                 sent=sent,
                 exceptions=tuple(described),
+                facts=_case_facts(src, item.get("facts"), f"{prefix}.facts"),
             )
         )
     if not any(case.expect == rule_id for case in out):

@@ -50,8 +50,35 @@ FACTS: Mapping[str, str] = MappingProxyType(
         "dotenv.path": "that .env file (null if none)",
         "client.installed": "the replicate package is installed",
         "python.version": "the running Python version",
+        "notebook.shell_export": (
+            "where this IPython session set REPLICATE_API_TOKEN outside the kernel: subshell "
+            "(!export, !set, %%bash, os.system...) or profile (a shell profile the kernel never "
+            "read); null otherwise or outside IPython"
+        ),
     }
 )
+
+#: Facts only an adapter can observe (the IPython extension reads the session's history).
+#: They are null unless the adapter passes them as ``extra_facts``; they never hold a secret.
+ADAPTER_FACTS = ("notebook.shell_export",)
+
+
+def _add_extra_facts(facts: dict[str, FactValue], extra: Optional[Mapping[str, FactValue]]) -> None:
+    """Set the adapter facts: null by default, else the values in ``extra`` (validated)."""
+    for name in ADAPTER_FACTS:
+        facts[name] = None
+    for name, value in (extra or {}).items():
+        if name not in ADAPTER_FACTS:
+            raise ValueError(
+                f"unknown extra fact {name!r}; expected one of: {', '.join(ADAPTER_FACTS)} "
+                "(the other facts are computed from the exception and the environment)"
+            )
+        if value is not None and not isinstance(value, (str, int, bool)):
+            raise ValueError(
+                f"extra fact {name!r} has a {type(value).__name__} value; expected a string, "
+                "a number, a boolean or None"
+            )
+        facts[name] = value
 
 
 @dataclass(frozen=True)
@@ -306,8 +333,13 @@ def take_snapshot(
     *,
     cwd: Optional[str] = None,
     version: Optional[str] = "detect",
+    extra_facts: Optional[Mapping[str, FactValue]] = None,
 ) -> Snapshot:
-    """Build the :class:`Snapshot` of ``exc`` in ``environ`` (default: ``os.environ``)."""
+    """Build the :class:`Snapshot` of ``exc`` in ``environ`` (default: ``os.environ``).
+
+    ``extra_facts`` holds the :data:`ADAPTER_FACTS` an adapter observed (``ValueError`` for
+    any other name).
+    """
     env: Mapping[str, str] = os.environ if environ is None else environ
     redactor = Redactor.from_environ(env)
     chain = list(iter_chain(exc))
@@ -324,6 +356,7 @@ def take_snapshot(
     facts["client.installed"] = resolved is not None
     python = ".".join(str(part) for part in sys.version_info[:3])
     facts["python.version"] = python
+    _add_extra_facts(facts, extra_facts)
     return Snapshot(infos, MappingProxyType(facts), resolved, python)
 
 
@@ -335,6 +368,7 @@ def snapshot_from_data(
     cwd: Optional[str] = None,
     python: Optional[str] = None,
     sent: str = "unknown",
+    extra_facts: Optional[Mapping[str, FactValue]] = None,
 ) -> Snapshot:
     """Build a :class:`Snapshot` from described exceptions (rule ``cases`` and tests)."""
     facts = token_facts(environ)
@@ -345,6 +379,7 @@ def snapshot_from_data(
     facts["client.installed"] = client is not None
     resolved_python = python or ".".join(str(part) for part in sys.version_info[:3])
     facts["python.version"] = resolved_python
+    _add_extra_facts(facts, extra_facts)
     redactor = Redactor.from_environ(environ)
     cleaned = tuple(
         ExceptionInfo(

@@ -1,0 +1,612 @@
+"""The IPython and Jupyter integration, in real kernels and a real terminal IPython.
+
+Notebooks are built with nbformat and executed by nbclient in an ipykernel started from this
+virtual environment, with the real replicate client failing against the loopback API. What is
+checked is what a user would save: the cell outputs of the executed notebook.
+"""
+
+from __future__ import annotations
+
+import html.parser
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clients import (
+    CANARY,
+    CLIENT_VERSIONS,
+    MODEL_REF,
+    REPO_ROOT,
+    VALID_TOKEN,
+    base_url_env,
+    client_env,
+)
+from outputs import ANSI, leaks
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from replicate_explain._explanation import CodeFix, Explanation
+from replicate_explain._ipython import explanation_html, session_facts, shell_export
+from replicate_explain._loopback import LoopbackAPI
+from replicate_explain._rules import Example, load_rules
+
+RULE_ID = "notebook-shell-export"
+RUN = f"replicate.run({MODEL_REF!r}, input={{}})"
+NEW_CLIENT_RUN = f"replicate.Client().run({MODEL_REF!r}, input={{}})"
+#: The venv's own ``replicate`` (1.0.7); the kernels use it unless a test names a release.
+VENV_CLIENT = "1.0.7"
+
+# ---------------------------------------------------------------------------------------------
+# Facts from the session's history (pure)
+
+SUBSHELL_CASES = [
+    # (what the session ran, the kernel's token, the fact)
+    ("!export REPLICATE_API_TOKEN=r8_x", None, "subshell"),
+    ("!set REPLICATE_API_TOKEN=r8_x", None, "subshell"),
+    ('!set "REPLICATE_API_TOKEN=r8_x"', None, "subshell"),
+    ("!setx REPLICATE_API_TOKEN r8_x", None, "subshell"),
+    ("  !!export REPLICATE_API_TOKEN='r8_x'", None, "subshell"),
+    ("out = !export REPLICATE_API_TOKEN=r8_x", None, "subshell"),
+    ("!REPLICATE_API_TOKEN=r8_x python run.py", None, "subshell"),
+    ("!fish -c 'set -gx REPLICATE_API_TOKEN r8_x'", None, "subshell"),
+    ("%%bash\nexport REPLICATE_API_TOKEN=r8_x\necho done", None, "subshell"),
+    ("%%script zsh\nexport REPLICATE_API_TOKEN=r8_x", None, "subshell"),
+    ("%%powershell\n$env:REPLICATE_API_TOKEN = 'r8_x'", None, "subshell"),
+    ("import os\nos.system('export REPLICATE_API_TOKEN=r8_x')", None, "subshell"),
+    ('subprocess.run("export REPLICATE_API_TOKEN=r8_x", shell=True)', None, "subshell"),
+    ("!export REPLICATE_API_TOKEN=r8_x", "", "subshell"),
+    ("!export REPLICATE_API_TOKEN=r8_new", "r8_old", "subshell"),
+    # The kernel has the very value the shell set: not this cause.
+    ("!export REPLICATE_API_TOKEN=r8_x", "r8_x", None),
+    ('!export REPLICATE_API_TOKEN="r8_x"', "r8_x", None),
+    # An expansion cannot be compared with what the kernel has.
+    ("!export REPLICATE_API_TOKEN=$(cat token.txt)", "r8_x", None),
+    # Reading the variable, or setting it in the kernel itself, is fine.
+    ("!echo $REPLICATE_API_TOKEN", None, None),
+    ("!env | grep REPLICATE_API_TOKEN", None, None),
+    ("%env REPLICATE_API_TOKEN=r8_x", None, None),
+    ("import os\nos.environ['REPLICATE_API_TOKEN'] = 'r8_x'", None, None),
+    ("# !export REPLICATE_API_TOKEN=r8_x was wrong", None, None),
+    ("print('export REPLICATE_API_TOKEN=r8_x')", None, None),
+    ("", None, None),
+]
+
+
+@pytest.mark.parametrize(
+    ("cell", "token", "fact"), SUBSHELL_CASES, ids=[c[0] for c in SUBSHELL_CASES]
+)
+def test_shell_commands_that_set_the_token_are_found_in_the_history(
+    tmp_path: Path, cell: str, token: str | None, fact: str | None
+) -> None:
+    """A cell whose shell part sets REPLICATE_API_TOKEN gives ``subshell`` when the kernel lacks
+    that value; reading the variable, `%env`, `os.environ` and comments give nothing."""
+    environ = {} if token is None else {"REPLICATE_API_TOKEN": token}
+    assert shell_export(["", "import replicate", cell], environ, str(tmp_path)) == fact
+
+
+PROFILE_CASES = [
+    # (profile file, its text, the kernel's token, the fact)
+    (".bashrc", "alias ll='ls -l'\nexport REPLICATE_API_TOKEN=r8_x\n", None, "profile"),
+    (".zshrc", "export REPLICATE_API_TOKEN=r8_x\n", "", "profile"),
+    (".config/fish/config.fish", "set -gx REPLICATE_API_TOKEN r8_x\n", None, "profile"),
+    (".bashrc", "export REPLICATE_API_TOKEN=r8_x\n", "r8_x", None),
+    (".bashrc", "# export REPLICATE_API_TOKEN=r8_x\n", None, None),
+    (".bashrc", 'echo "$REPLICATE_API_TOKEN"\n', None, None),
+    ("notes.txt", "export REPLICATE_API_TOKEN=r8_x\n", None, None),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "token", "fact"), PROFILE_CASES)
+def test_a_shell_profile_the_kernel_never_read_is_found(
+    tmp_path: Path, name: str, text: str, token: str | None, fact: str | None
+) -> None:
+    """A kernel without a token whose user's shell profile exports one gives ``profile``."""
+    profile = tmp_path / name
+    profile.parent.mkdir(parents=True, exist_ok=True)
+    profile.write_text(text, encoding="utf-8")
+    environ = {} if token is None else {"REPLICATE_API_TOKEN": token}
+    assert shell_export(["", RUN], environ, str(tmp_path)) == fact
+
+
+def test_the_session_history_becomes_a_fact_without_the_token(tmp_path: Path) -> None:
+    """``session_facts`` reads the shell's raw input history and returns only the fact."""
+
+    class History:
+        def __init__(self) -> None:
+            self.input_hist_raw = ["", f"!export REPLICATE_API_TOKEN={CANARY}", RUN]
+
+    class Shell:
+        history_manager = History()
+
+    facts = session_facts(Shell(), {"HOME": str(tmp_path)})
+    assert facts == {"notebook.shell_export": "subshell"}
+
+
+# ---------------------------------------------------------------------------------------------
+# The HTML panel (pure)
+
+
+class _Text(html.parser.HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.pieces: list[str] = []
+        self.links: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        if data.strip():
+            self.pieces.append(data.strip())
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self.links += [value or "" for name, value in attrs if name == "href"]
+
+
+def test_the_html_panel_shows_every_section_and_escapes_all_data() -> None:
+    """Text from the explanation is escaped (never markup), backticks become code, only web
+    links are linked, and the sections come in the order of the terminal panel."""
+    explanation = Explanation(
+        rule_id="x-[bold]",
+        title="<script>alert(1)</script>",
+        severity="error",
+        summary="Use `%env` & not <b>!export</b>.",
+        evidence=("REPLICATE_API_TOKEN is not set in this process",),
+        why="Because.",
+        fix=("Run `%env REPLICATE_API_TOKEN=r8_...`.",),
+        code=CodeFix("broken()  # <no>\n", "fixed()\n", "<2"),
+        workaround="Restart.",
+        prevention="",
+        references=("https://example.com/a?b=1&c=2", "javascript:alert(1)"),
+        also=("token-unset",),
+        exception="replicate.exceptions.ReplicateError: ...",
+        client_version="1.0.7",
+    )
+    text = explanation_html(explanation)
+    parsed = _Text()
+    parsed.feed(text)
+    assert parsed.pieces == [
+        "replicate-explain",
+        "·",
+        "x-[bold]",
+        "<script>alert(1)</script>",
+        "What happened",
+        "Use",
+        "%env",
+        "& not <b>!export</b>.",
+        "Evidence",
+        "REPLICATE_API_TOKEN is not set in this process",
+        "Why",
+        "Because.",
+        "Fix",
+        "Run",
+        "%env REPLICATE_API_TOKEN=r8_...",
+        ".",
+        "Code",
+        "for replicate 1.0.7 (code for versions <2)",
+        "Broken",
+        "broken()  # <no>",
+        "Fixed",
+        "fixed()",
+        "Workaround",
+        "Restart.",
+        "Learn more",
+        "https://example.com/a?b=1&c=2",
+        "javascript:alert(1)",
+        "Also possible:",
+        "token-unset",
+    ]
+    assert parsed.links == ["https://example.com/a?b=1&c=2"]
+    assert "<script>" not in text
+
+
+# ---------------------------------------------------------------------------------------------
+# Real kernels
+
+
+def _kernel_env(
+    api: LoopbackAPI, home: Path, token: str | None, version: str | None = None
+) -> dict[str, str]:
+    """The environment of a kernel: the venv's replicate (or ``version`` from the test cache),
+    the loopback API, a private HOME and IPYTHONDIR, and the token (``None``: unset)."""
+    if version is not None:
+        env = client_env(version, api, token)
+    else:
+        env = {key: value for key, value in os.environ.items() if not key.startswith("REPLICATE_")}
+        env["PYTHONPATH"] = str(REPO_ROOT)
+        env.update(base_url_env(VENV_CLIENT, api))
+        if token is not None:
+            env["REPLICATE_API_TOKEN"] = token
+        for name in ("NO_PROXY", "no_proxy"):
+            env[name] = ",".join(filter(None, [env.get(name, ""), "127.0.0.1", "localhost"]))
+    env["HOME"] = str(home)
+    env["IPYTHONDIR"] = str(home / ".ipython")
+    for name in ("FORCE_COLOR", "REPLICATE_EXPLAIN_FORMAT", "REPLICATE_EXPLAIN", "PYTHONSTARTUP"):
+        env.pop(name, None)
+    return env
+
+
+def run_notebook(cells: list[str], env: dict[str, str], cwd: Path) -> Any:
+    """Execute a notebook of ``cells`` in a fresh python3 kernel; return the executed notebook."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell) for cell in cells])
+    client = NotebookClient(
+        notebook,
+        kernel_name="python3",
+        timeout=120,
+        allow_errors=True,
+        resources={"metadata": {"path": str(cwd)}},
+    )
+    client.execute(env=env)
+    return notebook
+
+
+_HTML_RULE = re.compile(r'data-rule-id="([^"]+)"')
+_PLAIN_RULE = re.compile(r"^replicate-explain: ([a-z0-9-]+): ")
+
+
+def summary(cell: Any) -> list[tuple[str, ...]]:
+    """A cell's outputs in order: ("error", ename), ("panel", rule id in the HTML, rule id in
+    the plain text), ("stdout" | "stderr", text)."""
+    out: list[tuple[str, ...]] = []
+    for output in cell.outputs:
+        if output.output_type == "error":
+            out.append(("error", output.ename))
+        elif output.output_type == "display_data":
+            found_html = _HTML_RULE.search(output.data.get("text/html", ""))
+            found_plain = _PLAIN_RULE.search(output.data.get("text/plain", ""))
+            out.append(
+                (
+                    "panel",
+                    found_html.group(1) if found_html else "?",
+                    found_plain.group(1) if found_plain else "?",
+                )
+            )
+        elif output.output_type == "stream":
+            out.append((output.name, output.text))
+        else:
+            out.append((output.output_type,))
+    return out
+
+
+def _plain_traceback(output: Any) -> list[str]:
+    return [ANSI.sub("", line) for line in output.traceback]
+
+
+STATE = textwrap.dedent(
+    """
+    import json
+    ip = get_ipython()
+    OURS = ("_showtraceback", "showtraceback", "_replicate_explain_integration")
+    def state():
+        return {
+            "instance attributes": {k: id(vars(ip)[k]) for k in OURS if k in vars(ip)},
+            "post_run_cell": [getattr(cb, "__qualname__", repr(cb))
+                              for cb in ip.events.callbacks["post_run_cell"]],
+            "custom handler": getattr(ip.CustomTB, "__func__", ip.CustomTB).__qualname__,
+            "custom exceptions": [e.__name__ for e in ip.custom_exceptions],
+            "extension loaded": "replicate_explain" in ip.extension_manager.loaded,
+        }
+    """
+)
+
+OTHER_HANDLER = textwrap.dedent(
+    """
+    def other_handler(shell, etype, value, tb, tb_offset=None):
+        print("other handler saw", etype.__name__)
+        shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+    """
+)
+
+#: A token only the exception group below carries (written in two halves in the cell).
+GROUP_SECRET = "r8_GroupSecret0000000000000000000000000"
+EXCEPTION_GROUP = (
+    f'secret = "{GROUP_SECRET[:8]}" + "{GROUP_SECRET[8:]}"\n'
+    'raise ExceptionGroup("calls failed",\n'
+    '                     [ValueError("Illegal header value b\'Bearer " + secret + "\'")])'
+)
+
+LOAD_EXT_CELLS = [
+    STATE + "before = state()",  # 0
+    "%load_ext replicate_explain",  # 1
+    "import replicate\n" + RUN,  # 2: the CANARY with a trailing newline
+    "%xmode Minimal",  # 3
+    RUN,  # 4
+    "%xmode Context",  # 5
+    "1/0",  # 6
+    "import os\ndel os.environ['REPLICATE_API_TOKEN']",  # 7
+    f"!export REPLICATE_API_TOKEN={VALID_TOKEN}",  # 8
+    NEW_CLIENT_RUN,  # 9
+    "%tb",  # 10
+    EXCEPTION_GROUP,  # 11
+    OTHER_HANDLER
+    + "ip.set_custom_exc((Exception,), other_handler)",  # 12: another extension, after us
+    NEW_CLIENT_RUN,  # 13
+    "%unload_ext replicate_explain",  # 14
+    "after = state()\n"
+    "print(json.dumps({'unchanged': sorted(k for k in before if before[k] == after[k]),\n"
+    "                  'custom': [after['custom handler'], after['custom exceptions']]}))",  # 15
+    NEW_CLIENT_RUN,  # 16
+]
+
+
+def shared_notebook(tmp_path_factory: pytest.TempPathFactory, name: str, produce: Any) -> Any:
+    """``produce()`` once per test run, even when several pytest-xdist workers need it.
+
+    The first worker to create the lock directory runs the kernel and saves the notebook; the
+    others read what it saved (or produce their own if it failed).
+    """
+    import nbformat
+
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run is None:
+        return produce()
+    root = tmp_path_factory.getbasetemp().parent
+    saved, failed = root / f"{name}-{run}.ipynb", root / f"{name}-{run}.failed"
+    try:
+        (root / f"{name}-{run}.lock").mkdir()
+    except FileExistsError:
+        for _ in range(6000):  # at most ten minutes, then run the kernel here
+            if saved.exists():
+                return nbformat.read(saved, as_version=4)
+            if failed.exists():
+                break
+            time.sleep(0.1)
+        return produce()
+    try:
+        notebook = produce()
+    except BaseException:
+        failed.touch()
+        raise
+    partial = root / f"{name}-{run}.partial"
+    nbformat.write(notebook, partial)
+    partial.rename(saved)
+    return notebook
+
+
+@pytest.fixture(scope="module")
+def load_ext_notebook(api: LoopbackAPI, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The %load_ext notebook, run once per test run with the CANARY plus a newline as token."""
+    home = tmp_path_factory.mktemp("home")
+    return shared_notebook(
+        tmp_path_factory,
+        "load-ext",
+        lambda: run_notebook(LOAD_EXT_CELLS, _kernel_env(api, home, CANARY + "\n"), home),
+    )
+
+
+@pytest.mark.slow
+def test_each_cell_shows_its_traceback_first_and_a_panel_only_for_token_failures(
+    load_ext_notebook: Any,
+) -> None:
+    """In a real kernel: the error output comes first, the explanation follows it as rich
+    output (HTML and plain text naming the same rule); unrelated errors, %tb and cells after
+    %unload_ext get no panel; another extension's handler set after ours keeps running."""
+    got = [summary(cell) for cell in load_ext_notebook.cells]
+    whitespace = ("panel", "token-whitespace", "token-whitespace")
+    shell_export_panel = ("panel", RULE_ID, RULE_ID)
+    assert got[:11] + got[12:15] + got[16:] == [
+        [],
+        [],
+        [("error", "LocalProtocolError"), whitespace],
+        [("stdout", "Exception reporting mode: Minimal\n")],
+        [("error", "LocalProtocolError"), whitespace],
+        [("stdout", "Exception reporting mode: Context\n")],
+        [("error", "ZeroDivisionError")],
+        [],
+        [],
+        [("error", "ReplicateError"), shell_export_panel],
+        [("error", "ReplicateError")],
+        [],
+        [
+            ("stdout", "other handler saw ReplicateError\n"),
+            ("error", "ReplicateError"),
+            shell_export_panel,
+        ],
+        [],
+        [("stdout", "other handler saw ReplicateError\n"), ("error", "ReplicateError")],
+    ]
+    assert [kind for kind, *_ in got[11]] == ["stderr"]  # the exception group: IPython's fallback
+
+
+@pytest.mark.slow
+def test_the_token_appears_nowhere_in_the_saved_notebook(load_ext_notebook: Any) -> None:
+    """Tracebacks, error values and panels are masked: the saved notebook has no CANARY, not
+    even the one an exception group prints through IPython's fallback; the token typed into
+    the !export cell stays only in that cell's source."""
+    import nbformat
+
+    saved = nbformat.writes(load_ext_notebook)
+    # VALID_TOKEN, typed into the !export cell, shares a 12-character piece with the CANARY.
+    assert leaks(saved.replace(VALID_TOKEN, "<typed token>"), CANARY) == []
+    outputs = json.dumps([cell.outputs for cell in load_ext_notebook.cells])
+    assert leaks(outputs, VALID_TOKEN, GROUP_SECRET) == []
+    first = load_ext_notebook.cells[2].outputs[0]
+    assert (first.evalue, _plain_traceback(first)[-1]) == (
+        "Illegal header value b'Bearer [REDACTED]\\n'",
+        "LocalProtocolError: Illegal header value b'Bearer [REDACTED]\\n'",
+    )
+    group = "".join(output.get("text", "") for output in load_ext_notebook.cells[11].outputs)
+    assert "ValueError: Illegal header value b'Bearer [REDACTED]'" in group
+
+
+@pytest.mark.slow
+def test_xmode_still_decides_the_traceback_layout(load_ext_notebook: Any) -> None:
+    """With %xmode Minimal the traceback is IPython's one-line form, masked."""
+    assert _plain_traceback(load_ext_notebook.cells[4].outputs[0]) == [
+        "LocalProtocolError: Illegal header value b'Bearer [REDACTED]\\n'\n"
+    ]
+
+
+@pytest.mark.slow
+def test_unloading_restores_what_was_there_and_keeps_the_other_handler(
+    load_ext_notebook: Any,
+) -> None:
+    """After %unload_ext no wrapper or callback of ours is left, and the handler another
+    extension set after ours is still the one in place."""
+    assert json.loads(load_ext_notebook.cells[15].outputs[0].text) == {
+        "unchanged": ["extension loaded", "instance attributes", "post_run_cell"],
+        "custom": ["InteractiveShell.set_custom_exc.<locals>.wrapped", ["Exception"]],
+    }
+
+
+IMPORT_CELLS = [
+    STATE
+    + OTHER_HANDLER
+    + "ip.set_custom_exc((ZeroDivisionError,), other_handler)\nbefore = state()",  # 0
+    "import replicate_explain\nprint(state()['extension loaded'])",  # 1
+    "import replicate\n" + RUN,  # 2
+    "1/0",  # 3
+    "%unload_ext replicate_explain",  # 4
+    "print(state() == before)",  # 5
+    NEW_CLIENT_RUN,  # 6
+    "%load_ext replicate_explain",  # 7
+    NEW_CLIENT_RUN,  # 8
+]
+
+
+@pytest.mark.slow
+def test_import_inside_a_kernel_activates_and_coexists_with_an_earlier_handler(
+    api: LoopbackAPI, tmp_path: Path
+) -> None:
+    """`import replicate_explain` in a cell loads the extension; a custom handler set before it
+    keeps handling its exceptions; %unload_ext restores exactly the state before the import;
+    %load_ext brings it back."""
+    notebook = run_notebook(IMPORT_CELLS, _kernel_env(api, tmp_path, None), tmp_path)
+    unset = ("panel", "token-unset", "token-unset")
+    assert [summary(cell) for cell in notebook.cells] == [
+        [],
+        [("stdout", "True\n")],
+        [("error", "ReplicateError"), unset],
+        [("stdout", "other handler saw ZeroDivisionError\n"), ("error", "ZeroDivisionError")],
+        [],
+        [("stdout", "True\n")],
+        [("error", "ReplicateError")],
+        [],
+        [("error", "ReplicateError"), unset],
+    ]
+
+
+def _kernel_examples() -> list[Any]:
+    rule = load_rules().get(RULE_ID)
+    assert rule is not None
+    params = []
+    for index, example in enumerate(rule.examples):
+        spec = SpecifierSet(example.client)
+        for version in CLIENT_VERSIONS:
+            if spec.contains(Version(version), prereleases=True):
+                params.append(pytest.param(example, version, id=f"{RULE_ID}[{index}]-{version}"))
+    return params
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("example", "version"), _kernel_examples())
+def test_the_rule_examples_fail_and_run_in_a_kernel(
+    api: LoopbackAPI, tmp_path: Path, example: Example, version: str
+) -> None:
+    """The rule's broken example fails in a kernel with this rule's panel; once the kernel itself
+    gets the token (`os.environ`, the fix's first step), the fixed example runs without error or
+    panel."""
+    environ = {
+        name: value.replace("{token}", VALID_TOKEN) for name, value in example.environ.items()
+    }
+    fixed = {
+        name: value.replace("{token}", VALID_TOKEN) for name, value in example.fixed_environ.items()
+    }
+    env = _kernel_env(api, tmp_path, environ.get("REPLICATE_API_TOKEN"), version)
+    cells = [
+        "import replicate_explain",
+        example.broken,
+        "import os\n"
+        + "\n".join(f"os.environ[{name!r}] = {value!r}" for name, value in fixed.items()),
+        example.fixed,
+    ]
+    notebook = run_notebook(cells, env, tmp_path)
+    got = [
+        [item[0] if item[0] != "panel" else item for item in summary(cell)]
+        for cell in notebook.cells
+    ]
+    assert got[1] == ["error", ("panel", RULE_ID, RULE_ID)]
+    assert got[3] == []
+    assert leaks(json.dumps([cell.outputs for cell in notebook.cells]), VALID_TOKEN) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Terminal IPython
+
+
+def _terminal(
+    api: LoopbackAPI, home: Path, extra: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    env = _kernel_env(api, home, CANARY + "\n")
+    env.update({"COLUMNS": "100", "NO_COLOR": "", **extra})
+    source = f"%load_ext replicate_explain\nimport replicate\n{RUN}\n1/0\n"
+    command = [
+        sys.executable,
+        "-m",
+        "IPython",
+        "--simple-prompt",
+        "--no-banner",
+        "--colors=nocolor",
+        "--HistoryManager.enabled=False",
+    ]
+    return subprocess.run(
+        command,
+        input=source,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=str(home),
+    )
+
+
+@pytest.fixture
+def terminal_run(api: LoopbackAPI, tmp_path: Path) -> Iterator[Any]:
+    """Runs terminal IPython with piped input and the CANARY token."""
+    yield lambda extra: _terminal(api, tmp_path, extra)
+
+
+def _after_traceback(stdout: str) -> tuple[str, str]:
+    marker = "LocalProtocolError: Illegal header value b'Bearer [REDACTED]\\n'\n"
+    before, found, after = stdout.rpartition(marker)
+    assert found, stdout
+    return before, after
+
+
+@pytest.mark.slow
+def test_terminal_ipython_prints_the_masked_traceback_then_the_ansi_panel(
+    terminal_run: Any,
+) -> None:
+    """In terminal IPython (colour forced) the traceback comes first, masked, then the ANSI
+    panel; the unrelated ZeroDivisionError after it gets no panel."""
+    result = terminal_run({"FORCE_COLOR": "1"})
+    _, after = _after_traceback(result.stdout)
+    panel, _, rest = after.partition("ZeroDivisionError")
+    assert (result.returncode, leaks(result.stdout + result.stderr, CANARY)) == (0, [])
+    assert "\x1b[" in panel
+    assert (
+        ANSI.sub("", panel).splitlines()[0].startswith("╭─ replicate-explain · token-whitespace ")
+    )
+    assert "replicate-explain" not in rest
+
+
+@pytest.mark.slow
+def test_terminal_ipython_prints_plain_text_when_colour_is_off(terminal_run: Any) -> None:
+    """With NO_COLOR (and output to a pipe) the panel is the plain-text form."""
+    result = terminal_run({"NO_COLOR": "1"})
+    _, after = _after_traceback(result.stdout)
+    assert "\x1b[" not in after
+    lines = after.splitlines()
+    title = "REPLICATE_API_TOKEN has whitespace or a line break around it"
+    assert lines[:2] == [f"replicate-explain: token-whitespace: {title}", ""]
+    assert leaks(result.stdout + result.stderr, CANARY) == []
