@@ -153,89 +153,171 @@ def threading_excepthook(args: Any) -> None:
 
 
 def _set_threading_hook(threading_module: Any) -> None:
+    """Post-import callback for ``threading``: chain our ``threading.excepthook``."""
+    if not _state.installed:
+        return
     if getattr(threading_module, "excepthook", None) is threading_excepthook:
         return
     _state.previous_threading_excepthook = threading_module.excepthook
     threading_module.excepthook = threading_excepthook
 
 
-class _ThreadingWatcher:
-    """A meta-path finder that sets ``threading.excepthook`` once ``threading`` is imported.
+def _hook_logging(logging_module: Any) -> None:
+    """Post-import callback for ``logging``: explain records logged through any logger."""
+    if not _state.installed:
+        return
+    from .logging import _activate
 
-    Importing ``threading`` ourselves would cost start-up time in every interpreter, so when it
-    is not loaded yet we wait for the program to import it (as wrapt's post-import hooks do).
+    _activate()
+
+
+# ---------------------------------------------------------------------------------------------
+# Post-import hooks: run a callback once a module is imported, without importing it ourselves.
+
+
+def when_imported(name: str, callback: Callable[[Any], None]) -> None:
+    """Call ``callback(module)`` once the module ``name`` is imported.
+
+    Right away if it already is; otherwise right after the program first imports it, before
+    the ``import`` statement returns. ``name`` is never imported by us: importing ``threading``
+    or ``logging`` ourselves would cost start-up time in every interpreter. A failing callback
+    is reported like any internal error (``REPLICATE_EXPLAIN_DEBUG=1``) and never raises.
+    """
+    module = sys.modules.get(name)
+    if module is not None:
+        _run_callbacks(name, module, [callback])
+        return
+    _register(name, [callback])
+
+
+def cancel_when_imported(name: str, callback: Callable[[Any], None]) -> None:
+    """Forget a callback registered with :func:`when_imported` that has not run yet."""
+    pending = _state.post_import_hooks.get(name)
+    if pending is not None:
+        while callback in pending:
+            pending.remove(callback)
+        if not pending:
+            del _state.post_import_hooks[name]
+    if not _state.post_import_hooks:
+        _remove_watcher()
+
+
+def _register(name: str, callbacks: list[Callable[[Any], None]]) -> None:
+    pending = _state.post_import_hooks.setdefault(name, [])
+    pending.extend(callback for callback in callbacks if callback not in pending)
+    if _state.import_watcher is None:
+        watcher = _PostImportFinder()
+        _state.import_watcher = watcher
+        sys.meta_path.insert(0, watcher)
+
+
+def _run_callbacks(name: str, module: Any, callbacks: list[Callable[[Any], None]]) -> None:
+    for callback in callbacks:
+        try:
+            callback(module)
+        except Exception:
+            _state.report_internal_error(f"the post-import hook for {name}")
+
+
+class _PostImportFinder:
+    """A meta-path finder that wraps the loader of each watched module (as wrapt's post-import
+    hooks do). Every other import costs one dictionary lookup; the finder takes itself out of
+    ``sys.meta_path`` once nothing is left to watch.
     """
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
-        if fullname != "threading":
+        callbacks = _state.post_import_hooks.pop(fullname, None)
+        if callbacks is None:
             return None
-        _remove_watcher()
-        for finder in sys.meta_path:
-            find = getattr(finder, "find_spec", None)
-            if find is None:
-                continue
-            spec = find(fullname, path, target)
-            if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                spec.loader = _ThreadingLoader(spec.loader)
-                return spec
-            if spec is not None:
-                return spec
-        return None
+        spec = None
+        try:
+            for finder in list(sys.meta_path):
+                find = getattr(finder, "find_spec", None)
+                if finder is self or find is None:
+                    continue
+                spec = find(fullname, path, target)
+                if spec is not None:
+                    break
+        finally:
+            if spec is None:  # not found (or a finder raised): keep waiting for a later import
+                _register(fullname, callbacks)
+        if spec is None:
+            return None
+        if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _PostImportLoader(spec.loader, fullname, callbacks)
+        if not _state.post_import_hooks:
+            _remove_watcher()
+        return spec
 
 
-class _ThreadingLoader:
-    """Wraps the real loader of ``threading``; sets our hook right after the module runs."""
+class _PostImportLoader:
+    """Wraps the real loader of a watched module; runs the callbacks right after the module.
 
-    def __init__(self, loader: Any) -> None:
+    The module itself only ever sees the real loader: ``__loader__`` and ``__spec__.loader``
+    are put back before its code runs.
+    """
+
+    def __init__(self, loader: Any, name: str, callbacks: list[Callable[[Any], None]]) -> None:
         self._loader = loader
+        self._name = name
+        self._callbacks = callbacks
 
     def create_module(self, spec: Any) -> Any:
-        return self._loader.create_module(spec)
+        create = getattr(self._loader, "create_module", None)
+        return None if create is None else create(spec)
 
     def exec_module(self, module: Any) -> None:
-        self._loader.exec_module(module)
         try:
-            if _state.installed:
-                _set_threading_hook(module)
+            if getattr(module, "__loader__", None) is self:
+                module.__loader__ = self._loader
+            spec = getattr(module, "__spec__", None)
+            if spec is not None and spec.loader is self:
+                spec.loader = self._loader
         except Exception:
-            _state.report_internal_error("setting threading.excepthook")
+            _state.report_internal_error(f"restoring the loader of {self._name}")
+        try:
+            self._loader.exec_module(module)
+        except BaseException:
+            _register(self._name, self._callbacks)  # the import failed: wait for the next one
+            raise
+        _run_callbacks(self._name, module, self._callbacks)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._loader, name)
 
 
 def _remove_watcher() -> None:
-    watcher = _state.threading_watcher
-    _state.threading_watcher = None
-    if watcher is not None:
-        try:
-            sys.meta_path.remove(watcher)  # type: ignore[arg-type]
-        except ValueError:
-            pass
+    watcher = _state.import_watcher
+    _state.import_watcher = None
+    if watcher is not None and watcher in sys.meta_path:
+        sys.meta_path.remove(watcher)
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def install() -> None:
-    """Install the hooks (idempotent). The previous hooks keep running, exactly once each."""
+    """Install the hooks (idempotent). The previous hooks keep running, exactly once each.
+
+    ``sys.excepthook`` now; ``threading.excepthook`` and the logging integration
+    (:mod:`replicate_explain.logging`) as soon as the program imports those modules.
+    """
     if _state.installed:
         return
     if sys.excepthook is not excepthook:
         _state.previous_excepthook = sys.excepthook
         sys.excepthook = excepthook
-    threading_module = sys.modules.get("threading")
-    if threading_module is not None:
-        _set_threading_hook(threading_module)
-    else:
-        watcher = _ThreadingWatcher()
-        _state.threading_watcher = watcher
-        sys.meta_path.insert(0, watcher)  # type: ignore[arg-type]
     _state.installed = True
+    when_imported("threading", _set_threading_hook)
+    when_imported("logging", _hook_logging)
 
 
 def uninstall() -> None:
     """Restore exactly the hooks that were in place before :func:`install` (idempotent)."""
     if not _state.installed:
         return
-    _remove_watcher()
+    cancel_when_imported("threading", _set_threading_hook)
+    cancel_when_imported("logging", _hook_logging)
     # A hook installed after ours may chain to ours: then we cannot take ours out, so we keep
     # the previous hook recorded and pass everything through to it (see ``excepthook``).
     _state.installed = False
@@ -246,6 +328,13 @@ def uninstall() -> None:
     if threading_module is not None and getattr(threading_module, "excepthook", None) is threading_excepthook:
         threading_module.excepthook = _state.previous_threading_excepthook or threading_module.__excepthook__
         _state.previous_threading_excepthook = None
+    if _state.logging_active or _state.previous_make_record is not None:
+        try:
+            from .logging import _deactivate
+
+            _deactivate()
+        except Exception:
+            _state.report_internal_error("unhooking logging")
 
 
 def is_installed() -> bool:

@@ -19,8 +19,17 @@ previous_excepthook: Optional[Callable[..., Any]] = None
 previous_threading_excepthook: Optional[Callable[..., Any]] = None
 #: Whether the hooks are installed (``install()`` is idempotent).
 installed: bool = False
-#: A meta-path finder waiting for ``threading`` to be imported (see ``_hook``).
-threading_watcher: Optional[object] = None
+#: The meta-path finder running post-import callbacks (``_hook.when_imported``); ``None``: idle.
+import_watcher: object | None = None
+#: Callbacks waiting for a module to be imported, by module name (see ``_hook.when_imported``).
+post_import_hooks: dict[str, list[Callable[[Any], None]]] = {}
+#: The ``logging.Logger.makeRecord`` that ours wraps (``None``: logging is not hooked).
+previous_make_record: Callable[..., Any] | None = None
+#: Whether our ``makeRecord`` wrapper explains records (it stays chained, inert, when another
+#: tool wrapped it after us and ``uninstall()`` could not take it out).
+logging_active: bool = False
+#: The redactor for plain log messages, with the environment key it was built for.
+log_redactor: tuple[object, Callable[[str], str]] | None = None
 
 #: Attribute set on an exception once it has been explained, so one exception is explained
 #: once even when it is logged and then crashes the program.
@@ -68,8 +77,9 @@ def mark_explained(exc: BaseException) -> bool:
 
 def reset() -> None:
     """Forget caches (for tests and after rule directories change)."""
-    global rules_cache
+    global rules_cache, log_redactor
     rules_cache = None
+    log_redactor = None
     warned.clear()
     explained_ids.clear()
 

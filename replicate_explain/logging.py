@@ -1,0 +1,307 @@
+"""Explain Replicate authentication failures in log records, and mask tokens in them.
+
+Many programs never crash: they catch the error and log it (``logger.exception(...)``,
+``log.error(..., exc_info=True)``, asyncio's "Task exception was never retrieved").
+
+:class:`ExplainFilter` is a :class:`logging.Filter` for code and for
+:func:`logging.config.dictConfig`::
+
+    handler.addFilter(replicate_explain.logging.ExplainFilter())
+
+    {"filters": {"explain": {"()": "replicate_explain.logging.ExplainFilter"}},
+     "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["explain"]}}}
+
+It never drops a record and never raises. What it does to a record:
+
+* A record whose ``exc_info`` is a Replicate authentication failure gets
+  ``record.replicate_explain`` (the :meth:`~replicate_explain.Explanation.to_dict` dictionary:
+  ``rule_id``, ``title``, ``evidence``, ``fix``...) and ``record.replicate_explain_text`` (the
+  plain-text explanation), for JSON formatters and log shippers. The first record of an exception
+  also gets the plain-text explanation appended under its traceback (``record.exc_text``), so
+  every standard formatter prints it where the excepthook would; with
+  ``REPLICATE_EXPLAIN_FORMAT=json`` it is one JSON line instead. Logs never get ANSI codes.
+* One exception is explained once: after a log record explained it, the excepthook prints the
+  traceback of that same exception without the explanation, should it crash the program later.
+* Tokens are masked wherever the record would show them: in the message (when ``msg % args``
+  contains a token, the record carries the masked, formatted message and empty ``args``), in
+  ``stack_info`` and in the formatted traceback (``record.exc_text``, computed with the standard
+  :meth:`logging.Formatter.formatException`, which every standard formatter then reuses).
+  A record with no token and no Replicate failure is left exactly as it was: no attribute is
+  added and nothing is formatted in advance.
+
+Automatic activation
+--------------------
+``import replicate_explain`` (unless ``REPLICATE_EXPLAIN=0``) gives every record logged through
+any logger the same treatment, without importing :mod:`logging` at start-up (it costs several
+milliseconds): a post-import hook (``_hook.when_imported``, the one that also sets
+``threading.excepthook``) waits for the program to import :mod:`logging`, then wraps
+``logging.Logger.makeRecord``, through which every logger creates its records. This covers
+loggers and handlers created before or after the import, ``basicConfig`` or ``dictConfig``
+called before or after it, asyncio's messages, and programs that configure nothing (the
+explanation then reaches stderr through :data:`logging.lastResort`). Installing a filter on
+handlers instead would miss handlers added later and ``lastResort``.
+
+Why ``makeRecord`` rather than ``callHandlers`` (which sentry-python wraps): our code has
+returned before any handler runs, so nothing of ours is on the stack while a record is emitted,
+and the "--- Logging error ---" report of a failing handler (which prints the call stack up to
+the first frame outside :mod:`logging`) stays exactly what plain Python prints.
+
+The explanation is appended (and the exception counted as explained) only when a handler of
+the logger's hierarchy, or ``lastResort``, will emit the record by its level (a ``NullHandler``
+does not count; the logger's own filters are assumed to let it through); otherwise the record
+only gets the attributes. ``uninstall()`` unwraps ``makeRecord``, or leaves ours in the chain as
+a pass-through when another tool wrapped it after us. An ``ExplainFilter`` configured as well
+does no work twice. A logger class that overrides ``makeRecord`` without calling the base
+method is not covered: give its handlers an ``ExplainFilter``.
+
+Limits: a formatter that formats ``record.exc_info`` itself instead of using ``record.exc_text``
+(some JSON formatters call ``formatException`` directly) prints the traceback unmasked and
+without the explanation; such formatters should emit ``record.exc_text`` or
+``record.replicate_explain``. A formatter that overrides ``formatException`` gets the standard
+traceback text for a Replicate failure (as it already does in stdlib logging whenever another
+handler formatted the record first).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Callable
+
+from . import _state
+from ._redact import Redactor
+
+__all__ = ["ExplainFilter"]
+
+#: The record attribute holding the explanation as a dictionary (``Explanation.to_dict()``).
+ATTRIBUTE = "replicate_explain"
+#: The record attribute holding the explanation as plain text.
+TEXT_ATTRIBUTE = "replicate_explain_text"
+
+_TRACEBACK_FORMATTER = logging.Formatter()
+_ORIGINAL_MAKE_RECORD = logging.Logger.makeRecord
+
+
+class ExplainFilter(logging.Filter):
+    """Attach the explanation of a Replicate authentication failure to a record; mask tokens.
+
+    ``name`` restricts the work to the records of that logger and its children (as for
+    :class:`logging.Filter`), but no record is ever dropped.
+    """
+
+    def __init__(self, name: str = "") -> None:
+        if not isinstance(name, str):
+            raise TypeError(
+                f"ExplainFilter(name=...) must be a logger name (a string), not {name!r}; "
+                "use '' (the default) to explain the records of every logger"
+            )
+        super().__init__(name)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Explain and mask ``record`` in place; always ``True``: the record is never dropped."""
+        try:
+            if not self.name or super().filter(record):
+                _prepare(record, show=True)
+        except Exception:
+            _state.report_internal_error("the logging filter")
+        return True
+
+    def __repr__(self) -> str:
+        return f"ExplainFilter(name={self.name!r})"
+
+
+# ---------------------------------------------------------------------------------------------
+# The work on one record
+
+
+def _prepare(record: logging.LogRecord, *, show: bool) -> None:
+    """Mask tokens in ``record``; explain its exception if it is a Replicate failure.
+
+    ``show`` says whether the record will reach a handler that prints it: only then is the
+    explanation appended and the exception counted as explained. Idempotent.
+    """
+    _mask_message(record, _message_redactor())
+    exc = _exception_of(record)
+    if exc is None:
+        return
+    if not _relevant(exc):
+        _mask_traceback(record, _message_redactor(), exc, None)
+        return
+    extra = None
+    if getattr(record, TEXT_ATTRIBUTE, None) is None:
+        try:
+            extra = _attach(record, exc)
+        except Exception:  # the token is still masked below
+            _state.report_internal_error("explaining a log record")
+    _mask_traceback(record, Redactor.from_environ(os.environ), exc, extra if show else None)
+
+
+def _attach(record: logging.LogRecord, exc: BaseException) -> str | None:
+    """Set the explanation attributes; return the text to append under the traceback."""
+    from ._api import explain, rules, warn_rule_errors
+    from ._render import render_json, render_plain
+
+    explanation = explain(exc)
+    if explanation is None:
+        return None
+    text = render_plain(explanation).rstrip("\n")
+    setattr(record, ATTRIBUTE, explanation.to_dict())
+    setattr(record, TEXT_ATTRIBUTE, text)
+    warn_rule_errors(rules())
+    return render_json(explanation).rstrip("\n") if _wants_json() else text
+
+
+def _exception_of(record: logging.LogRecord) -> BaseException | None:
+    info = record.exc_info
+    if isinstance(info, tuple) and len(info) == 3 and isinstance(info[1], BaseException):
+        return info[1]
+    return None
+
+
+def _message_redactor() -> Redactor:
+    """The redactor for this environment, rebuilt only when the environment visibly changed.
+
+    Building one reads every variable (tens of microseconds), too slow for every record; the
+    key is cheap and changes when a variable is added or removed or the token is replaced.
+    """
+    environ = os.environ
+    key = (len(environ), environ.get("REPLICATE_API_TOKEN"))
+    cached = _state.log_redactor
+    if cached is not None and cached[0] == key and isinstance(cached[1], Redactor):
+        return cached[1]
+    redactor = Redactor.from_environ(environ)
+    _state.log_redactor = (key, redactor)
+    return redactor
+
+
+def _mask_message(record: logging.LogRecord, redactor: Callable[[str], str]) -> None:
+    try:
+        message = record.getMessage()
+    except Exception:
+        # A broken format string: the handler reports it and prints msg and args, so mask
+        # those one by one (the report stays the same, minus the token).
+        if isinstance(record.msg, str):
+            record.msg = redactor(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_masked_value(arg, redactor) for arg in record.args)
+        message = None
+    if message is not None:
+        masked = redactor(message)
+        if masked != message:
+            record.msg = masked
+            record.args = ()
+    stack = record.stack_info
+    if isinstance(stack, str) and stack:
+        masked = redactor(stack)
+        if masked != stack:
+            record.stack_info = masked
+
+
+def _masked_value(value: object, redactor: Callable[[str], str]) -> object:
+    try:
+        text = repr(value)
+    except Exception:
+        return value
+    masked = redactor(text)
+    return value if masked == text else masked
+
+
+def _mask_traceback(
+    record: logging.LogRecord,
+    redactor: Callable[[str], str],
+    exc: BaseException,
+    extra: str | None,
+) -> None:
+    """Set ``record.exc_text`` to the masked traceback, plus ``extra`` under it.
+
+    Only when that differs from what a formatter would print anyway, so records without a
+    token or an explanation keep ``exc_text`` unset and every formatter formats them as usual.
+    """
+    text = record.exc_text
+    if not text:
+        info = record.exc_info
+        if info is None:
+            return
+        text = _TRACEBACK_FORMATTER.formatException(info)
+    new = redactor(text)
+    if extra is not None and _state.mark_explained(exc):
+        new = (new if new.endswith("\n") else new + "\n") + extra
+    if new != text:
+        record.exc_text = new
+
+
+def _relevant(exc: BaseException) -> bool:
+    """Whether ``exc`` touches replicate or its HTTP stack: the matcher's own cheap pre-filter,
+    run before the full snapshot (which reads the environment, ``.env`` files and package
+    metadata), so that logging unrelated exceptions stays cheap."""
+    from types import MappingProxyType
+
+    from ._snapshot import Snapshot, exception_info, iter_chain
+
+    redactor = _message_redactor()
+    infos = tuple(exception_info(item, redactor) for item in iter_chain(exc))
+    facts: MappingProxyType[str, None] = MappingProxyType({})
+    return Snapshot(exceptions=infos, facts=facts, client_version=None, python_version="").relevant
+
+
+def _wants_json() -> bool:
+    from ._render import FORMAT_ENV
+
+    return os.environ.get(FORMAT_ENV, "").strip().lower() == "json"
+
+
+# ---------------------------------------------------------------------------------------------
+# Automatic activation: every logger, through ``logging.Logger.makeRecord``
+
+
+def _will_show(logger: logging.Logger, record: logging.LogRecord) -> bool:
+    """Whether a handler of ``logger``'s hierarchy (or ``lastResort``) will emit ``record``.
+
+    The walk of ``Logger.callHandlers``; filters are not run (they may have side effects), so
+    a record that a filter drops still counts as shown.
+    """
+    current: logging.Logger | None = logger
+    found = False
+    while current is not None:
+        for handler in current.handlers:
+            found = True
+            if record.levelno >= handler.level and not isinstance(handler, logging.NullHandler):
+                return True
+        if not current.propagate:
+            break
+        current = current.parent
+    if found:
+        return False
+    last = logging.lastResort
+    return last is not None and record.levelno >= last.level
+
+
+def _make_record(self: logging.Logger, *args: Any, **kwargs: Any) -> logging.LogRecord:
+    """``logging.Logger.makeRecord`` while replicate-explain is active: make, then explain."""
+    previous = _state.previous_make_record
+    if previous is None or previous is _make_record:
+        previous = _ORIGINAL_MAKE_RECORD
+    record: logging.LogRecord = previous(self, *args, **kwargs)
+    if _state.logging_active:
+        try:
+            _prepare(record, show=_will_show(self, record))
+        except Exception:
+            _state.report_internal_error("explaining a log record")
+    return record
+
+
+def _activate() -> None:
+    """Explain records of every logger (idempotent; called once ``logging`` is imported)."""
+    _state.logging_active = True
+    if _state.previous_make_record is None and logging.Logger.makeRecord is not _make_record:
+        _state.previous_make_record = logging.Logger.makeRecord
+        logging.Logger.makeRecord = _make_record  # type: ignore[method-assign]
+
+
+def _deactivate() -> None:
+    """Undo :func:`_activate`: unwrap, or stay chained as a pass-through if wrapped over."""
+    _state.logging_active = False
+    if logging.Logger.makeRecord is _make_record:
+        previous = _state.previous_make_record or _ORIGINAL_MAKE_RECORD
+        logging.Logger.makeRecord = previous  # type: ignore[method-assign]
+        _state.previous_make_record = None
