@@ -66,10 +66,14 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Callable
 
 from . import _state
-from ._redact import Redactor
+
+TYPE_CHECKING = False  # importing typing (or compiling _redact's patterns) here would slow down
+if TYPE_CHECKING:  # every program's ``import logging``; both wait for the first record.
+    from typing import Any, Callable
+
+    from ._redact import Redactor
 
 __all__ = ["ExplainFilter"]
 
@@ -133,6 +137,8 @@ def _prepare(record: logging.LogRecord, *, show: bool) -> None:
             extra = _attach(record, exc)
         except Exception:  # the token is still masked below
             _state.report_internal_error("explaining a log record")
+    from ._redact import Redactor
+
     _mask_traceback(record, Redactor.from_environ(os.environ), exc, extra if show else None)
 
 
@@ -164,6 +170,8 @@ def _message_redactor() -> Redactor:
     Building one reads every variable (tens of microseconds), too slow for every record; the
     key is cheap and changes when a variable is added or removed or the token is replaced.
     """
+    from ._redact import Redactor
+
     environ = os.environ
     key = (len(environ), environ.get("REPLICATE_API_TOKEN"))
     cached = _state.log_redactor
