@@ -14,6 +14,37 @@ Registrar = Callable[["argparse._SubParsersAction[Any]"], None]
 REGISTRARS: list[Registrar] = []
 
 
+def _explain_command(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """``explain [FILE|-]`` and ``explain --rule ID``."""
+    from ._textmatch import register
+
+    register(subparsers)
+
+
+def _doctor_command(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """``doctor [--online]``."""
+    from ._doctor import register
+
+    register(subparsers)
+
+
+def _rules_command(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """``rules list | show ID | check [PATH ...]``."""
+    from ._rulescmd import register
+
+    register(subparsers)
+
+
+def _demo_command(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """``demo``."""
+    from ._demo import register
+
+    register(subparsers)
+
+
+REGISTRARS.extend([_explain_command, _doctor_command, _rules_command, _demo_command])
+
+
 def _site_commands(subparsers: argparse._SubParsersAction[Any]) -> None:
     """``install``, ``uninstall``, ``status`` (imported only when the parser is built)."""
     from ._site import register

@@ -1,0 +1,154 @@
+"""The command line as a whole: help everywhere, exit codes, ``python -m``, never a token."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+from clients import CANARY
+from commandline import cli_env, run_cli
+from outputs import leaks
+
+from replicate_explain._cli import build_parser
+
+
+def _subcommands() -> list[tuple[str, ...]]:
+    """Every command path of the parser, e.g. ``("rules", "show")``."""
+    found: list[tuple[str, ...]] = []
+
+    def walk(parser: argparse.ArgumentParser, prefix: tuple[str, ...]) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    found.append((*prefix, name))
+                    walk(sub, (*prefix, name))
+
+    walk(build_parser(), ())
+    return found
+
+
+COMMANDS = _subcommands()
+MINE = {
+    ("explain",),
+    ("doctor",),
+    ("rules",),
+    ("rules", "list"),
+    ("rules", "show"),
+    ("rules", "check"),
+    ("demo",),
+}
+
+
+def test_the_parser_has_the_commands_of_issue_4() -> None:
+    """explain, doctor, rules (list, show, check) and demo are all registered."""
+    assert set(COMMANDS) >= MINE
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_subcommand_has_help_with_exit_codes(command: tuple[str, ...]) -> None:
+    """``--help`` works on every subcommand, exits 0 and documents the exit status."""
+    done = run_cli(*command, "--help")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith(f"usage: replicate-explain {' '.join(command)}")
+    if command in MINE:
+        assert "Exit status" in done.stdout
+
+
+def test_top_level_help_lists_the_commands_and_exit_codes() -> None:
+    """The top-level help names each command and the exit codes."""
+    done = run_cli("--help")
+    assert done.returncode == 0
+    for name in ("explain", "doctor", "rules", "demo"):
+        assert f"\n    {name} " in done.stdout
+    assert "Exit status: 0 healthy or done, 1 problems found, 2 usage error." in done.stdout
+
+
+def test_python_dash_m_is_the_same_program() -> None:
+    """``python -m replicate_explain`` prints exactly what the console script prints."""
+    script = run_cli("rules", "list")
+    module = subprocess.run(
+        [sys.executable, "-m", "replicate_explain", "rules", "list"],
+        env=cli_env(),
+        capture_output=True,
+        encoding="utf-8",
+        check=False,
+    )
+    assert (module.returncode, module.stdout, module.stderr) == (
+        script.returncode,
+        script.stdout,
+        script.stderr,
+    )
+
+
+def test_version_is_the_installed_distribution_version() -> None:
+    """``--version`` prints the version pip installed."""
+    done = run_cli("--version")
+    assert (done.returncode, done.stdout) == (
+        0,
+        f"replicate-explain {metadata.version('replicate-explain')}\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ((), "usage: replicate-explain"),
+        (("frobnicate",), "invalid choice: 'frobnicate'"),
+        (("doctor", "--format", "xml"), "invalid choice: 'xml'"),
+        (("rules", "show"), "the following arguments are required: ID"),
+        (("doctor", "--timeout", "0"), "--timeout must be a positive number of seconds, got 0"),
+    ],
+    ids=["no command", "unknown command", "unknown format", "missing argument", "bad timeout"],
+)
+def test_usage_errors_exit_2_with_a_message_on_stderr(args: tuple[str, ...], expected: str) -> None:
+    """Bad command lines exit 2, print nothing on stdout and say what is wrong on stderr."""
+    done = run_cli(*args)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert expected in done.stderr
+
+
+def _leak_commands(tmp_path: Path) -> list[tuple[str, ...]]:
+    log = tmp_path / "app.log"
+    log.write_text(
+        "Traceback (most recent call last):\n"
+        '  File "/srv/app/site-packages/replicate/client.py", line 88, in _request\n'
+        "    resp = self._client.request(method, path, **kwargs)\n"
+        f"httpx.LocalProtocolError: Illegal header value b'Bearer {CANARY}\\n'\n",
+        encoding="utf-8",
+    )
+    return [
+        ("explain", str(log)),
+        ("explain", "--echo", str(log)),
+        ("explain", "--format", "json", str(log)),
+        ("explain", "--rule", "token-whitespace"),
+        ("doctor",),
+        ("doctor", "--format", "json"),
+        ("rules", "list"),
+        ("rules", "list", "--format", "json"),
+        ("rules", "show", "token-whitespace", "--format", "json"),
+        ("rules", "check"),
+        ("demo", "--scenario", "token-whitespace"),
+        ("demo", "--scenario", "token-whitespace", "--format", "json"),
+        ("status",),
+    ]
+
+
+def test_no_subcommand_prints_the_token(tmp_path: Path) -> None:
+    """With the canary token in every token variable, no command prints any piece of it."""
+    env = cli_env(
+        REPLICATE_API_TOKEN=CANARY + "\n",
+        REPLICATE_API_KEY=CANARY,
+        REPLICATE_TOKEN=f'"{CANARY}"',
+    )
+    printed = {}
+    for command in _leak_commands(tmp_path):
+        if command[0] not in {c[0] for c in COMMANDS}:
+            continue
+        done = run_cli(*command, env=env, cwd=tmp_path)
+        printed[" ".join(command)] = leaks(done.stdout + done.stderr, CANARY)
+    assert printed == {key: [] for key in printed}
+    assert "explain --echo " + str(tmp_path / "app.log") in printed

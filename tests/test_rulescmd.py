@@ -1,0 +1,206 @@
+"""``replicate-explain rules list | show | check``, run as the installed console script."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from commandline import cli_env, run_cli, run_json
+
+from replicate_explain._rules import bundled_rules_dir, load_rules
+
+BUNDLED = bundled_rules_dir()
+BUNDLED_IDS = sorted(rule.id for rule in load_rules([BUNDLED]).rules)
+
+
+def _user_rules(tmp_path: Path, **files: str) -> dict[str, str]:
+    """A user rule directory holding ``files`` (name: text), and the environment naming it."""
+    directory = tmp_path / "user-rules"
+    directory.mkdir(exist_ok=True)
+    for name, text in files.items():
+        (directory / name).write_text(text, encoding="utf-8")
+    return cli_env(REPLICATE_EXPLAIN_RULES=str(directory))
+
+
+def _retitled(rule_id: str, title: str) -> str:
+    text = (BUNDLED / f"{rule_id}.yaml").read_text(encoding="utf-8")
+    first, _, rest = text.partition("\n")
+    assert first.startswith("title:")
+    return f"title: {title}\n{rest}"
+
+
+def test_list_shows_every_bundled_rule() -> None:
+    """``rules list --format json`` lists exactly the bundled rules, all marked bundled."""
+    status, document = run_json("rules", "list")
+    assert status == 0
+    assert [(r["id"], r["source"], r["overrides"]) for r in document["rules"]] == [
+        (rule_id, "bundled", False) for rule_id in BUNDLED_IDS
+    ]
+    assert document["errors"] == []
+
+
+def test_list_plain_has_one_line_per_rule() -> None:
+    """The plain listing: id, severity and title on one line per rule, then a count."""
+    done = run_cli("rules", "list")
+    lines = done.stdout.splitlines()
+    assert done.returncode == 0
+    assert [line.split()[0] for line in lines[: len(BUNDLED_IDS)]] == BUNDLED_IDS
+    assert lines[len(BUNDLED_IDS) :] == [
+        "",
+        f"{len(BUNDLED_IDS)} rules. Details: replicate-explain rules show ID",
+    ]
+
+
+def test_a_user_rule_overrides_the_bundled_one(tmp_path: Path) -> None:
+    """A user rule with a bundled id replaces it, and list and show say so."""
+    env = _user_rules(
+        tmp_path, **{"token-unset.yaml": _retitled("token-unset", "My team's token check")}
+    )
+    status, document = run_json("rules", "list", env=env)
+    (entry,) = [r for r in document["rules"] if r["id"] == "token-unset"]
+    assert status == 0
+    assert entry == {
+        "id": "token-unset",
+        "title": "My team's token check",
+        "severity": "error",
+        "source": "user, overrides a bundled rule",
+        "overrides": True,
+        "path": str(tmp_path / "user-rules" / "token-unset.yaml"),
+    }
+    plain = run_cli("rules", "list", env=env).stdout
+    assert (
+        f"[user, overrides a bundled rule: {tmp_path / 'user-rules' / 'token-unset.yaml'}]" in plain
+    )
+    shown = run_cli("rules", "show", "token-unset", env=env).stdout
+    assert shown.startswith(
+        "token-unset: My team's token check\n\nseverity: error; source: user, overrides a bundled "
+        "rule\n"
+    )
+
+
+def test_list_reports_broken_user_rules_and_exits_1(tmp_path: Path) -> None:
+    """A malformed user rule is listed on stderr as file:line: key: problem; exit 1."""
+    bad = _retitled("token-unset", "x").replace("severity: error", "severity: fatal")
+    env = _user_rules(tmp_path, **{"my-rule.yaml": bad})
+    done = run_cli("rules", "list", env=env)
+    path = tmp_path / "user-rules" / "my-rule.yaml"
+    assert done.returncode == 1
+    assert (
+        done.stderr == f"replicate-explain: broken rule file: {path}:2: severity: "
+        "expected one of error, warning, got 'fatal'\n"
+    )
+
+
+def test_show_prints_every_example() -> None:
+    """``rules show`` prints all examples, one per client range, and the match conditions."""
+    rule = load_rules([BUNDLED]).get("token-whitespace")
+    assert rule is not None
+    done = run_cli("rules", "show", "token-whitespace")
+    assert done.returncode == 0
+    headers = [line for line in done.stdout.splitlines() if line.startswith("Example ")]
+    assert headers == [
+        f"Example {n} of {len(rule.examples)}, for replicate {e.client}"
+        if e.client
+        else f"Example {n} of {len(rule.examples)}, for any replicate version"
+        for n, e in enumerate(rule.examples, 1)
+    ]
+    for section in ("What happened\n", "Why\n", "Fix\n", "Matches when\n", "Learn more\n"):
+        assert "\n" + section in done.stdout
+
+
+def test_show_json_is_the_whole_rule() -> None:
+    """``rules show --format json`` carries the rule's fields."""
+    rule = load_rules([BUNDLED]).get("token-empty")
+    assert rule is not None
+    status, document = run_json("rules", "show", "token-empty")
+    assert status == 0
+    assert (document["id"], document["title"], document["fix"], document["source"]) == (
+        rule.id,
+        rule.title,
+        list(rule.fix),
+        "bundled",
+    )
+    assert [e["client"] for e in document["examples"]] == [e.client for e in rule.examples]
+    assert len(document["match"]) == len(rule.matches)
+
+
+def test_show_unknown_id_exits_2_with_a_suggestion() -> None:
+    """An unknown id is a usage error that suggests the closest id."""
+    done = run_cli("rules", "show", "token-whitespaces")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert "no rule with id 'token-whitespaces'; did you mean 'token-whitespace'?" in done.stderr
+
+
+def test_check_bundled_rules_passes() -> None:
+    """Every bundled rule file is valid and every case is explained as it expects."""
+    status, document = run_json("rules", "check")
+    assert (status, document["ok"], document["problems"], document["rules"]) == (
+        0,
+        True,
+        [],
+        BUNDLED_IDS,
+    )
+    done = run_cli("rules", "check")
+    assert done.stdout.endswith(
+        f"checked {len(BUNDLED_IDS)} rules and {document['cases']} cases: ok\n"
+    )
+
+
+def test_check_reports_schema_errors_with_file_and_line(tmp_path: Path) -> None:
+    """A schema error prints as file:line: key: problem (did you mean ...); exit 1."""
+    rule = tmp_path / "my-rule.yaml"
+    rule.write_text(
+        _retitled("token-unset", "Mine").replace("summary:", "sumary:"), encoding="utf-8"
+    )
+    done = run_cli("rules", "check", str(rule))
+    lines = rule.read_text(encoding="utf-8").splitlines()
+    line = lines.index(next(text for text in lines if text.startswith("sumary:"))) + 1
+    assert done.returncode == 1
+    assert done.stdout.splitlines()[0].startswith(
+        f"{rule}:{line}: sumary: unknown key; expected one of: "
+    )
+    assert done.stdout.splitlines()[0].endswith("(did you mean 'summary'?)")
+
+
+def test_check_reports_failing_cases(tmp_path: Path) -> None:
+    """A case the matcher explains differently is reported with its line; exit 1."""
+    text = _retitled("token-unset", "Mine").replace("expect: token-unset", "expect: token-empty", 1)
+    rule = tmp_path / "token-unset.yaml"
+    rule.write_text(text, encoding="utf-8")
+    status, document = run_json("rules", "check", str(tmp_path))
+    lines = text.splitlines()
+    # The case starts on the line before its "expect:" (whose 0-based index is that 1-based line).
+    case_line = lines.index(next(line for line in lines if "expect: token-empty" in line))
+    (problem,) = document["problems"]
+    assert status == 1
+    assert (problem["path"], problem["line"], problem["key"]) == (str(rule), case_line, "cases[0]")
+    assert problem["problem"].endswith("expected 'token-empty', got 'token-unset'")
+
+
+def test_check_copy_of_bundled_directory_passes(tmp_path: Path) -> None:
+    """Checking a directory (a copy of the bundled one) validates each file in it."""
+    copy = tmp_path / "rules"
+    shutil.copytree(BUNDLED, copy)
+    done = run_cli("rules", "check", str(copy))
+    assert (done.returncode, done.stdout) == (0, run_cli("rules", "check").stdout)
+
+
+def test_check_missing_path_is_a_usage_error(tmp_path: Path) -> None:
+    """A path that does not exist exits 2 and says what was expected."""
+    missing = tmp_path / "nope.yaml"
+    done = run_cli("rules", "check", str(missing))
+    assert (done.returncode, done.stdout) == (2, "")
+    assert (
+        f"no such file or directory: {missing}; expected rule files (*.yaml) or directories of them"
+        in done.stderr
+    )
+
+
+@pytest.mark.parametrize("action", ["list", "show token-unset", "check"])
+def test_rules_commands_do_not_depend_on_the_working_directory(tmp_path: Path, action: str) -> None:
+    """The bundled rules are found from any working directory (not only the checkout)."""
+    assert os.getcwd() != str(tmp_path)
+    done = run_cli("rules", *action.split(), cwd=tmp_path)
+    assert done.returncode == 0
