@@ -43,7 +43,7 @@ _PATTERNS = (
     # Authorization header values printed as mappings: 'authorization': 'xyz'.
     re.compile(
         r"(?i)(?P<key>['\"]?authorization['\"]?\s*[:=]\s*['\"]?)(?!\[REDACTED\])"
-        r"(?P<secret>(?:bearer |token )?[^'\"\s,}]{6,})"
+        r"(?P<secret>(?:bearer |token )?(?=[^'\"\s\\,}]*\d)[^'\"\s\\,}]{8,})"
     ),
 )
 
