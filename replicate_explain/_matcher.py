@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Optional
 
 from ._explanation import CodeFix, Explanation
-from ._rules import Case, ExceptionPattern, Rule, RuleSet
+from ._rules import Case, ExceptionPattern, Match, Rule, RuleSet
 from ._snapshot import ExceptionInfo, FactValue, Snapshot, snapshot_from_data
 
 _TRAILING = {
@@ -45,30 +45,48 @@ def _version_in(spec: str, version: Optional[str]) -> bool:
         return False
 
 
-def matched_exception(rule: Rule, snapshot: Snapshot) -> Optional[ExceptionInfo]:
-    """The first exception of the chain that one of the rule's shapes matches, if all else matches."""
-    for name, allowed in rule.facts.items():
+def _match_hit(match: Match, snapshot: Snapshot) -> Optional[ExceptionInfo]:
+    for name, allowed in match.facts.items():
         if not any(_same(snapshot.facts.get(name), value) for value in allowed):
             return None
-    if not _version_in(rule.client, snapshot.client_version):
+    if not _version_in(match.client, snapshot.client_version):
         return None
-    if not _version_in(rule.python, snapshot.python_version):
+    if not _version_in(match.python, snapshot.python_version):
         return None
     for info in snapshot.exceptions:
-        if any(_pattern_hit(pattern, info) for pattern in rule.exceptions):
+        if any(_pattern_hit(pattern, info) for pattern in match.exceptions):
             return info
     return None
 
 
+def matched(rule: Rule, snapshot: Snapshot) -> Optional[tuple[int, ExceptionInfo]]:
+    """The specificity of the rule's most specific matching alternative and its exception."""
+    best: Optional[tuple[int, ExceptionInfo]] = None
+    for match in rule.matches:
+        info = _match_hit(match, snapshot)
+        if info is not None and (best is None or match.specificity + rule.priority > best[0]):
+            best = (match.specificity + rule.priority, info)
+    return best
+
+
+def matched_exception(rule: Rule, snapshot: Snapshot) -> Optional[ExceptionInfo]:
+    """The first exception of the chain that one of the rule's shapes matches, if all else matches."""
+    hit = matched(rule, snapshot)
+    return None if hit is None else hit[1]
+
+
 def matching_rules(snapshot: Snapshot, rules: RuleSet) -> list[tuple[Rule, ExceptionInfo]]:
-    """Every rule that matches, most specific first (ties broken by id, so the order is stable)."""
+    """Every rule that matches, most specific first (ties broken by id, so the order is stable).
+
+    A rule whose ``match`` is a list counts with the specificity of the alternative that matched.
+    """
     hits = []
     for rule in rules.rules:
-        info = matched_exception(rule, snapshot)
-        if info is not None:
-            hits.append((rule, info))
-    hits.sort(key=lambda hit: (-hit[0].specificity, hit[0].id))
-    return hits
+        hit = matched(rule, snapshot)
+        if hit is not None:
+            hits.append((hit[0], rule, hit[1]))
+    hits.sort(key=lambda hit: (-hit[0], hit[1].id))
+    return [(rule, info) for _, rule, info in hits]
 
 
 def token_evidence(facts: Mapping[str, FactValue]) -> list[str]:
@@ -135,11 +153,15 @@ def _evidence(snapshot: Snapshot, info: ExceptionInfo) -> tuple[str, ...]:
 
 
 def choose_example(rule: Rule, version: Optional[str]) -> Optional[CodeFix]:
-    """The first example whose client range holds ``version`` (the first one if none does)."""
+    """The first example whose client range holds ``version``.
+
+    ``None`` when the installed version is known and no example is for it (code for another
+    generation would mislead); the first example when the version is unknown.
+    """
     for example in rule.examples:
         if _version_in(example.client, version) if example.client else True:
             return CodeFix(example.broken, example.fixed, example.client)
-    if not rule.examples:
+    if not rule.examples or version is not None:
         return None
     first = rule.examples[0]
     return CodeFix(first.broken, first.fixed, first.client)
@@ -188,5 +210,5 @@ def case_snapshot(case: Case) -> Snapshot:
         for exc in case.exceptions
     ]
     return snapshot_from_data(
-        infos, case.environ, case.client, python=case.python, sent=case.sent, extra_facts=case.facts
+        infos, case.environ, case.client, python=case.python, sent=case.sent, dotenv=case.dotenv, extra_facts=case.facts
     )

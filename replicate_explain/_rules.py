@@ -33,10 +33,13 @@ _TOP_KEYS = {
 }
 _MATCH_KEYS = {"exceptions": True, "facts": False, "client": False, "python": False}
 _PATTERN_KEYS = {"type": True, "message": False, "attributes": False}
-_EXAMPLE_KEYS = {"client": False, "broken": True, "fixed": True, "environ": False, "fixed_environ": False}
+_EXAMPLE_KEYS = {
+    "client": False, "broken": True, "fixed": True, "environ": False, "fixed_environ": False,
+    "files": False, "requires": False,
+}
 _CASE_KEYS = {
     "name": True, "expect": True, "client": False, "python": False, "environ": False,
-    "sent": False, "exceptions": True, "facts": False,
+    "sent": False, "dotenv": False, "exceptions": True, "facts": False,
 }
 _CASE_EXC_KEYS = {"type": True, "mro": False, "message": False, "attributes": False, "in_replicate": False}
 
@@ -61,6 +64,10 @@ class Example:
     """The environment both snippets run in when the test suite proves them ({token}: a token)."""
     fixed_environ: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     """Changes to ``environ`` for the fixed snippet (the fix may be in the environment)."""
+    files: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """Files both snippets find in their working directory (relative path: text; {token} too)."""
+    requires: tuple[str, ...] = ()
+    """Packages the snippets need besides replicate (pip requirement strings)."""
 
 
 @dataclass(frozen=True)
@@ -87,13 +94,38 @@ class Case:
     environ: Mapping[str, str]
     sent: str
     exceptions: tuple[CaseException, ...]
+    dotenv: Optional[str] = None
+    """A ``.env`` file (its path) that defines the token in the situation; ``None``: none."""
     facts: Mapping[str, FactValue] = field(default_factory=lambda: MappingProxyType({}))
     """Facts only an adapter observes (``ADAPTER_FACTS``, e.g. ``notebook.shell_export``)."""
 
 
 @dataclass(frozen=True)
+class Match:
+    """One way a rule matches: exception shapes (OR'd), facts (AND'd), client and Python ranges."""
+
+    exceptions: tuple[ExceptionPattern, ...]
+    facts: Mapping[str, tuple[FactValue, ...]]
+    client: str
+    python: str
+
+    @property
+    def specificity(self) -> int:
+        """How specific this match is: more conditions win when several rules match."""
+        score = len(self.facts)
+        score += 2 if self.client else 0
+        score += 1 if self.python else 0
+        score += 1 if all(p.message or p.attributes for p in self.exceptions) else 0
+        return score
+
+
+@dataclass(frozen=True)
 class Rule:
-    """One validated rule file."""
+    """One validated rule file.
+
+    ``exceptions``, ``facts``, ``client`` and ``python`` are its ``match``; when ``match`` is a
+    list of alternatives they are the first one and ``alternatives`` holds the others.
+    """
 
     id: str
     path: str
@@ -112,15 +144,18 @@ class Rule:
     prevention: str
     references: tuple[str, ...]
     cases: tuple[Case, ...]
+    alternatives: tuple[Match, ...] = ()
+
+    @property
+    def matches(self) -> tuple[Match, ...]:
+        """Every way the rule matches (OR'd): its ``match``, or each item of a ``match`` list."""
+        first = Match(self.exceptions, self.facts, self.client, self.python)
+        return (first, *self.alternatives)
 
     @property
     def specificity(self) -> int:
-        """How specific the rule is: more conditions win when several rules match."""
-        score = len(self.facts) + self.priority
-        score += 2 if self.client else 0
-        score += 1 if self.python else 0
-        score += 1 if all(p.message or p.attributes for p in self.exceptions) else 0
-        return score
+        """How specific the rule is: its most specific match plus its ``priority``."""
+        return max(match.specificity for match in self.matches) + self.priority
 
 
 @dataclass(frozen=True)
@@ -219,13 +254,16 @@ def _text(src: _Source, data: Mapping[str, Any], key: str, prefix: str = "", def
     return value.strip("\n") if "\n" in value.strip("\n") else value.strip()
 
 
-def _text_list(src: _Source, data: Mapping[str, Any], key: str, required: bool) -> tuple[str, ...]:
+def _text_list(
+    src: _Source, data: Mapping[str, Any], key: str, required: bool, prefix: str = ""
+) -> tuple[str, ...]:
     value = data.get(key, [])
+    where = _join(prefix, key)
     if not isinstance(value, list) or (required and not value):
-        raise src.error(key, f"expected a {'non-empty ' if required else ''}list of strings, got {_kind(value)}")
+        raise src.error(where, f"expected a {'non-empty ' if required else ''}list of strings, got {_kind(value)}")
     for index, item in enumerate(value):
         if not isinstance(item, str) or not item.strip():
-            raise src.error(f"{key}[{index}]", f"expected a non-empty string, got {_kind(item)}")
+            raise src.error(f"{where}[{index}]", f"expected a non-empty string, got {_kind(item)}")
     return tuple(item.strip() for item in value)
 
 
@@ -291,8 +329,8 @@ def _dotted(src: _Source, value: Any, key: str) -> str:
     return value
 
 
-def _patterns(src: _Source, value: Any) -> tuple[ExceptionPattern, ...]:
-    key = "match.exceptions"
+def _patterns(src: _Source, value: Any, prefix: str = "match") -> tuple[ExceptionPattern, ...]:
+    key = f"{prefix}.exceptions"
     if not isinstance(value, list) or not value:
         raise src.error(key, f"expected a non-empty list of exception shapes, got {_kind(value)}")
     patterns = []
@@ -309,8 +347,8 @@ def _patterns(src: _Source, value: Any) -> tuple[ExceptionPattern, ...]:
     return tuple(patterns)
 
 
-def _facts(src: _Source, value: Any) -> Mapping[str, tuple[FactValue, ...]]:
-    key = "match.facts"
+def _facts(src: _Source, value: Any, prefix: str = "match") -> Mapping[str, tuple[FactValue, ...]]:
+    key = f"{prefix}.facts"
     if value is None:
         return MappingProxyType({})
     if not isinstance(value, dict):
@@ -365,6 +403,39 @@ def _examples(src: _Source, value: Any) -> tuple[Example, ...]:
                 fixed=_code(src, item, "fixed", prefix),
                 environ=_scalar_map(src, item.get("environ"), f"{prefix}.environ"),
                 fixed_environ=_scalar_map(src, item.get("fixed_environ"), f"{prefix}.fixed_environ"),
+                files=_files(src, item.get("files"), f"{prefix}.files"),
+                requires=_text_list(src, item, "requires", required=False, prefix=prefix),
+            )
+        )
+    return tuple(out)
+
+
+def _files(src: _Source, value: Any, key: str) -> Mapping[str, str]:
+    files = _scalar_map(src, value, key)
+    for name in files:
+        parts = name.replace("\\", "/").split("/")
+        if not name or name.startswith(("/", "~")) or ".." in parts or ":" in name:
+            raise src.error(
+                _join(key, name),
+                f"expected a relative path inside the working directory such as '.env', got {name!r}",
+            )
+    return files
+
+
+def _matches(src: _Source, value: Any) -> tuple[Match, ...]:
+    if isinstance(value, list) and not value:
+        raise src.error("match", "expected a mapping, or a non-empty list of mappings (alternatives)")
+    items = value if isinstance(value, list) else [value]
+    out = []
+    for index, item in enumerate(items):
+        prefix = f"match[{index}]" if isinstance(value, list) else "match"
+        item = _check_keys(src, item, _MATCH_KEYS, prefix)
+        out.append(
+            Match(
+                exceptions=_patterns(src, item["exceptions"], prefix),
+                facts=_facts(src, item.get("facts"), prefix),
+                client=_specifier(src, item.get("client"), f"{prefix}.client"),
+                python=_specifier(src, item.get("python"), f"{prefix}.python"),
             )
         )
     return tuple(out)
@@ -387,6 +458,11 @@ def _cases(src: _Source, value: Any, rule_id: str) -> tuple[Case, ...]:
         expect = item["expect"]
         if expect is not None and (not isinstance(expect, str) or not ID_PATTERN.match(expect)):
             raise src.error(f"{prefix}.expect", f"expected a rule id or null, got {expect!r}")
+        dotenv = item.get("dotenv")
+        if dotenv is not None and (not isinstance(dotenv, str) or not dotenv.strip()):
+            raise src.error(
+                f"{prefix}.dotenv", f"expected the path of a .env file such as '/home/me/app/.env', got {_kind(dotenv)}"
+            )
         sent = item.get("sent", "unknown")
         if sent not in ("absent", "matches", "differs", "unknown"):
             raise src.error(f"{prefix}.sent", f"expected absent, matches, differs or unknown, got {sent!r}")
@@ -421,6 +497,7 @@ def _cases(src: _Source, value: Any, rule_id: str) -> tuple[Case, ...]:
                 environ=_scalar_map(src, item.get("environ"), f"{prefix}.environ"),
                 sent=sent,
                 exceptions=tuple(described),
+                dotenv=dotenv,
                 facts=_case_facts(src, item.get("facts"), f"{prefix}.facts"),
             )
         )
@@ -446,7 +523,7 @@ def parse_rule(path: Path, text: str) -> Rule:
         line = mark.line + 1 if mark is not None else None
         raise RuleError(str(path), "", f"not valid YAML: {getattr(error, 'problem', None) or error}", line=line) from None
     data = _check_keys(src, data, _TOP_KEYS, "")
-    match = _check_keys(src, data["match"], _MATCH_KEYS, "match")
+    matches = _matches(src, data["match"])
     severity = data.get("severity", "error")
     if severity not in SEVERITIES:
         raise src.error("severity", f"expected one of {', '.join(SEVERITIES)}, got {severity!r}")
@@ -459,10 +536,10 @@ def parse_rule(path: Path, text: str) -> Rule:
         title=_text(src, data, "title"),
         severity=severity,
         priority=priority,
-        exceptions=_patterns(src, match["exceptions"]),
-        facts=_facts(src, match.get("facts")),
-        client=_specifier(src, match.get("client"), "match.client"),
-        python=_specifier(src, match.get("python"), "match.python"),
+        exceptions=matches[0].exceptions,
+        facts=matches[0].facts,
+        client=matches[0].client,
+        python=matches[0].python,
         summary=_text(src, data, "summary"),
         why=_text(src, data, "why"),
         fix=_text_list(src, data, "fix", required=True),
@@ -471,6 +548,7 @@ def parse_rule(path: Path, text: str) -> Rule:
         prevention=_text(src, data, "prevention") if "prevention" in data else "",
         references=_text_list(src, data, "references", required=False),
         cases=_cases(src, data["cases"], rule_id),
+        alternatives=matches[1:],
     )
 
 

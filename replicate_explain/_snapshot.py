@@ -11,10 +11,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType, TracebackType
+from types import FrameType, MappingProxyType, ModuleType, TracebackType
 from typing import Optional, Union
 
 from ._redact import SECRET_VARIABLES, Redactor
@@ -170,29 +171,141 @@ def _clip(text: str, redactor: Redactor) -> str:
 def _in_replicate(tb: Optional[TracebackType], exc: BaseException) -> bool:
     seps = (f"{os.sep}replicate{os.sep}", "/replicate/")
     steps = 0
+    last = None
     while tb is not None and steps < 200:
         filename = tb.tb_frame.f_code.co_filename
         if any(sep in filename for sep in seps):
             return True
+        last = tb
         tb = tb.tb_next
         steps += 1
-    filename = getattr(exc, "filename", None)  # SyntaxError raised while importing replicate
-    return isinstance(filename, str) and any(sep in filename for sep in seps)
+    source = getattr(exc, "filename", None)  # SyntaxError raised while importing replicate
+    if isinstance(source, str) and any(sep in source for sep in seps):
+        return True
+    return last is not None and _calls_replicate_class(last, exc)
+
+
+_UNEXPECTED_KEYWORD = re.compile(
+    r"^(?:(?P<cls>\w+)\.)?__init__\(\) got an unexpected keyword argument"
+)
+_CALL = re.compile(r"(?:\b(?P<owner>[A-Za-z_]\w*)\s*\.\s*)?\b(?P<name>[A-Za-z_]\w*)\s*\(")
+_CLIENT_CLASSES = ("Client", "Replicate", "AsyncReplicate", "AsyncClient")
+
+
+def _from_replicate(value: object) -> bool:
+    return str(getattr(value, "__module__", "")).split(".", 1)[0] == "replicate"
+
+
+def _calls_replicate_class(tb: TracebackType, exc: BaseException) -> bool:
+    """Whether ``exc`` is the TypeError of building a replicate client with a wrong keyword.
+
+    That TypeError is raised in the caller's frame before the client's ``__init__`` runs, so
+    no traceback frame is inside replicate. We resolve what the failing line calls in that
+    frame's scope (module attributes are read from ``vars()``, never through ``__getattr__``)
+    and check the class is replicate's and has the name the message gives (Python 3.9 gives
+    none). Without the source line, every class of that name the frame can see must be
+    replicate's, so that ``httpx.Client(bearer_token=...)`` or another SDK's ``Client`` next to
+    ``import replicate`` is not mistaken for it.
+    """
+    if not isinstance(exc, TypeError):
+        return False
+    found = _UNEXPECTED_KEYWORD.match(_safe_str(exc))
+    if found is None:
+        return False
+    names = (found.group("cls"),) if found.group("cls") else _CLIENT_CLASSES
+    frame = tb.tb_frame
+    try:
+        scopes = (frame.f_locals, frame.f_globals)
+
+        def lookup(name: str) -> object:
+            for scope in scopes:
+                if name in scope:
+                    return scope[name]
+            return None
+
+        def member(owner: object, name: str) -> object:
+            return vars(owner).get(name) if isinstance(owner, ModuleType) else None
+
+        import linecache
+
+        line = linecache.getline(frame.f_code.co_filename, tb.tb_lineno)
+        called = []
+        for call in _CALL.finditer(line):
+            owner = call.group("owner")
+            name = call.group("name")
+            target = member(lookup(owner), name) if owner else lookup(name)
+            if isinstance(target, type) and target.__name__ in names:
+                called.append(target)
+        if called:
+            return any(_from_replicate(target) for target in called)
+        visible = []
+        for scope in scopes:
+            for value in list(scope.values())[:5000]:
+                if isinstance(value, type) and value.__name__ in names:
+                    visible.append(value)
+                elif isinstance(value, ModuleType):
+                    visible.extend(
+                        item for item in (member(value, n) for n in _CLIENT_CLASSES)
+                        if isinstance(item, type) and item.__name__ in names
+                    )
+        return bool(visible) and all(_from_replicate(value) for value in visible)
+    except Exception:
+        return False
+
+
+def _request_headers(holder: object) -> object:
+    """``holder.request.headers`` (httpx and requests objects alike), or ``None``."""
+    try:
+        request = getattr(holder, "request", None)
+        return getattr(request, "headers", None)
+    except Exception:  # httpx raises RuntimeError from ``.request`` when unset
+        return None
+
+
+def _response_headers(tb: Optional[TracebackType]) -> object:
+    """The request headers of the HTTP response a 0.x/1.x client raised about, if any.
+
+    Those clients raise ``ReplicateError`` next to the response (a local ``resp`` or
+    ``response`` in a frame inside the replicate package), and the response keeps the
+    request as it was sent. The innermost such frame wins.
+    """
+    frames: list[FrameType] = []
+    while tb is not None and len(frames) < 200:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    for frame in reversed(frames):
+        filename = frame.f_code.co_filename
+        if f"{os.sep}replicate{os.sep}" not in filename and "/replicate/" not in filename:
+            continue
+        try:
+            local = frame.f_locals
+            candidates = [local.get(name) for name in ("resp", "response")]
+        except Exception:
+            continue
+        for candidate in candidates:
+            headers = _request_headers(candidate) if candidate is not None else None
+            if headers is not None:
+                return headers
+    return None
 
 
 def _sent_credential(exc: BaseException) -> Optional[str]:
     """The credential in the Authorization header of the request behind ``exc``, if known.
 
-    httpx raises RuntimeError from ``.request`` when unset, so every access is guarded.
+    ``""`` when the request is known and carried no Authorization header. 2.x and httpx
+    exceptions have ``.request``; 0.x and 1.x keep the response in the raising frame.
     """
+    headers = _request_headers(exc)
+    if headers is None:
+        headers = _response_headers(exc.__traceback__)
+    if headers is None:
+        return None
     try:
-        request = getattr(exc, "request", None)
-        headers = getattr(request, "headers", None)
-        if headers is None:
-            return None
-        value = headers.get("authorization") or headers.get("Authorization")
+        value = headers.get("authorization") or headers.get("Authorization")  # type: ignore[attr-defined]
     except Exception:
         return None
+    if value is None:
+        return ""
     if isinstance(value, bytes):
         value = value.decode("latin-1", "replace")
     if not isinstance(value, str):
@@ -239,8 +352,16 @@ def _sent_fact(chain: list[BaseException], raw: Optional[str]) -> str:
     return "matches" if hmac.compare_digest(_digest(sent), _digest(raw)) else "differs"
 
 
+def _dotenv_value(value: str) -> bool:
+    """Whether the right-hand side of a .env assignment holds something (not blank, not ``""``)."""
+    value = value.strip()
+    if value[:1] in ("'", '"'):
+        return bool(value[1:].split(value[0], 1)[0].strip())
+    return bool(value.split(" #", 1)[0].strip()) and not value.startswith("#")
+
+
 def find_dotenv(start: str) -> Optional[str]:
-    """The nearest ``.env`` in ``start`` or a parent directory that assigns the token."""
+    """The nearest ``.env`` in ``start`` or a parent directory that gives the token a value."""
     directory = os.path.abspath(start)
     for _ in range(64):
         candidate = os.path.join(directory, ".env")
@@ -253,8 +374,8 @@ def find_dotenv(start: str) -> Optional[str]:
             stripped = line.strip()
             if stripped.startswith("export "):
                 stripped = stripped[len("export "):].lstrip()
-            name, sep, _ = stripped.partition("=")
-            if sep and name.strip() == TOKEN_VARIABLE:
+            name, sep, value = stripped.partition("=")
+            if sep and name.strip() == TOKEN_VARIABLE and _dotenv_value(value):
                 return candidate
         parent = os.path.dirname(directory)
         if parent == directory:
@@ -368,12 +489,17 @@ def snapshot_from_data(
     cwd: Optional[str] = None,
     python: Optional[str] = None,
     sent: str = "unknown",
+    dotenv: Optional[str] = None,
     extra_facts: Optional[Mapping[str, FactValue]] = None,
 ) -> Snapshot:
-    """Build a :class:`Snapshot` from described exceptions (rule ``cases`` and tests)."""
+    """Build a :class:`Snapshot` from described exceptions (rule ``cases`` and tests).
+
+    ``dotenv`` names a .env file that defines the token (instead of looking from ``cwd``).
+    """
     facts = token_facts(environ)
     facts["token.sent"] = sent
-    dotenv = find_dotenv(cwd) if cwd is not None else None
+    if dotenv is None and cwd is not None:
+        dotenv = find_dotenv(cwd)
     facts["dotenv.defines_token"] = dotenv is not None
     facts["dotenv.path"] = dotenv
     facts["client.installed"] = client is not None

@@ -107,6 +107,41 @@ def client_path(version: str) -> Path:
     return target
 
 
+EXTRAS_DIR = REPO_ROOT / ".cache" / "extras"
+
+
+def extra_path(requirement: str) -> Path:
+    """Install a package a snippet needs (e.g. ``python-dotenv``) once; return its directory.
+
+    Like :func:`client_path`: a private staging directory renamed into place, shared by workers.
+    Put it on ``PYTHONPATH`` beside the client's directory.
+    """
+    target = EXTRAS_DIR / f"{requirement}-py{sys.version_info.major}{sys.version_info.minor}"
+    if (target / _MARKER).is_file():
+        return target
+    EXTRAS_DIR.mkdir(parents=True, exist_ok=True)
+    staging = EXTRAS_DIR / f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}"
+    command = [
+        sys.executable, "-m", "pip", "install", "--target", str(staging), "--no-compile", "--quiet",
+        "--disable-pip-version-check", "--no-input", requirement,
+    ]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"could not install {requirement} for the tests:\n{result.stdout}\n{result.stderr}"
+            )
+        (staging / _MARKER).write_text(requirement + "\n", encoding="utf-8")
+        try:
+            staging.rename(target)
+        except OSError:
+            if not (target / _MARKER).is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
 def base_url_env(version: str, api: LoopbackAPI) -> dict[str, str]:
     """Return the variable (name and value) that points ``version`` at the loopback."""
     if _generation_needs_v1(version):
