@@ -130,6 +130,25 @@ def _dotted(cls: type) -> str:
     return f"{getattr(cls, '__module__', '?')}.{getattr(cls, '__qualname__', cls.__name__)}"
 
 
+def public_names(cls: type) -> tuple[str, ...]:
+    """The dotted names a rule may use for ``cls``: where it is defined, and its public alias.
+
+    ``h11._util.LocalProtocolError`` is documented and printed by users as
+    ``h11.LocalProtocolError``: when the top-level package re-exports the class under the same
+    name, that name is added too (read from ``sys.modules``; nothing is imported).
+    """
+    defined = _dotted(cls)
+    module = getattr(cls, "__module__", "") or ""
+    top = module.split(".", 1)[0]
+    if top == module:
+        return (defined,)
+    package = sys.modules.get(top)
+    name = getattr(cls, "__qualname__", cls.__name__)
+    if package is not None and getattr(package, name, None) is cls:
+        return (defined, f"{top}.{name}")
+    return (defined,)
+
+
 def iter_chain(exc: BaseException) -> Iterator[BaseException]:
     """Every exception reachable through ``__cause__``, ``__context__`` and exception groups.
 
@@ -316,7 +335,7 @@ def _sent_credential(exc: BaseException) -> Optional[str]:
 
 def exception_info(exc: BaseException, redactor: Redactor) -> ExceptionInfo:
     """Reduce one exception to an :class:`ExceptionInfo`."""
-    types = tuple(_dotted(cls) for cls in type(exc).__mro__ if cls is not object)
+    types = tuple(name for cls in type(exc).__mro__ if cls is not object for name in public_names(cls))
     attributes: dict[str, str] = {}
     for name in ATTRIBUTES:
         try:

@@ -87,3 +87,14 @@ def test_a_dotenv_in_a_parent_directory_is_found(tmp_path: Path, content: str, f
     child.mkdir(parents=True)
     expected: Optional[str] = str(tmp_path / ".env") if found else None
     assert find_dotenv(str(child)) == expected
+
+
+def test_a_class_re_exported_by_its_package_is_matched_by_its_public_name() -> None:
+    """h11 defines LocalProtocolError in h11._util; rules name it h11.LocalProtocolError."""
+    import h11
+
+    snapshot = take_snapshot(h11.LocalProtocolError("Illegal header value b'Bearer '"), {}, version=None)
+    assert snapshot.exceptions[0].types == (
+        "h11._util.LocalProtocolError", "h11.LocalProtocolError", "h11._util.ProtocolError",
+        "h11.ProtocolError", "builtins.Exception", "builtins.BaseException",
+    )
