@@ -7,7 +7,6 @@ and httpx are imported only when an exception actually needs explaining.
 
 from __future__ import annotations
 
-
 from ._errors import RuleError
 from ._hook import install, is_installed, uninstall
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from typing import Optional
 
 from . import _state
 from ._explanation import Explanation
@@ -22,7 +21,7 @@ def rules() -> RuleSet:
     return loaded
 
 
-def explain(exc: BaseException, environ: Optional[Mapping[str, str]] = None) -> Optional[Explanation]:
+def explain(exc: BaseException, environ: Mapping[str, str] | None = None) -> Explanation | None:
     """Explain ``exc`` if it is a Replicate authentication failure; ``None`` otherwise.
 
     Pure: reads ``environ`` (default ``os.environ``) and package metadata, prints nothing, and

@@ -33,9 +33,7 @@ class UsageError(Exception):
     """Bad input on the command line: the message says what is wrong and what to do (exit 2)."""
 
 
-def add_format(
-    parser: argparse.ArgumentParser, choices: Sequence[str] = DATA_FORMAT_CHOICES
-) -> None:
+def add_format(parser: argparse.ArgumentParser, choices: Sequence[str] = DATA_FORMAT_CHOICES) -> None:
     """Add ``--format`` with ``choices`` (the first one is the default)."""
     parser.add_argument(
         "--format",
@@ -104,9 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="replicate-explain",
-        description=(
-            "Explains Replicate authentication failures: what happened, the evidence, the fix."
-        ),
+        description=("Explains Replicate authentication failures: what happened, the evidence, the fix."),
         epilog=EPILOG,
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")

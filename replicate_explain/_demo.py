@@ -91,17 +91,13 @@ SCENARIOS: tuple[Scenario, ...] = (
         "REPLICATE_API_TOKEN holds a token and a trailing newline (read from a file)",
         DEMO_TOKEN + "\n",
     ),
-    Scenario(
-        "token-empty", 'REPLICATE_API_TOKEN="" (an unfilled .env line or a missing CI secret)', ""
-    ),
+    Scenario("token-empty", 'REPLICATE_API_TOKEN="" (an unfilled .env line or a missing CI secret)', ""),
     Scenario(
         "token-quoted",
         'REPLICATE_API_TOKEN="r8_..." with the quotes kept (Windows `set VAR="..."`)',
         f'"{DEMO_TOKEN}"',
     ),
-    Scenario(
-        "token-scheme-prefixed", 'REPLICATE_API_TOKEN="Bearer r8_..."', f"Bearer {DEMO_TOKEN}"
-    ),
+    Scenario("token-scheme-prefixed", 'REPLICATE_API_TOKEN="Bearer r8_..."', f"Bearer {DEMO_TOKEN}"),
     Scenario(
         "token-lookalike-var",
         "REPLICATE_API_KEY is set, REPLICATE_API_TOKEN is not",
@@ -147,9 +143,7 @@ def applies(scenario: Scenario, version: str | None) -> bool:
     return version is not None and (not scenario.clients or _version_in(scenario.clients, version))
 
 
-def select(
-    names: Sequence[str], everything: bool, rule_ids: Sequence[str], version: str | None
-) -> list[Scenario]:
+def select(names: Sequence[str], everything: bool, rule_ids: Sequence[str], version: str | None) -> list[Scenario]:
     """The scenarios to run: named ones (rule ids), all, or the default few; only runnable ones."""
     from ._cli import UsageError
 
@@ -157,10 +151,7 @@ def select(
     if names:
         unknown = [name for name in names if name not in known]
         if unknown:
-            raise UsageError(
-                f"unknown scenario {', '.join(map(repr, unknown))}; expected one of: "
-                f"{', '.join(known)}"
-            )
+            raise UsageError(f"unknown scenario {', '.join(map(repr, unknown))}; expected one of: {', '.join(known)}")
         chosen = [known[name] for name in names]
         missing = [s.rule for s in chosen if s.rule not in rule_ids]
         if missing:
@@ -170,10 +161,7 @@ def select(
             )
         off = [s.rule for s in chosen if not applies(s, version)]
         if off:
-            raise UsageError(
-                f"scenario {', '.join(off)} does not apply to replicate "
-                f"{version or '(not installed)'}"
-            )
+            raise UsageError(f"scenario {', '.join(off)} does not apply to replicate {version or '(not installed)'}")
         return chosen
     pool = SCENARIOS if everything else tuple(known[name] for name in DEFAULT)
     return [s for s in pool if s.rule in rule_ids and applies(s, version)]
@@ -191,15 +179,12 @@ class Outcome:
     """The rule id of the explanation the program printed (``None``: none)."""
 
 
-def child_environ(
-    api_url: str, version: str | None, fmt: str, width: int, color: bool
-) -> dict[str, str]:
+def child_environ(api_url: str, version: str | None, fmt: str, width: int, color: bool) -> dict[str, str]:
     """The environment of a scenario's program, before its own token settings."""
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.upper().startswith("REPLICATE_")
-        or key in ("REPLICATE_EXPLAIN_RULES", "REPLICATE_EXPLAIN_DEBUG")
+        if not key.upper().startswith("REPLICATE_") or key in ("REPLICATE_EXPLAIN_RULES", "REPLICATE_EXPLAIN_DEBUG")
     }
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH", "")]))
@@ -243,9 +228,7 @@ def _shown_rule(stderr: str, fmt: str) -> str | None:
     return match.group(1) if match else None
 
 
-def run_scenario(
-    scenario: Scenario, base_env: Mapping[str, str], version: str | None, fmt: str
-) -> Outcome:
+def run_scenario(scenario: Scenario, base_env: Mapping[str, str], version: str | None, fmt: str) -> Outcome:
     """Run one scenario's program in a fresh interpreter and collect its stderr."""
     import subprocess
     import tempfile
@@ -292,9 +275,7 @@ def run_scenario(
     return Outcome(scenario, code, status, stderr, _shown_rule(stderr, fmt))
 
 
-def run_all(
-    scenarios: Sequence[Scenario], version: str | None, fmt: str, width: int, color: bool
-) -> Any:
+def run_all(scenarios: Sequence[Scenario], version: str | None, fmt: str, width: int, color: bool) -> Any:
     """Start the loopback API, run the scenarios two at a time, yield outcomes in order."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -314,15 +295,11 @@ def _header(number: int, total: int, outcome: Outcome, version: str | None, widt
     title = f"=== {number}/{total}  {scenario.rule} "
     lines = [title + "=" * max(3, min(width, 100) - len(title)), ""]
     lines.append(f"Setting: {scenario.setting}")
-    lines.append(
-        f"Client:  replicate {version}, talking to a loopback stand-in for the API (no network)"
-    )
+    lines.append(f"Client:  replicate {version}, talking to a loopback stand-in for the API (no network)")
     lines.append("Program (demo.py):")
     lines.append(_indent(outcome.code.rstrip(), 4))
     lines.append("")
-    lines.append(
-        f"$ python demo.py   (exit status {outcome.exit_status}; what it printed to stderr:)"
-    )
+    lines.append(f"$ python demo.py   (exit status {outcome.exit_status}; what it printed to stderr:)")
     lines.append("")
     return "\n".join(lines) + "\n"
 
@@ -358,8 +335,7 @@ def _demo(args: argparse.Namespace) -> int:
     chosen = select(args.scenario or [], args.all, [r.id for r in rules().rules], version)
     if not chosen:
         write(
-            f"replicate-explain demo: no scenario applies to replicate {version} with the rules "
-            "loaded.\n",
+            f"replicate-explain demo: no scenario applies to replicate {version} with the rules loaded.\n",
             sys.stderr,
         )
         return EXIT_PROBLEMS
@@ -389,9 +365,7 @@ def _demo(args: argparse.Namespace) -> int:
             failures.append(f"{outcome.scenario.rule}: showed {outcome.shown or 'no explanation'}")
     if failures:
         write(
-            "replicate-explain demo: scenarios not explained as expected: "
-            + "; ".join(failures)
-            + "\n",
+            "replicate-explain demo: scenarios not explained as expected: " + "; ".join(failures) + "\n",
             sys.stderr,
         )
         return EXIT_PROBLEMS

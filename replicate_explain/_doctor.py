@@ -43,24 +43,15 @@ PROBE_MARK = "\x00replicate-explain-doctor:"
 #: Fixes used when the rule a finding corresponds to is not loaded (a user removed or broke it).
 FALLBACK_FIXES: Mapping[str, tuple[str, ...]] = {
     "token-unset": (f"Set REPLICATE_API_TOKEN to your token from {TOKENS_PAGE}.",),
-    "token-empty": (
-        f"Give REPLICATE_API_TOKEN your token from {TOKENS_PAGE}; it is set but empty.",
-    ),
-    "token-whitespace": (
-        "Remove the whitespace or line break around the value (echo -n, printf %s, .strip()).",
-    ),
-    "token-quoted": (
-        "Remove the quotes from the value: set REPLICATE_API_TOKEN=r8_... without quotes.",
-    ),
+    "token-empty": (f"Give REPLICATE_API_TOKEN your token from {TOKENS_PAGE}; it is set but empty.",),
+    "token-whitespace": ("Remove the whitespace or line break around the value (echo -n, printf %s, .strip()).",),
+    "token-quoted": ("Remove the quotes from the value: set REPLICATE_API_TOKEN=r8_... without quotes.",),
     "token-scheme-prefixed": (
         "Remove the 'Bearer '/'Token ' prefix: the client adds it; the variable holds only r8_...",
     ),
-    "token-lookalike-var": (
-        "Rename the variable to REPLICATE_API_TOKEN (the client reads no other name).",
-    ),
+    "token-lookalike-var": ("Rename the variable to REPLICATE_API_TOKEN (the client reads no other name).",),
     "dotenv-not-loaded": (
-        "Load the .env file before `import replicate` (from dotenv import load_dotenv; "
-        "load_dotenv()).",
+        "Load the .env file before `import replicate` (from dotenv import load_dotenv; load_dotenv()).",
     ),
     "token-rejected": (f"Create a new token at {TOKENS_PAGE} and set REPLICATE_API_TOKEN to it.",),
 }
@@ -97,9 +88,7 @@ class Finding:
         }
 
 
-def _problem(
-    check: str, message: str, rule_id: str | None, rules: RuleSet, fix: Sequence[str] = ()
-) -> Finding:
+def _problem(check: str, message: str, rule_id: str | None, rules: RuleSet, fix: Sequence[str] = ()) -> Finding:
     """A problem citing ``rule_id`` if that rule is loaded, with its fix steps."""
     rule = rules.get(rule_id) if rule_id else None
     if rule is not None:
@@ -138,8 +127,7 @@ def token_findings(environ: Mapping[str, str], cwd: str, rules: RuleSet) -> list
             findings.append(
                 _problem(
                     "dotenv",
-                    f"{dotenv} defines {TOKEN_VARIABLE}, but this process does not have it: the "
-                    "file was not loaded",
+                    f"{dotenv} defines {TOKEN_VARIABLE}, but this process does not have it: the file was not loaded",
                     "dotenv-not-loaded",
                     rules,
                 )
@@ -160,8 +148,7 @@ def token_findings(environ: Mapping[str, str], cwd: str, rules: RuleSet) -> list
         findings.append(
             _problem(
                 "token",
-                f"{TOKEN_VARIABLE} starts with an auth scheme ('Bearer ' or 'Token '); the client "
-                "adds its own",
+                f"{TOKEN_VARIABLE} starts with an auth scheme ('Bearer ' or 'Token '); the client adds its own",
                 "token-scheme-prefixed",
                 rules,
             )
@@ -174,8 +161,7 @@ def token_findings(environ: Mapping[str, str], cwd: str, rules: RuleSet) -> list
             Finding(
                 "token",
                 NOTE,
-                "current tokens start with r8_; an older token without it still works if it was "
-                "not revoked",
+                "current tokens start with r8_; an older token without it still works if it was not revoked",
             )
         )
     elif not facts.get("token.well_formed"):
@@ -200,9 +186,7 @@ def _python_version() -> str:
     return ".".join(str(part) for part in sys.version_info[:3])
 
 
-def client_findings(
-    version: str | None, rules: RuleSet, python: str | None = None
-) -> list[Finding]:
+def client_findings(version: str | None, rules: RuleSet, python: str | None = None) -> list[Finding]:
     """The installed client release against the ``client-outdated`` rule(s)."""
     python = python or _python_version()
     if version is None:
@@ -220,11 +204,7 @@ def client_findings(
         if rule.id != CLIENT_RULE_PREFIX and not rule.id.startswith(CLIENT_RULE_PREFIX + "-"):
             continue
         for match in rule.matches:
-            if (
-                match.client
-                and _version_in(match.client, version)
-                and _version_in(match.python, python)
-            ):
+            if match.client and _version_in(match.client, version) and _version_in(match.python, python):
                 where = f" on Python {match.python}" if match.python else ""
                 findings.append(
                     _problem(
@@ -237,9 +217,7 @@ def client_findings(
                 )
                 break
     if not findings:
-        findings.append(
-            Finding("client", OK, f"replicate {version} is installed; no rule flags this release")
-        )
+        findings.append(Finding("client", OK, f"replicate {version} is installed; no rule flags this release"))
     return findings
 
 
@@ -264,11 +242,7 @@ def python_findings(version: str | None, python: str | None = None) -> list[Find
     python = python or _python_version()
     dist, requires = _requires_python()
     if not requires:
-        return [
-            Finding(
-                "python", OK, f"Python {python}; replicate {version} declares no Python requirement"
-            )
-        ]
+        return [Finding("python", OK, f"Python {python}; replicate {version} declares no Python requirement")]
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
     try:
@@ -295,10 +269,7 @@ def python_findings(version: str | None, python: str | None = None) -> list[Find
             PROBLEM,
             f"Python {python} does not satisfy replicate {version}'s Requires-Python {requires}",
             None,
-            (
-                f"Use a Python that matches {requires}, or install a {dist} release that supports "
-                f"Python {python}.",
-            ),
+            (f"Use a Python that matches {requires}, or install a {dist} release that supports Python {python}.",),
         )
     ]
 
@@ -352,9 +323,7 @@ def run_probe(environ: Mapping[str, str]) -> Probe:
     return Probe(False, False, None, f"exit status {done.returncode}: {tail}")
 
 
-def import_findings(
-    probe: Probe, version: str | None, outdated: Sequence[Finding], rules: RuleSet
-) -> list[Finding]:
+def import_findings(probe: Probe, version: str | None, outdated: Sequence[Finding], rules: RuleSet) -> list[Finding]:
     """Whether ``import replicate`` works in a fresh interpreter."""
     if version is None:
         return []
@@ -388,8 +357,7 @@ def hook_findings(probe: Probe, environ: Mapping[str, str]) -> list[Finding]:
             Finding(
                 "hook",
                 NOTE,
-                "the hook is switched off by REPLICATE_EXPLAIN="
-                + environ["REPLICATE_EXPLAIN"].strip(),
+                "the hook is switched off by REPLICATE_EXPLAIN=" + environ["REPLICATE_EXPLAIN"].strip(),
             )
         ]
     if probe.ok and probe.hook:
@@ -428,11 +396,7 @@ def _display_url(url: str) -> str:
 
 def account_url(environ: Mapping[str, str]) -> str:
     """``{base}/v1/account`` from ``REPLICATE_BASE_URL`` (with or without ``/v1``)."""
-    base = (
-        environ.get("REPLICATE_BASE_URL")
-        or environ.get("REPLICATE_API_BASE_URL")
-        or DEFAULT_BASE_URL
-    ).strip()
+    base = (environ.get("REPLICATE_BASE_URL") or environ.get("REPLICATE_API_BASE_URL") or DEFAULT_BASE_URL).strip()
     base = base.rstrip("/")
     return f"{base}/account" if base.endswith("/v1") else f"{base}/v1/account"
 
@@ -462,8 +426,7 @@ def online_findings(environ: Mapping[str, str], rules: RuleSet, timeout: float) 
             Finding(
                 "online",
                 NOTE,
-                "skipped the online check: the value cannot be sent as a token (it contains "
-                "whitespace inside)",
+                "skipped the online check: the value cannot be sent as a token (it contains whitespace inside)",
             )
         ]
     url = account_url(environ)
@@ -584,9 +547,7 @@ def format_findings(findings: Sequence[Finding]) -> str:
     for finding in findings:
         label = f"[{finding.status}]"
         rule = f" ({finding.rule})" if finding.rule else ""
-        out.append(
-            _wrap(f"{label:<10}{finding.check}: {finding.message}{rule}", width=0, hanging=10)
-        )
+        out.append(_wrap(f"{label:<10}{finding.check}: {finding.message}{rule}", width=0, hanging=10))
         if finding.status != OK:
             for number, step in enumerate(finding.fix, 1):
                 mark = "fix:" if number == 1 else "    "
@@ -596,11 +557,7 @@ def format_findings(findings: Sequence[Finding]) -> str:
                 out.append(f"{'':10}more: replicate-explain rules show {finding.rule}")
     problems = sum(1 for f in findings if f.status == PROBLEM)
     out.append("")
-    out.append(
-        "No problems found."
-        if not problems
-        else f"{problems} problem{'s' if problems != 1 else ''} found."
-    )
+    out.append("No problems found." if not problems else f"{problems} problem{'s' if problems != 1 else ''} found.")
     return "\n".join(out) + "\n"
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # typing itself costs milliseconds at start-up
 if TYPE_CHECKING:
-    from typing import Optional
-
+    pass
 
 
 class RuleError(ValueError):
@@ -20,8 +19,8 @@ class RuleError(ValueError):
         key: str,
         problem: str,
         *,
-        line: Optional[int] = None,
-        hint: Optional[str] = None,
+        line: int | None = None,
+        hint: str | None = None,
     ) -> None:
         self.path = path
         self.key = key

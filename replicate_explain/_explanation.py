@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Explanation:
     evidence: tuple[str, ...]
     why: str
     fix: tuple[str, ...]
-    code: Optional[CodeFix]
+    code: CodeFix | None
     workaround: str
     prevention: str
     references: tuple[str, ...]
@@ -35,7 +35,7 @@ class Explanation:
     """Ids of other rules that also matched, most specific first."""
     exception: str
     """The matched exception's last traceback line, redacted."""
-    client_version: Optional[str]
+    client_version: str | None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary (stable keys, the public JSON format)."""

@@ -6,15 +6,15 @@ Free to import: only ``sys`` and ``os`` at module level. Everything heavy is imp
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # typing itself costs milliseconds at start-up
-if TYPE_CHECKING:
-    from typing import Any, Callable, Optional
-    from types import TracebackType
-
 import os
 import sys
 
 from . import _state
+
+TYPE_CHECKING = False  # typing itself costs milliseconds at start-up
+if TYPE_CHECKING:
+    from types import TracebackType
+    from typing import Any, Callable
 
 OFF_VALUES = ("0", "off", "false", "no")
 ENABLE_ENV = "REPLICATE_EXPLAIN"
@@ -52,7 +52,7 @@ class RedactingStream:
         return getattr(self._stream, name)
 
 
-def _redactor() -> Optional[Callable[[str], str]]:
+def _redactor() -> Callable[[str], str] | None:
     try:
         from ._redact import Redactor
 
@@ -69,7 +69,7 @@ def print_traceback_masked(previous: Callable[..., Any], *args: Any) -> None:
     if redactor is None or original is None:
         previous(*args)
         return
-    sys.stderr = RedactingStream(original, redactor)  # type: ignore[assignment]
+    sys.stderr = RedactingStream(original, redactor)
     try:
         previous(*args)
     finally:
@@ -104,9 +104,7 @@ def report(exc: BaseException, stream: Any = None) -> bool:
         return False
 
 
-def excepthook(
-    exc_type: type[BaseException], exc: BaseException, tb: Optional[TracebackType]
-) -> None:
+def excepthook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
     """``sys.excepthook``: the previous hook's output, masked, then our explanation."""
     previous = _state.previous_excepthook or sys.__excepthook__
     if not _state.installed or isinstance(exc, (KeyboardInterrupt, SystemExit)):
@@ -324,7 +322,7 @@ def uninstall() -> None:
     if sys.excepthook is excepthook:
         sys.excepthook = _state.previous_excepthook or sys.__excepthook__
         _state.previous_excepthook = None
-    threading_module = sys.modules.get("threading")
+    threading_module: Any = sys.modules.get("threading")
     if threading_module is not None and getattr(threading_module, "excepthook", None) is threading_excepthook:
         threading_module.excepthook = _state.previous_threading_excepthook or threading_module.__excepthook__
         _state.previous_threading_excepthook = None

@@ -58,9 +58,7 @@ _PATCHED = ("_showtraceback", "showtraceback")
 TOKEN_VARIABLE = "REPLICATE_API_TOKEN"
 
 #: Cells run by a shell: %%bash, %%sh, %%script, %%cmd, %%powershell, %%system, %%! ...
-_SHELL_CELL = re.compile(
-    r"^\s*%%(?:bash|sh|zsh|ksh|fish|script|cmd|powershell|pwsh|system|sx|!)\b|^\s*%%!"
-)
+_SHELL_CELL = re.compile(r"^\s*%%(?:bash|sh|zsh|ksh|fish|script|cmd|powershell|pwsh|system|sx|!)\b|^\s*%%!")
 #: Lines run by a shell: !cmd, !!cmd, x = !cmd, %sx/%system (also without %), os.system(...),
 #: os.popen(...), subprocess.*(...), get_ipython().system(...)/getoutput(...).
 _SHELL_LINE = re.compile(
@@ -146,9 +144,7 @@ def _profile_sets_token(home: str | None) -> bool:
     return False
 
 
-def shell_export(
-    cells: Iterable[str], environ: Mapping[str, str], home: str | None = None
-) -> str | None:
+def shell_export(cells: Iterable[str], environ: Mapping[str, str], home: str | None = None) -> str | None:
     """The ``notebook.shell_export`` fact for a session whose input cells are ``cells``.
 
     ``"subshell"``: a shell command of the session (``!export``, ``!set``, ``%%bash``,
@@ -226,8 +222,7 @@ def _pre(code: str) -> str:
     import html
 
     style = (
-        "margin:0;padding:6px 8px;overflow-x:auto;white-space:pre;"
-        "background:rgba(127,127,127,0.12);border-radius:3px"
+        "margin:0;padding:6px 8px;overflow-x:auto;white-space:pre;background:rgba(127,127,127,0.12);border-radius:3px"
     )
     return f'<pre style="{style}">{html.escape(code.rstrip(), quote=True)}</pre>'
 
@@ -245,8 +240,7 @@ def explanation_html(explanation: Explanation) -> str:
         'padding:6px 12px 10px 12px;margin:6px 0;line-height:1.45">',
         f'<div style="font-size:0.9em;opacity:0.8"><b>replicate-explain</b> · '
         f"<code>{esc(explanation.rule_id)}</code></div>",
-        f'<div style="font-weight:bold;font-size:1.15em;color:{_BORDER};margin-top:2px">'
-        f"{esc(explanation.title)}</div>",
+        f'<div style="font-weight:bold;font-size:1.15em;color:{_BORDER};margin-top:2px">{esc(explanation.title)}</div>',
         f'<h4 {heading}>What happened</h4><p style="margin:0">{_prose(explanation.summary)}</p>',
         f'<h4 {heading}>Evidence</h4><ul style="margin:0">',
         *(f"<li>{_prose(line)}</li>" for line in explanation.evidence),
@@ -263,13 +257,11 @@ def explanation_html(explanation: Explanation) -> str:
             label += f" (code for versions {explanation.code.client})"
         box = 'style="flex:1 1 340px;min-width:0"'
         parts += [
-            f'<h4 {heading}>Code <span style="font-weight:normal;opacity:0.75">for '
-            f"{esc(label)}</span></h4>",
+            f'<h4 {heading}>Code <span style="font-weight:normal;opacity:0.75">for {esc(label)}</span></h4>',
             '<div style="display:flex;flex-wrap:wrap;gap:8px">',
             f'<div {box}><div style="color:{_BORDER};font-weight:bold">Broken</div>'
             f"{_pre(explanation.code.broken)}</div>",
-            f'<div {box}><div style="color:#2e8b57;font-weight:bold">Fixed</div>'
-            f"{_pre(explanation.code.fixed)}</div>",
+            f'<div {box}><div style="color:#2e8b57;font-weight:bold">Fixed</div>{_pre(explanation.code.fixed)}</div>',
             "</div>",
         ]
     for title, body in (
@@ -283,9 +275,7 @@ def explanation_html(explanation: Explanation) -> str:
         for ref in explanation.references:
             if ref.startswith(("https://", "http://")):
                 target = esc(ref, quote=True)
-                parts.append(
-                    f'<li><a href="{target}" target="_blank" rel="noopener">{esc(ref)}</a></li>'
-                )
+                parts.append(f'<li><a href="{target}" target="_blank" rel="noopener">{esc(ref)}</a></li>')
             else:
                 parts.append(f"<li>{esc(ref)}</li>")
         parts.append("</ul>")

@@ -176,33 +176,23 @@ def _create_prediction(
     return 201, prediction
 
 
-def _route_account(
-    state: _State, match: re.Match[str], body: dict[str, Any], base: str
-) -> tuple[int, dict[str, Any]]:
+def _route_account(state: _State, match: re.Match[str], body: dict[str, Any], base: str) -> tuple[int, dict[str, Any]]:
     return 200, {"type": "user", "username": "acme", "name": "Acme", "github_url": None}
 
 
-def _route_model(
-    state: _State, match: re.Match[str], body: dict[str, Any], base: str
-) -> tuple[int, dict[str, Any]]:
+def _route_model(state: _State, match: re.Match[str], body: dict[str, Any], base: str) -> tuple[int, dict[str, Any]]:
     return 200, _model(match["owner"], match["name"])
 
 
-def _route_version(
-    state: _State, match: re.Match[str], body: dict[str, Any], base: str
-) -> tuple[int, dict[str, Any]]:
+def _route_version(state: _State, match: re.Match[str], body: dict[str, Any], base: str) -> tuple[int, dict[str, Any]]:
     return 200, _version(match["version"])
 
 
-def _route_versions(
-    state: _State, match: re.Match[str], body: dict[str, Any], base: str
-) -> tuple[int, dict[str, Any]]:
+def _route_versions(state: _State, match: re.Match[str], body: dict[str, Any], base: str) -> tuple[int, dict[str, Any]]:
     return 200, {"previous": None, "next": None, "results": [_version(DEFAULT_VERSION_ID)]}
 
 
-def _route_create(
-    state: _State, match: re.Match[str], body: dict[str, Any], base: str
-) -> tuple[int, dict[str, Any]]:
+def _route_create(state: _State, match: re.Match[str], body: dict[str, Any], base: str) -> tuple[int, dict[str, Any]]:
     version = body.get("version")
     if not isinstance(version, str) or not version:
         return _problem(422, "Invalid version", "The version field is required")
@@ -230,9 +220,7 @@ def _route_get_prediction(
     return 200, prediction
 
 
-def _route_cancel(
-    state: _State, match: re.Match[str], body: dict[str, Any], base: str
-) -> tuple[int, dict[str, Any]]:
+def _route_cancel(state: _State, match: re.Match[str], body: dict[str, Any], base: str) -> tuple[int, dict[str, Any]]:
     # Predictions finish at once, so there is never anything left to cancel.
     return _route_get_prediction(state, match, body, base)
 
@@ -256,9 +244,7 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], _Route], ...] = (
     ),
     (
         "GET",
-        re.compile(
-            rf"/models/(?P<owner>{_SEGMENT})/(?P<name>{_SEGMENT})/versions/(?P<version>{_SEGMENT})"
-        ),
+        re.compile(rf"/models/(?P<owner>{_SEGMENT})/(?P<name>{_SEGMENT})/versions/(?P<version>{_SEGMENT})"),
         _route_version,
     ),
     ("GET", re.compile(r"/predictions"), _route_list_predictions),
@@ -356,9 +342,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _answer(
-        self, state: _State, authorization: str | None, raw_body: bytes
-    ) -> tuple[int, dict[str, Any]]:
+    def _answer(self, state: _State, authorization: str | None, raw_body: bytes) -> tuple[int, dict[str, Any]]:
         if authorization is None:
             return _problem(401, "Unauthenticated", _MISSING_DETAIL)
         if not _accepted(authorization, state.token_digests):

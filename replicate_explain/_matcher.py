@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Optional
 
 from ._explanation import CodeFix, Explanation
 from ._rules import Case, ExceptionPattern, Match, Rule, RuleSet
@@ -31,7 +30,7 @@ def _pattern_hit(pattern: ExceptionPattern, info: ExceptionInfo) -> bool:
     return all(info.attributes.get(name) == value for name, value in pattern.attributes.items())
 
 
-def _version_in(spec: str, version: Optional[str]) -> bool:
+def _version_in(spec: str, version: str | None) -> bool:
     if not spec:
         return True
     if version is None:
@@ -45,7 +44,7 @@ def _version_in(spec: str, version: Optional[str]) -> bool:
         return False
 
 
-def _match_hit(match: Match, snapshot: Snapshot) -> Optional[ExceptionInfo]:
+def _match_hit(match: Match, snapshot: Snapshot) -> ExceptionInfo | None:
     for name, allowed in match.facts.items():
         if not any(_same(snapshot.facts.get(name), value) for value in allowed):
             return None
@@ -59,9 +58,9 @@ def _match_hit(match: Match, snapshot: Snapshot) -> Optional[ExceptionInfo]:
     return None
 
 
-def matched(rule: Rule, snapshot: Snapshot) -> Optional[tuple[int, ExceptionInfo]]:
+def matched(rule: Rule, snapshot: Snapshot) -> tuple[int, ExceptionInfo] | None:
     """The specificity of the rule's most specific matching alternative and its exception."""
-    best: Optional[tuple[int, ExceptionInfo]] = None
+    best: tuple[int, ExceptionInfo] | None = None
     for match in rule.matches:
         info = _match_hit(match, snapshot)
         if info is not None and (best is None or match.specificity + rule.priority > best[0]):
@@ -69,7 +68,7 @@ def matched(rule: Rule, snapshot: Snapshot) -> Optional[tuple[int, ExceptionInfo
     return best
 
 
-def matched_exception(rule: Rule, snapshot: Snapshot) -> Optional[ExceptionInfo]:
+def matched_exception(rule: Rule, snapshot: Snapshot) -> ExceptionInfo | None:
     """The first exception of the chain that one of the rule's shapes matches, if all else matches."""
     hit = matched(rule, snapshot)
     return None if hit is None else hit[1]
@@ -98,7 +97,9 @@ def token_evidence(facts: Mapping[str, FactValue]) -> list[str]:
     elif state == "empty":
         lines.append("REPLICATE_API_TOKEN is set to an empty string")
     elif state == "blank":
-        lines.append(f"REPLICATE_API_TOKEN is set to {facts.get('token.length')} whitespace character(s) and nothing else")
+        lines.append(
+            f"REPLICATE_API_TOKEN is set to {facts.get('token.length')} whitespace character(s) and nothing else"
+        )
     else:
         parts = [f"REPLICATE_API_TOKEN is set, {facts.get('token.length')} characters"]
         if facts.get("token.whitespace") in ("leading", "both"):
@@ -124,18 +125,24 @@ def token_evidence(facts: Mapping[str, FactValue]) -> list[str]:
         lines.append(f"{lookalike} is set, a name the replicate client does not read")
     sent = facts.get("token.sent")
     if sent == "differs":
-        lines.append("the failed request sent a different token than REPLICATE_API_TOKEN holds now (compared by digest)")
+        lines.append(
+            "the failed request sent a different token than REPLICATE_API_TOKEN holds now (compared by digest)"
+        )
     elif sent == "absent":
         lines.append("the failed request sent no token")
     if facts.get("dotenv.defines_token"):
         lines.append(f"{facts.get('dotenv.path')} defines REPLICATE_API_TOKEN")
     shell = facts.get("notebook.shell_export")
     if shell == "subshell":
-        lines.append("this session set REPLICATE_API_TOKEN in a shell command (!export, !set, %%bash, "
-                     "os.system...), which ran in a subshell that exited; the kernel did not get it")
+        lines.append(
+            "this session set REPLICATE_API_TOKEN in a shell command (!export, !set, %%bash, "
+            "os.system...), which ran in a subshell that exited; the kernel did not get it"
+        )
     elif shell == "profile":
-        lines.append("a shell profile in your home directory sets REPLICATE_API_TOKEN, but this kernel "
-                     "was not started from a shell that read it")
+        lines.append(
+            "a shell profile in your home directory sets REPLICATE_API_TOKEN, but this kernel "
+            "was not started from a shell that read it"
+        )
     return lines
 
 
@@ -152,7 +159,7 @@ def _evidence(snapshot: Snapshot, info: ExceptionInfo) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def choose_example(rule: Rule, version: Optional[str]) -> Optional[CodeFix]:
+def choose_example(rule: Rule, version: str | None) -> CodeFix | None:
     """The first example whose client range holds ``version``.
 
     ``None`` when the installed version is known and no example is for it (code for another
@@ -187,7 +194,7 @@ def build_explanation(rule: Rule, info: ExceptionInfo, snapshot: Snapshot, also:
     )
 
 
-def explain_snapshot(snapshot: Snapshot, rules: RuleSet) -> Optional[Explanation]:
+def explain_snapshot(snapshot: Snapshot, rules: RuleSet) -> Explanation | None:
     """The explanation of the most specific matching rule, or ``None``."""
     if not snapshot.relevant:
         return None

@@ -59,7 +59,7 @@ def _variants(value: str) -> list[str]:
     lowered = core.lower()
     for scheme in ("bearer ", "token "):
         if lowered.startswith(scheme):
-            core = core[len(scheme):].strip()
+            core = core[len(scheme) :].strip()
     forms = {core}
     # repr()/bytes-repr escapes, as in httpx's  Illegal header value b'Bearer r8_...\n'
     for form in list(forms):

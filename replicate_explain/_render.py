@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from typing import IO, TYPE_CHECKING, Any, Optional
+from typing import IO, TYPE_CHECKING, Any
 
 from ._explanation import Explanation
 
@@ -21,7 +21,7 @@ FORMAT_ENV = "REPLICATE_EXPLAIN_FORMAT"
 SIDE_BY_SIDE_MIN_WIDTH = 100
 
 
-def choose_format(stream: Any, environ: Optional[Mapping[str, str]] = None) -> str:
+def choose_format(stream: Any, environ: Mapping[str, str] | None = None) -> str:
     """Pick ``rich``, ``plain`` or ``json`` for ``stream`` from the environment and the terminal.
 
     ``REPLICATE_EXPLAIN_FORMAT`` wins; then ``NO_COLOR`` and ``TERM=dumb`` give plain text,
@@ -85,9 +85,16 @@ def _wrap(text: str, width: int = 2, hanging: int = 0) -> str:
     for number, line in enumerate(text.splitlines() or [""]):
         first = pad if number == 0 else pad + " " * hanging
         out.append(
-            textwrap.fill(line, PLAIN_WIDTH, initial_indent=first, subsequent_indent=pad + " " * hanging,
-                          break_long_words=False, break_on_hyphens=False)
-            if line.strip() else ""
+            textwrap.fill(
+                line,
+                PLAIN_WIDTH,
+                initial_indent=first,
+                subsequent_indent=pad + " " * hanging,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+            if line.strip()
+            else ""
         )
     return "\n".join(out)
 
@@ -130,7 +137,9 @@ def panel(explanation: Explanation, width: int = 100) -> RenderableType:
 
         broken = code_box("Broken", explanation.code.broken, "red")
         fixed = code_box("Fixed", explanation.code.fixed, "green")
-        widest = max(len(line) for code in (explanation.code.broken, explanation.code.fixed) for line in code.splitlines())
+        widest = max(
+            len(line) for code in (explanation.code.broken, explanation.code.fixed) for line in code.splitlines()
+        )
         if width >= SIDE_BY_SIDE_MIN_WIDTH and widest + 6 <= (width - 4) // 2:
             grid = Table.grid(expand=True, padding=(0, 1))
             grid.add_column(ratio=1)
@@ -207,9 +216,7 @@ def write_safely(stream: IO[str], text: str) -> None:
         pass
 
 
-def print_explanation(
-    explanation: Explanation, file: Optional[IO[str]] = None, format: Optional[str] = None
-) -> None:
+def print_explanation(explanation: Explanation, file: IO[str] | None = None, format: str | None = None) -> None:
     """Print ``explanation`` to ``file`` (default ``sys.stderr``) in the format that suits it."""
     import sys
 

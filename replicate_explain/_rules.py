@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Optional
+from typing import Any
 
 from ._errors import RuleError
 from ._snapshot import ADAPTER_FACTS, FACTS, FactValue
@@ -27,19 +27,40 @@ _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+$")
 
 # The schema: for each mapping, its keys and whether each is required.
 _TOP_KEYS = {
-    "title": True, "severity": False, "priority": False, "match": True, "summary": True,
-    "why": True, "fix": True, "examples": True, "workaround": False, "prevention": False,
-    "references": False, "cases": True,
+    "title": True,
+    "severity": False,
+    "priority": False,
+    "match": True,
+    "summary": True,
+    "why": True,
+    "fix": True,
+    "examples": True,
+    "workaround": False,
+    "prevention": False,
+    "references": False,
+    "cases": True,
 }
 _MATCH_KEYS = {"exceptions": True, "facts": False, "client": False, "python": False}
 _PATTERN_KEYS = {"type": True, "message": False, "attributes": False}
 _EXAMPLE_KEYS = {
-    "client": False, "broken": True, "fixed": True, "environ": False, "fixed_environ": False,
-    "files": False, "requires": False,
+    "client": False,
+    "broken": True,
+    "fixed": True,
+    "environ": False,
+    "fixed_environ": False,
+    "files": False,
+    "requires": False,
 }
 _CASE_KEYS = {
-    "name": True, "expect": True, "client": False, "python": False, "environ": False,
-    "sent": False, "dotenv": False, "exceptions": True, "facts": False,
+    "name": True,
+    "expect": True,
+    "client": False,
+    "python": False,
+    "environ": False,
+    "sent": False,
+    "dotenv": False,
+    "exceptions": True,
+    "facts": False,
 }
 _CASE_EXC_KEYS = {"type": True, "mro": False, "message": False, "attributes": False, "in_replicate": False}
 
@@ -49,7 +70,7 @@ class ExceptionPattern:
     """One exception shape: a dotted class name on the MRO, an optional message regex, attributes."""
 
     type: str
-    message: Optional[re.Pattern[str]] = None
+    message: re.Pattern[str] | None = None
     attributes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
@@ -88,13 +109,13 @@ class Case:
     """An executable example: this situation must explain as ``expect`` (``None``: nothing)."""
 
     name: str
-    expect: Optional[str]
-    client: Optional[str]
-    python: Optional[str]
+    expect: str | None
+    client: str | None
+    python: str | None
     environ: Mapping[str, str]
     sent: str
     exceptions: tuple[CaseException, ...]
-    dotenv: Optional[str] = None
+    dotenv: str | None = None
     """A ``.env`` file (its path) that defines the token in the situation; ``None``: none."""
     facts: Mapping[str, FactValue] = field(default_factory=lambda: MappingProxyType({}))
     """Facts only an adapter observes (``ADAPTER_FACTS``, e.g. ``notebook.shell_export``)."""
@@ -166,7 +187,7 @@ class RuleSet:
     errors: tuple[RuleError, ...] = ()
     overridden: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
-    def get(self, rule_id: str) -> Optional[Rule]:
+    def get(self, rule_id: str) -> Rule | None:
         """The rule with this id, if any."""
         for rule in self.rules:
             if rule.id == rule_id:
@@ -181,7 +202,7 @@ class _Source:
         self.path = path
         self.lines = lines
 
-    def error(self, key: str, problem: str, hint: Optional[str] = None) -> RuleError:
+    def error(self, key: str, problem: str, hint: str | None = None) -> RuleError:
         line = self.lines.get(key)
         if line is None:
             parent = key
@@ -243,20 +264,24 @@ def _check_keys(src: _Source, data: Any, schema: Mapping[str, bool], prefix: str
 def _kind(value: Any) -> str:
     if value is None:
         return "nothing (null)"
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "a number",
-            float: "a number"}.get(type(value), type(value).__name__)
+    return {
+        dict: "a mapping",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+    }.get(type(value), type(value).__name__)
 
 
-def _text(src: _Source, data: Mapping[str, Any], key: str, prefix: str = "", default: Optional[str] = None) -> str:
+def _text(src: _Source, data: Mapping[str, Any], key: str, prefix: str = "", default: str | None = None) -> str:
     value = data.get(key, default)
     if not isinstance(value, str) or not value.strip():
         raise src.error(_join(prefix, key), f"expected a non-empty string, got {_kind(value)}")
     return value.strip("\n") if "\n" in value.strip("\n") else value.strip()
 
 
-def _text_list(
-    src: _Source, data: Mapping[str, Any], key: str, required: bool, prefix: str = ""
-) -> tuple[str, ...]:
+def _text_list(src: _Source, data: Mapping[str, Any], key: str, required: bool, prefix: str = "") -> tuple[str, ...]:
     value = data.get(key, [])
     where = _join(prefix, key)
     if not isinstance(value, list) or (required and not value):
@@ -281,7 +306,7 @@ def _specifier(src: _Source, value: Any, key: str) -> str:
     return value
 
 
-def _version(src: _Source, value: Any, key: str) -> Optional[str]:
+def _version(src: _Source, value: Any, key: str) -> str | None:
     from packaging.version import InvalidVersion, Version
 
     if value is None:
@@ -293,7 +318,7 @@ def _version(src: _Source, value: Any, key: str) -> Optional[str]:
     return str(value)
 
 
-def _regex(src: _Source, value: Any, key: str) -> Optional[re.Pattern[str]]:
+def _regex(src: _Source, value: Any, key: str) -> re.Pattern[str] | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value:
@@ -325,7 +350,9 @@ def _flag(src: _Source, value: Any, key: str) -> bool:
 
 def _dotted(src: _Source, value: Any, key: str) -> str:
     if not isinstance(value, str) or not _DOTTED.match(value):
-        raise src.error(key, f"expected a dotted class name such as 'replicate.exceptions.ReplicateError', got {value!r}")
+        raise src.error(
+            key, f"expected a dotted class name such as 'replicate.exceptions.ReplicateError', got {value!r}"
+        )
     return value
 
 
@@ -361,7 +388,9 @@ def _facts(src: _Source, value: Any, prefix: str = "match") -> Mapping[str, tupl
             raise src.error(f"{key}.{name}", f"unknown fact; expected one of: {', '.join(FACTS)}", hint)
         values = allowed if isinstance(allowed, list) else [allowed]
         if not values or any(isinstance(v, (dict, list, float)) for v in values):
-            raise src.error(f"{key}.{name}", "expected a value or a non-empty list of values (strings, numbers, booleans, null)")
+            raise src.error(
+                f"{key}.{name}", "expected a value or a non-empty list of values (strings, numbers, booleans, null)"
+            )
         out[name] = tuple(values)
     return MappingProxyType(out)
 
@@ -515,13 +544,17 @@ def parse_rule(path: Path, text: str) -> Rule:
     rule_id = path.stem
     src = _Source(str(path), _positions(text))
     if not ID_PATTERN.match(rule_id):
-        raise src.error("", f"file name {path.name!r} is not a rule id; expected kebab-case such as 'token-whitespace.yaml'")
+        raise src.error(
+            "", f"file name {path.name!r} is not a rule id; expected kebab-case such as 'token-whitespace.yaml'"
+        )
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        raise RuleError(str(path), "", f"not valid YAML: {getattr(error, 'problem', None) or error}", line=line) from None
+        raise RuleError(
+            str(path), "", f"not valid YAML: {getattr(error, 'problem', None) or error}", line=line
+        ) from None
     data = _check_keys(src, data, _TOP_KEYS, "")
     matches = _matches(src, data["match"])
     severity = data.get("severity", "error")
@@ -559,7 +592,7 @@ def bundled_rules_dir() -> Path:
     return inside if inside.is_dir() else here.parent / "rules"
 
 
-def user_rule_dirs(environ: Optional[Mapping[str, str]] = None) -> list[Path]:
+def user_rule_dirs(environ: Mapping[str, str] | None = None) -> list[Path]:
     """Directories named by ``REPLICATE_EXPLAIN_RULES``, in order."""
     env = os.environ if environ is None else environ
     return [Path(part).expanduser() for part in env.get(RULES_ENV, "").split(os.pathsep) if part.strip()]
@@ -578,9 +611,7 @@ def load_file(path: Path) -> Rule:
     return parse_rule(path, text)
 
 
-def load_rules(
-    directories: Optional[Sequence[Path]] = None, environ: Optional[Mapping[str, str]] = None
-) -> RuleSet:
+def load_rules(directories: Sequence[Path] | None = None, environ: Mapping[str, str] | None = None) -> RuleSet:
     """Load the bundled rules, then user rules (a user rule overrides a bundled one of the same id)."""
     if directories is None:
         directories = [bundled_rules_dir(), *user_rule_dirs(environ)]
@@ -592,7 +623,13 @@ def load_rules(
             files = _rule_files(directory)
         except OSError as error:
             reason = "does not exist" if not directory.exists() else f"cannot be listed: {error.strerror or error}"
-            errors.append(RuleError(str(directory), "", f"rule directory {reason}; expected a directory of *.yaml rule files (check {RULES_ENV})"))
+            errors.append(
+                RuleError(
+                    str(directory),
+                    "",
+                    f"rule directory {reason}; expected a directory of *.yaml rule files (check {RULES_ENV})",
+                )
+            )
             continue
         for path in files:
             try:

@@ -60,8 +60,7 @@ def find_rule(ruleset: RuleSet, rule_id: str) -> Rule:
     close = difflib.get_close_matches(rule_id, ids, n=1)
     hint = f"did you mean '{close[0]}'? " if close else ""
     raise UsageError(
-        f"no rule with id {rule_id!r}; {hint}known ids: {', '.join(ids)} "
-        "(see `replicate-explain rules list`)"
+        f"no rule with id {rule_id!r}; {hint}known ids: {', '.join(ids)} (see `replicate-explain rules list`)"
     )
 
 
@@ -84,8 +83,7 @@ def _match_lines(rule: Rule) -> list[str]:
             lines.append(text)
         for name, allowed in match.facts.items():
             values = " or ".join(
-                "null" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
-                for v in allowed
+                "null" if v is None else str(v).lower() if isinstance(v, bool) else str(v) for v in allowed
             )
             lines.append(f"{pad}and {name} is {values}")
         if match.client:
@@ -122,17 +120,12 @@ def rule_document(rule: Rule, source: str = "") -> str:
         label = f"replicate {example.client}" if example.client else "any replicate version"
         out.append(f"Example {number} of {len(rule.examples)}, for {label}")
         if example.environ:
-            out.append(
-                "  environment: " + ", ".join(f"{k}={v!r}" for k, v in example.environ.items())
-            )
+            out.append("  environment: " + ", ".join(f"{k}={v!r}" for k, v in example.environ.items()))
         if example.files:
             out.append("  files: " + ", ".join(sorted(example.files)))
         out += ["  Broken:", _indent(example.broken.rstrip(), 6), ""]
         if example.fixed_environ:
-            out.append(
-                "  fixed environment: "
-                + ", ".join(f"{k}={v!r}" for k, v in example.fixed_environ.items())
-            )
+            out.append("  fixed environment: " + ", ".join(f"{k}={v!r}" for k, v in example.fixed_environ.items()))
         out += ["  Fixed:", _indent(example.fixed.rstrip(), 6), ""]
     if rule.workaround:
         out += _block("Workaround", rule.workaround)
@@ -142,8 +135,7 @@ def rule_document(rule: Rule, source: str = "") -> str:
         out += ["Learn more"] + [f"  {ref}" for ref in rule.references] + [""]
     positive = sum(1 for case in rule.cases if case.expect == rule.id)
     out.append(
-        f"Cases: {len(rule.cases)} ({positive} where this rule applies, "
-        f"{len(rule.cases) - positive} where it does not)"
+        f"Cases: {len(rule.cases)} ({positive} where this rule applies, {len(rule.cases) - positive} where it does not)"
     )
     return "\n".join(out) + "\n"
 
@@ -291,11 +283,7 @@ def check_paths(paths: Sequence[Path]) -> tuple[list[Rule], list[Problem], int]:
     for path in paths:
         if path.is_dir():
             files.extend(
-                sorted(
-                    p
-                    for p in path.iterdir()
-                    if p.suffix in (".yaml", ".yml") and not p.name.startswith(".")
-                )
+                sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and not p.name.startswith("."))
             )
         else:
             files.append(path)
@@ -371,8 +359,7 @@ def _check(args: argparse.Namespace) -> int:
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise UsageError(
-            f"no such file or directory: {', '.join(missing)}; expected rule files (*.yaml) or "
-            "directories of them"
+            f"no such file or directory: {', '.join(missing)}; expected rule files (*.yaml) or directories of them"
         )
     rules, problems, cases = check_paths(paths)
     if args.format == "json":
@@ -395,13 +382,8 @@ def _check(args: argparse.Namespace) -> int:
         )
     else:
         lines = [str(problem) for problem in problems]
-        verdict = (
-            "ok" if not problems else f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
-        )
-        lines.append(
-            f"checked {len(rules)} rule{'s' if len(rules) != 1 else ''} and {cases} cases: "
-            f"{verdict}"
-        )
+        verdict = "ok" if not problems else f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        lines.append(f"checked {len(rules)} rule{'s' if len(rules) != 1 else ''} and {cases} cases: {verdict}")
         write("\n".join(lines) + "\n")
     return EXIT_PROBLEMS if problems else EXIT_OK
 
@@ -420,9 +402,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     listing = actions.add_parser(
         "list",
         help="list the bundled and user rules",
-        description=(
-            "List every rule in force: bundled ones and those from REPLICATE_EXPLAIN_RULES."
-        ),
+        description=("List every rule in force: bundled ones and those from REPLICATE_EXPLAIN_RULES."),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -448,9 +428,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    check.add_argument(
-        "paths", nargs="*", metavar="PATH", help="a rule file or a directory of rule files"
-    )
+    check.add_argument("paths", nargs="*", metavar="PATH", help="a rule file or a directory of rule files")
     add_format(check, DATA_FORMAT_CHOICES)
     check.set_defaults(handler=_check)
 

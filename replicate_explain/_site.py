@@ -477,8 +477,7 @@ def _why_not(probe: Probe, installed: Sequence[Installed], environ: Mapping[str,
     off = _off_value(environ)
     if off is not None:
         reasons.append(
-            f"{ENABLE_ENV}={off} is set in this environment: it turns the hook off "
-            f"(unset it to turn it back on)."
+            f"{ENABLE_ENV}={off} is set in this environment: it turns the hook off (unset it to turn it back on)."
         )
     if not installed:
         reasons.append(
@@ -504,8 +503,7 @@ def _why_not(probe: Probe, installed: Sequence[Installed], environ: Mapping[str,
             reasons.extend(_why_not_customize(probe, item))
         elif probe.resolves.get(STARTUP_MODULE) is None:
             reasons.append(
-                f"{item.paths[0].parent} is not on this interpreter's sys.path, so Python never "
-                f"reads {PTH_NAME} there."
+                f"{item.paths[0].parent} is not on this interpreter's sys.path, so Python never reads {PTH_NAME} there."
             )
     if probe.imported and not probe.hook_installed and off is None:
         reasons.append(
@@ -514,8 +512,7 @@ def _why_not(probe: Probe, installed: Sequence[Installed], environ: Mapping[str,
         )
     if not reasons:
         reasons.append(
-            f"No cause found. Run `{DEBUG_ENV}=1 replicate-explain status` to see what "
-            "the start-up hook reports."
+            f"No cause found. Run `{DEBUG_ENV}=1 replicate-explain status` to see what the start-up hook reports."
         )
     return reasons
 
@@ -525,9 +522,7 @@ def _why_not_customize(probe: Probe, item: Installed) -> list[str]:
     module = target.stem
     resolved = probe.resolves.get(module)
     if resolved is None:
-        return [
-            f"{target.parent} is not on this interpreter's sys.path, so {target.name} never runs."
-        ]
+        return [f"{target.parent} is not on this interpreter's sys.path, so {target.name} never runs."]
     if _norm(resolved.origin) != _norm(target):
         return [
             f"Another {module} comes first on sys.path: {resolved.origin}. Python imports only the "
@@ -736,8 +731,7 @@ def install_sitecustomize(location: Location, probe: Probe) -> list[Change]:
         message = f"Updated the replicate-explain block in {target}."
     else:
         message = (
-            f"Appended the replicate-explain block to {target} "
-            f"(its {len(original)} existing bytes are unchanged)."
+            f"Appended the replicate-explain block to {target} (its {len(original)} existing bytes are unchanged)."
         )
     return [Change(target, message, True)]
 
@@ -788,8 +782,7 @@ def uninstall_sitecustomize(location: Location) -> list[Change]:
             return [
                 Change(
                     target,
-                    f"Deleted {target}: replicate-explain had created it and nothing else "
-                    "is in it.",
+                    f"Deleted {target}: replicate-explain had created it and nothing else is in it.",
                     True,
                 )
             ]
@@ -799,8 +792,7 @@ def uninstall_sitecustomize(location: Location) -> list[Change]:
     return [
         Change(
             target,
-            f"Removed the replicate-explain block from {target} "
-            f"(restored its previous {len(remaining)} bytes).",
+            f"Removed the replicate-explain block from {target} (restored its previous {len(remaining)} bytes).",
             True,
         )
     ]
@@ -814,9 +806,7 @@ def uninstall_pth(location: Location) -> list[Change]:
         if not path.exists():
             continue
         if not _ours(path):
-            changes.append(
-                Change(path, f"Left {path} alone: replicate-explain did not write it.", False)
-            )
+            changes.append(Change(path, f"Left {path} alone: replicate-explain did not write it.", False))
             continue
         try:
             _delete(path)
@@ -912,13 +902,8 @@ def cmd_uninstall(args: argparse.Namespace) -> int:
         print(change.message)
     status = hook_status()
     if status.active:
-        others = ", ".join(
-            f"{item.method} ({item.scope}): {item.describe()}" for item in status.installed
-        )
-        print(
-            "Note: a new interpreter still has the hook active"
-            + (f", through {others}." if others else ".")
-        )
+        others = ", ".join(f"{item.method} ({item.scope}): {item.describe()}" for item in status.installed)
+        print("Note: a new interpreter still has the hook active" + (f", through {others}." if others else "."))
     else:
         print("A new interpreter of this environment no longer starts the hook.")
     return EXIT_OK
@@ -964,9 +949,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         epilog=EPILOG,
     )
     uninstall.add_argument("--user", action="store_true", help="remove it from your user site")
-    uninstall.add_argument(
-        "--method", choices=METHODS, default=None, help="remove only this method (default: both)"
-    )
+    uninstall.add_argument("--method", choices=METHODS, default=None, help="remove only this method (default: both)")
     uninstall.set_defaults(handler=cmd_uninstall)
     status = subparsers.add_parser(
         "status",

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import FrameType, MappingProxyType, ModuleType, TracebackType
-from typing import Optional, Union
+from typing import Union
 
 from ._redact import SECRET_VARIABLES, Redactor
 
@@ -64,7 +64,7 @@ FACTS: Mapping[str, str] = MappingProxyType(
 ADAPTER_FACTS = ("notebook.shell_export",)
 
 
-def _add_extra_facts(facts: dict[str, FactValue], extra: Optional[Mapping[str, FactValue]]) -> None:
+def _add_extra_facts(facts: dict[str, FactValue], extra: Mapping[str, FactValue] | None) -> None:
     """Set the adapter facts: null by default, else the values in ``extra`` (validated)."""
     for name in ADAPTER_FACTS:
         facts[name] = None
@@ -111,7 +111,7 @@ class Snapshot:
 
     exceptions: tuple[ExceptionInfo, ...]
     facts: Mapping[str, FactValue]
-    client_version: Optional[str]
+    client_version: str | None
     python_version: str
 
     @property
@@ -187,7 +187,7 @@ def _clip(text: str, redactor: Redactor) -> str:
     return text
 
 
-def _in_replicate(tb: Optional[TracebackType], exc: BaseException) -> bool:
+def _in_replicate(tb: TracebackType | None, exc: BaseException) -> bool:
     seps = (f"{os.sep}replicate{os.sep}", "/replicate/")
     steps = 0
     last = None
@@ -204,9 +204,7 @@ def _in_replicate(tb: Optional[TracebackType], exc: BaseException) -> bool:
     return last is not None and _calls_replicate_class(last, exc)
 
 
-_UNEXPECTED_KEYWORD = re.compile(
-    r"^(?:(?P<cls>\w+)\.)?__init__\(\) got an unexpected keyword argument"
-)
+_UNEXPECTED_KEYWORD = re.compile(r"^(?:(?P<cls>\w+)\.)?__init__\(\) got an unexpected keyword argument")
 _CALL = re.compile(r"(?:\b(?P<owner>[A-Za-z_]\w*)\s*\.\s*)?\b(?P<name>[A-Za-z_]\w*)\s*\(")
 _CLIENT_CLASSES = ("Client", "Replicate", "AsyncReplicate", "AsyncClient")
 
@@ -264,7 +262,8 @@ def _calls_replicate_class(tb: TracebackType, exc: BaseException) -> bool:
                     visible.append(value)
                 elif isinstance(value, ModuleType):
                     visible.extend(
-                        item for item in (member(value, n) for n in _CLIENT_CLASSES)
+                        item
+                        for item in (member(value, n) for n in _CLIENT_CLASSES)
                         if isinstance(item, type) and item.__name__ in names
                     )
         return bool(visible) and all(_from_replicate(value) for value in visible)
@@ -281,7 +280,7 @@ def _request_headers(holder: object) -> object:
         return None
 
 
-def _response_headers(tb: Optional[TracebackType]) -> object:
+def _response_headers(tb: TracebackType | None) -> object:
     """The request headers of the HTTP response a 0.x/1.x client raised about, if any.
 
     Those clients raise ``ReplicateError`` next to the response (a local ``resp`` or
@@ -308,7 +307,7 @@ def _response_headers(tb: Optional[TracebackType]) -> object:
     return None
 
 
-def _sent_credential(exc: BaseException) -> Optional[str]:
+def _sent_credential(exc: BaseException) -> str | None:
     """The credential in the Authorization header of the request behind ``exc``, if known.
 
     ``""`` when the request is known and carried no Authorization header. 2.x and httpx
@@ -356,7 +355,7 @@ def _digest(value: str) -> bytes:
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
 
 
-def _sent_fact(chain: list[BaseException], raw: Optional[str]) -> str:
+def _sent_fact(chain: list[BaseException], raw: str | None) -> str:
     sent = None
     for exc in chain:
         sent = _sent_credential(exc)
@@ -379,7 +378,7 @@ def _dotenv_value(value: str) -> bool:
     return bool(value.split(" #", 1)[0].strip()) and not value.startswith("#")
 
 
-def find_dotenv(start: str) -> Optional[str]:
+def find_dotenv(start: str) -> str | None:
     """The nearest ``.env`` in ``start`` or a parent directory that gives the token a value."""
     directory = os.path.abspath(start)
     for _ in range(64):
@@ -392,7 +391,7 @@ def find_dotenv(start: str) -> Optional[str]:
         for line in head.splitlines():
             stripped = line.strip()
             if stripped.startswith("export "):
-                stripped = stripped[len("export "):].lstrip()
+                stripped = stripped[len("export ") :].lstrip()
             name, sep, value = stripped.partition("=")
             if sep and name.strip() == TOKEN_VARIABLE and _dotenv_value(value):
                 return candidate
@@ -403,7 +402,7 @@ def find_dotenv(start: str) -> Optional[str]:
     return None
 
 
-def _trailing_kind(raw: str) -> Optional[str]:
+def _trailing_kind(raw: str) -> str | None:
     if raw.endswith("\r\n"):
         return "crlf"
     last = raw[-1:]
@@ -455,7 +454,7 @@ def token_facts(environ: Mapping[str, str]) -> dict[str, FactValue]:
     return facts
 
 
-def client_version() -> Optional[str]:
+def client_version() -> str | None:
     """The installed ``replicate`` version, from package metadata (``replicate`` is not imported)."""
     from importlib import metadata
 
@@ -469,11 +468,11 @@ def client_version() -> Optional[str]:
 
 def take_snapshot(
     exc: BaseException,
-    environ: Optional[Mapping[str, str]] = None,
+    environ: Mapping[str, str] | None = None,
     *,
-    cwd: Optional[str] = None,
-    version: Optional[str] = "detect",
-    extra_facts: Optional[Mapping[str, FactValue]] = None,
+    cwd: str | None = None,
+    version: str | None = "detect",
+    extra_facts: Mapping[str, FactValue] | None = None,
 ) -> Snapshot:
     """Build the :class:`Snapshot` of ``exc`` in ``environ`` (default: ``os.environ``).
 
@@ -503,13 +502,13 @@ def take_snapshot(
 def snapshot_from_data(
     exceptions: list[ExceptionInfo],
     environ: Mapping[str, str],
-    client: Optional[str],
+    client: str | None,
     *,
-    cwd: Optional[str] = None,
-    python: Optional[str] = None,
+    cwd: str | None = None,
+    python: str | None = None,
     sent: str = "unknown",
-    dotenv: Optional[str] = None,
-    extra_facts: Optional[Mapping[str, FactValue]] = None,
+    dotenv: str | None = None,
+    extra_facts: Mapping[str, FactValue] | None = None,
 ) -> Snapshot:
     """Build a :class:`Snapshot` from described exceptions (rule ``cases`` and tests).
 

@@ -7,16 +7,16 @@ This module must stay free to import: standard library only, nothing heavy.
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # typing itself costs milliseconds at start-up
-if TYPE_CHECKING:
-    from typing import Any, Callable, Optional
-
 import sys
 
+TYPE_CHECKING = False  # typing itself costs milliseconds at start-up
+if TYPE_CHECKING:
+    from typing import Any, Callable
+
 #: The ``sys.excepthook`` that was in place when :func:`replicate_explain.install` ran.
-previous_excepthook: Optional[Callable[..., Any]] = None
+previous_excepthook: Callable[..., Any] | None = None
 #: The ``threading.excepthook`` that was in place when ours was set (``None``: not set yet).
-previous_threading_excepthook: Optional[Callable[..., Any]] = None
+previous_threading_excepthook: Callable[..., Any] | None = None
 #: Whether the hooks are installed (``install()`` is idempotent).
 installed: bool = False
 #: The meta-path finder running post-import callbacks (``_hook.when_imported``); ``None``: idle.
@@ -39,12 +39,12 @@ explained_ids: dict[int, None] = {}
 EXPLAINED_MAX = 256
 
 #: Loaded rule set, cached after the first explanation (``None``: not loaded yet).
-rules_cache: Optional[object] = None
+rules_cache: object | None = None
 #: Warnings about rule files already printed in this process (printed once each).
 warned: set[str] = set()
 
 #: Serialises output so panels of exceptions from concurrent threads never interleave.
-_lock: Optional[Any] = None
+_lock: Any | None = None
 
 
 def output_lock() -> Any:

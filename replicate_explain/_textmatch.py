@@ -131,9 +131,7 @@ def _parse_table(text: str) -> dict[str, tuple[str, ...]]:
     return {name: tuple(bases) for name, bases in table.items()}
 
 
-def _linearise(
-    name: str, direct: Mapping[str, tuple[str, ...]], memo: dict[str, list[str]]
-) -> list[str]:
+def _linearise(name: str, direct: Mapping[str, tuple[str, ...]], memo: dict[str, list[str]]) -> list[str]:
     """The C3 MRO of ``name`` (dotted names, ``builtins.object`` last)."""
     if name in memo:
         return memo[name]
@@ -154,9 +152,7 @@ def _linearise(
                     head = sequence[0]
                     break
             else:
-                raise ValueError(
-                    f"inconsistent bases for {name!r} in the table of exception classes"
-                )
+                raise ValueError(f"inconsistent bases for {name!r} in the table of exception classes")
             result.append(head)
             sequences = [[item for item in seq if item != head] for seq in sequences]
     memo[name] = result
@@ -167,10 +163,7 @@ def _known_bases(text: str) -> Mapping[str, tuple[str, ...]]:
     direct = _parse_table(text)
     memo: dict[str, list[str]] = {}
     return MappingProxyType(
-        {
-            name: tuple(b for b in _linearise(name, direct, memo)[1:] if b != "builtins.object")
-            for name in direct
-        }
+        {name: tuple(b for b in _linearise(name, direct, memo)[1:] if b != "builtins.object") for name in direct}
     )
 
 
@@ -273,9 +266,7 @@ def types_for(name: str) -> tuple[str, ...]:
 
         candidate = getattr(builtins, name, None)
         if isinstance(candidate, type) and issubclass(candidate, BaseException):
-            return tuple(
-                f"{c.__module__}.{c.__qualname__}" for c in candidate.__mro__ if c is not object
-            )
+            return tuple(f"{c.__module__}.{c.__qualname__}" for c in candidate.__mro__ if c is not object)
         dotted = f"__main__.{name}"
     canonical = ALIASES.get(dotted, dotted)
     bases = KNOWN_BASES.get(canonical)
@@ -402,11 +393,7 @@ def _read_block(lines: list[_Line], index: int) -> tuple[Found | None, int]:
     frames: list[str] = []
     while index < len(lines):
         line = lines[index]
-        if (
-            line.rule
-            or line.grouped != grouped
-            or (line.text.strip() and not line.text[:1].isspace())
-        ):
+        if line.rule or line.grouped != grouped or (line.text.strip() and not line.text[:1].isspace()):
             break
         frame = _FRAME.match(line.text)
         if frame:
@@ -454,9 +441,7 @@ def _read_chain(lines: list[_Line], index: int) -> tuple[list[Found], int]:
             if _is_header(line):
                 break
             text = line.text
-            header = (
-                _HEADER.match(text.strip()) if text.strip() and not text[:1].isspace() else None
-            )
+            header = _HEADER.match(text.strip()) if text.strip() and not text[:1].isspace() else None
             if header is not None and index > 0 and lines[index - 1].rule:
                 line_number = index + 1
                 message, index = _read_message(lines, index + 1, header["message"] or "", True)
@@ -602,9 +587,7 @@ def _read_input(source: str | None) -> tuple[str, str]:
             sys.stderr.flush()
         if sys.stdin is None:
             raise UsageError("no standard input to read; name a FILE")
-        data = (
-            sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
-        )
+        data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
         return data.decode("utf-8", "replace"), "<stdin>"
     try:
         with open(source, "rb") as handle:
@@ -612,8 +595,7 @@ def _read_input(source: str | None) -> tuple[str, str]:
     except OSError as error:
         reason = error.strerror or str(error)
         raise UsageError(
-            f"cannot read {source!r}: {reason}; expected a text file with a traceback or a log, "
-            "or - for standard input"
+            f"cannot read {source!r}: {reason}; expected a text file with a traceback or a log, or - for standard input"
         ) from None
 
 
@@ -627,9 +609,7 @@ def _check_version(value: str | None) -> str | None:
     try:
         Version(value)
     except InvalidVersion:
-        raise UsageError(
-            f"--client {value!r} is not a version; expected a release such as 1.0.7 or 2.0.0b4"
-        ) from None
+        raise UsageError(f"--client {value!r} is not a version; expected a release such as 1.0.7 or 2.0.0b4") from None
     return value
 
 
@@ -773,12 +753,8 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         metavar="FILE",
         help="a file with a traceback or log; - for standard input",
     )
-    parser.add_argument(
-        "--rule", metavar="ID", help="print the full explanation of rule ID (see `rules list`)"
-    )
-    parser.add_argument(
-        "--client", metavar="VERSION", help="explain as if this replicate version were installed"
-    )
+    parser.add_argument("--rule", metavar="ID", help="print the full explanation of rule ID (see `rules list`)")
+    parser.add_argument("--client", metavar="VERSION", help="explain as if this replicate version were installed")
     parser.add_argument(
         "--echo",
         action="store_true",

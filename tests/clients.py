@@ -122,15 +122,22 @@ def extra_path(requirement: str) -> Path:
     EXTRAS_DIR.mkdir(parents=True, exist_ok=True)
     staging = EXTRAS_DIR / f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}"
     command = [
-        sys.executable, "-m", "pip", "install", "--target", str(staging), "--no-compile", "--quiet",
-        "--disable-pip-version-check", "--no-input", requirement,
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--target",
+        str(staging),
+        "--no-compile",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-input",
+        requirement,
     ]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=600)
         if result.returncode != 0:
-            raise RuntimeError(
-                f"could not install {requirement} for the tests:\n{result.stdout}\n{result.stderr}"
-            )
+            raise RuntimeError(f"could not install {requirement} for the tests:\n{result.stdout}\n{result.stderr}")
         (staging / _MARKER).write_text(requirement + "\n", encoding="utf-8")
         try:
             staging.rename(target)

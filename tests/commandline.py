@@ -9,9 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-SCRIPT = Path(sys.executable).parent / (
-    "replicate-explain.exe" if os.name == "nt" else "replicate-explain"
-)
+SCRIPT = Path(sys.executable).parent / ("replicate-explain.exe" if os.name == "nt" else "replicate-explain")
 """The console script of the environment running the tests."""
 
 
@@ -62,6 +60,4 @@ def run_json(*args: str, **kwargs: Any) -> tuple[int, Any]:
     try:
         return done.returncode, json.loads(done.stdout)
     except ValueError as error:
-        raise AssertionError(
-            f"not JSON ({error}):\n{done.stdout}\nstderr:\n{done.stderr}"
-        ) from None
+        raise AssertionError(f"not JSON ({error}):\n{done.stdout}\nstderr:\n{done.stderr}") from None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Optional
+from typing import Any
 
 from replicate_explain._redact import Redactor
 
@@ -20,7 +20,7 @@ def explanations(stderr: str) -> list[dict[str, Any]]:
     return found
 
 
-def rule_shown(stderr: str) -> Optional[str]:
+def rule_shown(stderr: str) -> str | None:
     """The rule id of the only explanation printed, or ``None`` if none was printed."""
     shown = explanations(stderr)
     assert len(shown) <= 1, f"more than one explanation printed: {[e['rule_id'] for e in shown]}"

@@ -62,9 +62,7 @@ print(replicate.run({MODEL_REF!r}, input={{"text": "hi"}}))
 """
 
 
-def explicit(
-    version: str, keyword: str, token_expr: str = 'os.environ["REPLICATE_API_TOKEN"]'
-) -> str:
+def explicit(version: str, keyword: str, token_expr: str = 'os.environ["REPLICATE_API_TOKEN"]') -> str:
     """A program that builds the client of ``version`` with ``keyword=``."""
     cls = "Replicate" if version.startswith("2.") else "Client"
     return f"""
@@ -111,12 +109,8 @@ SCENARIOS = [
     Scenario("double quotes", CLIENT_VERSIONS, RUN, f'"{CANARY}"', "token-quoted"),
     Scenario("single quotes", ("0.15.8", V2), RUN, f"'{CANARY}'", "token-quoted"),
     # token-scheme-prefixed
-    Scenario(
-        "Bearer in the value", CLIENT_VERSIONS, RUN, f"Bearer {CANARY}", "token-scheme-prefixed"
-    ),
-    Scenario(
-        "Token in the value", ("0.11.0", "1.0.7"), RUN, f"Token {CANARY}", "token-scheme-prefixed"
-    ),
+    Scenario("Bearer in the value", CLIENT_VERSIONS, RUN, f"Bearer {CANARY}", "token-scheme-prefixed"),
+    Scenario("Token in the value", ("0.11.0", "1.0.7"), RUN, f"Token {CANARY}", "token-scheme-prefixed"),
     # token-lookalike-var: unset under the real name in every generation; empty too.
     Scenario(
         "REPLICATE_API_KEY",
@@ -272,9 +266,7 @@ Client(api_token={CANARY!r})
 
 if sys.version_info < (3, 12):
     # client-outdated, 1.1.0b1-b3: Python 3.12 syntax, a SyntaxError at import before 3.12.
-    SCENARIOS.append(
-        Scenario("1.1.0 beta on Python < 3.12", ("1.1.0b1",), RUN, CANARY, "client-outdated")
-    )
+    SCENARIOS.append(Scenario("1.1.0 beta on Python < 3.12", ("1.1.0b1",), RUN, CANARY, "client-outdated"))
 
 
 def _params() -> list[Any]:
@@ -322,13 +314,9 @@ def _shown(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     return found[0]
 
 
-def test_the_lookalike_is_named_and_its_value_is_not_shown(
-    api: LoopbackAPI, tmp_path: Path
-) -> None:
+def test_the_lookalike_is_named_and_its_value_is_not_shown(api: LoopbackAPI, tmp_path: Path) -> None:
     """The evidence names the variable that holds the token, never the value."""
-    scenario = Scenario(
-        "look-alike", (V2,), RUN, None, "token-lookalike-var", {"REPLICATE_API_KEY": CANARY}
-    )
+    scenario = Scenario("look-alike", (V2,), RUN, None, "token-lookalike-var", {"REPLICATE_API_KEY": CANARY})
     shown = _shown(run_scenario(api, scenario, V2, tmp_path))
     assert shown["evidence"][:2] == [
         "REPLICATE_API_TOKEN is not set in this process",
@@ -343,14 +331,9 @@ def test_a_stale_token_is_found_by_digest_with_the_fix_for_the_generation(
 ) -> None:
     """The evidence says the request carried another token than the variable holds now (by
     digest), and the code shown is the fix for the installed generation."""
-    scenario = Scenario(
-        "stale", (version,), NOTEBOOK, CANARY, "token-stale-in-process", {"NEW_TOKEN": VALID_TOKEN}
-    )
+    scenario = Scenario("stale", (version,), NOTEBOOK, CANARY, "token-stale-in-process", {"NEW_TOKEN": VALID_TOKEN})
     shown = _shown(run_scenario(api, scenario, version, tmp_path))
-    sent = (
-        "the failed request sent a different token than REPLICATE_API_TOKEN holds now"
-        " (compared by digest)"
-    )
+    sent = "the failed request sent a different token than REPLICATE_API_TOKEN holds now (compared by digest)"
     assert sent in shown["evidence"]
     fix = "replicate.bearer_token = " if version == V2 else "client = replicate.Client(api_token="
     assert fix in shown["code"]["fixed"]
@@ -401,9 +384,7 @@ def test_the_dotenv_example_runs_with_python_dotenv(api: LoopbackAPI, tmp_path: 
         ("python-dotenv",),
     )
     version = "1.0.7"
-    path = os.pathsep.join(
-        str(p) for p in (client_path(version), extra_path("python-dotenv"), REPO_ROOT)
-    )
+    path = os.pathsep.join(str(p) for p in (client_path(version), extra_path("python-dotenv"), REPO_ROOT))
     files = {name: text.replace("{token}", VALID_TOKEN) for name, text in example.files.items()}
     outcomes = []
     for code in (example.broken, example.fixed):

@@ -64,9 +64,7 @@ def test_default_demo_shows_the_traceback_then_the_explanation() -> None:
 
 def test_whitespace_scenario_masks_the_fake_token() -> None:
     """The token httpx prints in its message appears masked in the demo's traceback."""
-    done = run_cli(
-        "demo", "--scenario", "token-whitespace", "--format", "plain", env=_env(INSTALLED)
-    )
+    done = run_cli("demo", "--scenario", "token-whitespace", "--format", "plain", env=_env(INSTALLED))
     assert done.returncode == 0
     assert "httpx.LocalProtocolError: Illegal header value b'Bearer [REDACTED]\\n'" in done.stdout
     assert "r8_Demo" not in done.stdout

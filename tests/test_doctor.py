@@ -28,11 +28,7 @@ def cited(rule_id: str) -> str | None:
 
 
 def _problems(document: dict[str, Any], *checks: str) -> list[tuple[str, str | None]]:
-    return [
-        (f["check"], f["rule"])
-        for f in document["findings"]
-        if f["status"] == PROBLEM and f["check"] in checks
-    ]
+    return [(f["check"], f["rule"]) for f in document["findings"] if f["status"] == PROBLEM and f["check"] in checks]
 
 
 @pytest.mark.parametrize(
@@ -78,18 +74,14 @@ def _problems(document: dict[str, Any], *checks: str) -> list[tuple[str, str | N
         "healthy",
     ],
 )
-def test_token_findings(
-    tmp_path: Path, environ: dict[str, str], dotenv: bool, expected: list[tuple[str, str]]
-) -> None:
+def test_token_findings(tmp_path: Path, environ: dict[str, str], dotenv: bool, expected: list[tuple[str, str]]) -> None:
     """Each token state gives its problems, citing the rules that exist; exit 1 iff any problem."""
     if dotenv:
         (tmp_path / ".env").write_text(f"REPLICATE_API_TOKEN={VALID_TOKEN}\n", encoding="utf-8")
     status, document = run_json("doctor", env=cli_env(environ), cwd=tmp_path)
     wanted = [(check, cited(rule_id)) for check, rule_id in expected]
     assert _problems(document, "token", "dotenv") == wanted
-    assert (status, document["healthy"], document["problems"]) == (
-        (1, False, len(wanted)) if wanted else (0, True, 0)
-    )
+    assert (status, document["healthy"], document["problems"]) == ((1, False, len(wanted)) if wanted else (0, True, 0))
     assert {f["rule"] for f in document["findings"]} <= RULE_IDS | {None}
     for finding in document["findings"]:
         if finding["status"] == PROBLEM:
@@ -114,10 +106,7 @@ def test_unset_report_in_plain_text(tmp_path: Path) -> None:
     done = run_cli("doctor", env=cli_env(), cwd=tmp_path)
     lines = done.stdout.splitlines()
     assert done.returncode == 1
-    assert (
-        lines[2] == "[problem] token: REPLICATE_API_TOKEN is not set in this process "
-        f"({cited('token-unset')})"
-    )
+    assert lines[2] == f"[problem] token: REPLICATE_API_TOKEN is not set in this process ({cited('token-unset')})"
     assert lines[3].startswith("          fix: 1. ")
     assert "          more: replicate-explain rules show token-unset" in lines
     assert lines[-1] == "1 problem found."
@@ -135,8 +124,7 @@ def test_an_old_token_format_is_a_note_not_a_problem(tmp_path: Path) -> None:
         0,
         (
             "note",
-            "current tokens start with r8_; an older token without it still works if it was not "
-            "revoked",
+            "current tokens start with r8_; an older token without it still works if it was not revoked",
         ),
     )
 
@@ -146,21 +134,13 @@ def test_outdated_client_is_reported_from_the_rule_file(tmp_path: Path) -> None:
     env = cli_env(REPLICATE_API_TOKEN=VALID_TOKEN, PYTHONPATH=str(client_path("0.15.3")))
     status, document = run_json("doctor", env=env, cwd=tmp_path)
     assert (status, document["client_version"]) == (1, "0.15.3")
-    assert _problems(document, "client", "import", "python") == [
-        ("client", cited("client-outdated"))
-    ]
+    assert _problems(document, "client", "import", "python") == [("client", cited("client-outdated"))]
 
 
 def test_current_client_is_fine(tmp_path: Path) -> None:
     """The installed 1.0.7: client, Python and import checks are ok."""
-    status, document = run_json(
-        "doctor", env=cli_env(REPLICATE_API_TOKEN=VALID_TOKEN), cwd=tmp_path
-    )
-    states = {
-        f["check"]: f["status"]
-        for f in document["findings"]
-        if f["check"] in ("client", "python", "import")
-    }
+    status, document = run_json("doctor", env=cli_env(REPLICATE_API_TOKEN=VALID_TOKEN), cwd=tmp_path)
+    states = {f["check"]: f["status"] for f in document["findings"] if f["check"] in ("client", "python", "import")}
     assert (status, states) == (0, {"client": "ok", "python": "ok", "import": "ok"})
 
 
@@ -175,10 +155,7 @@ def test_python_older_than_the_client_needs() -> None:
             PROBLEM,
             f"Python 3.7.0 does not satisfy replicate 1.0.7's Requires-Python {requires}",
             None,
-            (
-                f"Use a Python that matches {requires}, or install a replicate release that "
-                "supports Python 3.7.0.",
-            ),
+            (f"Use a Python that matches {requires}, or install a replicate release that supports Python 3.7.0.",),
         )
     ]
 
@@ -202,9 +179,7 @@ def test_account_url_handles_both_base_url_styles(base: str | None, url: str) ->
 # --online, against the loopback API
 
 
-def _online(
-    api_url: str, token: str | None, tmp_path: Path, *extra: str
-) -> tuple[int, list[tuple[str, str]], str]:
+def _online(api_url: str, token: str | None, tmp_path: Path, *extra: str) -> tuple[int, list[tuple[str, str]], str]:
     env = cli_env(REPLICATE_BASE_URL=api_url)
     if token is not None:
         env["REPLICATE_API_TOKEN"] = token
@@ -241,8 +216,7 @@ def test_online_checks_the_token_without_its_padding(api: LoopbackAPI, tmp_path:
         [
             (
                 "ok",
-                f"{api.url}/v1/account accepted the token (account: acme) (sent with the problems "
-                "above removed)",
+                f"{api.url}/v1/account accepted the token (account: acme) (sent with the problems above removed)",
             )
         ],
     )
@@ -256,8 +230,7 @@ def test_online_reports_a_rejected_token(api: LoopbackAPI, tmp_path: Path) -> No
         [
             (
                 "problem",
-                f"{api.url}/v1/account refused the token with 401: You did not pass a valid "
-                "authentication token",
+                f"{api.url}/v1/account refused the token with 401: You did not pass a valid authentication token",
             )
         ],
         str([cited("token-rejected")]),
@@ -309,9 +282,7 @@ def test_online_network_failure_is_a_clear_problem(closed_port: int, tmp_path: P
     assert status == 1
     (finding,) = online
     assert finding[0] == "problem"
-    assert finding[1].startswith(
-        f"could not reach http://127.0.0.1:{closed_port}/v1/account to verify the token: "
-    )
+    assert finding[1].startswith(f"could not reach http://127.0.0.1:{closed_port}/v1/account to verify the token: ")
     assert "Connection refused" in finding[1]
 
 
@@ -323,8 +294,7 @@ def test_online_timeout_is_a_clear_problem(silent_server: str, tmp_path: Path) -
         [
             (
                 "problem",
-                f"could not reach {silent_server}/v1/account to verify the token: no answer "
-                "within 0.5 seconds",
+                f"could not reach {silent_server}/v1/account to verify the token: no answer within 0.5 seconds",
             )
         ],
     )

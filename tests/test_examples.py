@@ -67,9 +67,7 @@ def test_broken_fails_with_this_rule_and_fixed_runs(
     if example.requires:  # e.g. python-dotenv for load_dotenv()
         paths = [client_path(version), *(extra_path(req) for req in example.requires), REPO_ROOT]
         environ["PYTHONPATH"] = os.pathsep.join(str(path) for path in paths)
-    broken = run_program(
-        "import replicate_explain\n" + example.broken, version, api, None, environ, cwd=tmp_path
-    )
+    broken = run_program("import replicate_explain\n" + example.broken, version, api, None, environ, cwd=tmp_path)
     assert broken.returncode != 0, broken.stdout + broken.stderr
     assert rule_shown(broken.stderr) == rule.id, broken.stderr
     fixed_environ = {**environ, **_environ(example.fixed_environ)}

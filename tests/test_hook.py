@@ -105,7 +105,9 @@ def test_anything_else_prints_exactly_what_plain_python_prints(api: LoopbackAPI,
     hooked = run_program(code, "1.0.7", api, CANARY + "\n")
     plain = run_program(code, "1.0.7", api, CANARY + "\n", OFF)
     assert (hooked.returncode, hooked.stdout, same_place(hooked.stderr)) == (
-        plain.returncode, plain.stdout, same_place(plain.stderr)
+        plain.returncode,
+        plain.stdout,
+        same_place(plain.stderr),
     )
 
 
@@ -182,7 +184,14 @@ def test_a_bug_in_the_explainer_never_loses_the_traceback(api: LoopbackAPI) -> N
 def test_a_broken_rule_file_is_named_and_the_other_rules_still_work(api: LoopbackAPI, tmp_path: Any) -> None:
     """A malformed user rule: a one-line message naming the file, line and key, after the panel."""
     text = (REPO_ROOT / "rules" / "token-empty.yaml").read_text(encoding="utf-8")
-    (tmp_path / "my-rule.yaml").write_text(text.replace("    - type: httpx.LocalProtocolError\n      message:", "    - type: httpx.LocalProtocolError\n      mesage:", 1), encoding="utf-8")
+    (tmp_path / "my-rule.yaml").write_text(
+        text.replace(
+            "    - type: httpx.LocalProtocolError\n      message:",
+            "    - type: httpx.LocalProtocolError\n      mesage:",
+            1,
+        ),
+        encoding="utf-8",
+    )
     line = text.splitlines().index("    - type: httpx.LocalProtocolError") + 2
     result = run_program(RUN, "1.0.7", api, None, {**JSON, "REPLICATE_EXPLAIN_RULES": str(tmp_path)})
     assert rule_shown(result.stderr) == "token-unset"
@@ -201,8 +210,16 @@ def test_import_is_free_of_heavy_modules() -> None:
         "print(sorted(heavy & set(sys.modules)), sys.excepthook.__module__)\n"
     )
     result = subprocess.run(
-        [sys.executable, "-S", "-c", f"import sys; sys.path.insert(0, {str(REPO_ROOT)!r}); " + code.replace("\n", "; ", 2).replace("; print", "\nprint")],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-S",
+            "-c",
+            f"import sys; sys.path.insert(0, {str(REPO_ROOT)!r}); "
+            + code.replace("\n", "; ", 2).replace("; print", "\nprint"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert result.stdout == "[] replicate_explain._hook\n"
 

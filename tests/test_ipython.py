@@ -80,9 +80,7 @@ SUBSHELL_CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("cell", "token", "fact"), SUBSHELL_CASES, ids=[c[0] for c in SUBSHELL_CASES]
-)
+@pytest.mark.parametrize(("cell", "token", "fact"), SUBSHELL_CASES, ids=[c[0] for c in SUBSHELL_CASES])
 def test_shell_commands_that_set_the_token_are_found_in_the_history(
     tmp_path: Path, cell: str, token: str | None, fact: str | None
 ) -> None:
@@ -210,9 +208,7 @@ def test_the_html_panel_shows_every_section_and_escapes_all_data() -> None:
 # Real kernels
 
 
-def _kernel_env(
-    api: LoopbackAPI, home: Path, token: str | None, version: str | None = None
-) -> dict[str, str]:
+def _kernel_env(api: LoopbackAPI, home: Path, token: str | None, version: str | None = None) -> dict[str, str]:
     """The environment of a kernel: the venv's replicate (or ``version`` from the test cache),
     the loopback API, a private HOME and IPYTHONDIR, and the token (``None``: unset)."""
     if version is not None:
@@ -327,8 +323,7 @@ LOAD_EXT_CELLS = [
     NEW_CLIENT_RUN,  # 9
     "%tb",  # 10
     EXCEPTION_GROUP,  # 11
-    OTHER_HANDLER
-    + "ip.set_custom_exc((Exception,), other_handler)",  # 12: another extension, after us
+    OTHER_HANDLER + "ip.set_custom_exc((Exception,), other_handler)",  # 12: another extension, after us
     NEW_CLIENT_RUN,  # 13
     "%unload_ext replicate_explain",  # 14
     "after = state()\n"
@@ -459,9 +454,7 @@ def test_unloading_restores_what_was_there_and_keeps_the_other_handler(
 
 
 IMPORT_CELLS = [
-    STATE
-    + OTHER_HANDLER
-    + "ip.set_custom_exc((ZeroDivisionError,), other_handler)\nbefore = state()",  # 0
+    STATE + OTHER_HANDLER + "ip.set_custom_exc((ZeroDivisionError,), other_handler)\nbefore = state()",  # 0
     "import replicate_explain\nprint(state()['extension loaded'])",  # 1
     "import replicate\n" + RUN,  # 2
     "1/0",  # 3
@@ -515,25 +508,17 @@ def test_the_rule_examples_fail_and_run_in_a_kernel(
     """The rule's broken example fails in a kernel with this rule's panel; once the kernel itself
     gets the token (`os.environ`, the fix's first step), the fixed example runs without error or
     panel."""
-    environ = {
-        name: value.replace("{token}", VALID_TOKEN) for name, value in example.environ.items()
-    }
-    fixed = {
-        name: value.replace("{token}", VALID_TOKEN) for name, value in example.fixed_environ.items()
-    }
+    environ = {name: value.replace("{token}", VALID_TOKEN) for name, value in example.environ.items()}
+    fixed = {name: value.replace("{token}", VALID_TOKEN) for name, value in example.fixed_environ.items()}
     env = _kernel_env(api, tmp_path, environ.get("REPLICATE_API_TOKEN"), version)
     cells = [
         "import replicate_explain",
         example.broken,
-        "import os\n"
-        + "\n".join(f"os.environ[{name!r}] = {value!r}" for name, value in fixed.items()),
+        "import os\n" + "\n".join(f"os.environ[{name!r}] = {value!r}" for name, value in fixed.items()),
         example.fixed,
     ]
     notebook = run_notebook(cells, env, tmp_path)
-    got = [
-        [item[0] if item[0] != "panel" else item for item in summary(cell)]
-        for cell in notebook.cells
-    ]
+    got = [[item[0] if item[0] != "panel" else item for item in summary(cell)] for cell in notebook.cells]
     assert got[1] == ["error", ("panel", RULE_ID, RULE_ID)]
     assert got[3] == []
     assert leaks(json.dumps([cell.outputs for cell in notebook.cells]), VALID_TOKEN) == []
@@ -543,9 +528,7 @@ def test_the_rule_examples_fail_and_run_in_a_kernel(
 # Terminal IPython
 
 
-def _terminal(
-    api: LoopbackAPI, home: Path, extra: dict[str, str]
-) -> subprocess.CompletedProcess[str]:
+def _terminal(api: LoopbackAPI, home: Path, extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
     env = _kernel_env(api, home, CANARY + "\n")
     env.update({"COLUMNS": "100", "NO_COLOR": "", **extra})
     source = f"%load_ext replicate_explain\nimport replicate\n{RUN}\n1/0\n"
@@ -594,9 +577,7 @@ def test_terminal_ipython_prints_the_masked_traceback_then_the_ansi_panel(
     panel, _, rest = after.partition("ZeroDivisionError")
     assert (result.returncode, leaks(result.stdout + result.stderr, CANARY)) == (0, [])
     assert "\x1b[" in panel
-    assert (
-        ANSI.sub("", panel).splitlines()[0].startswith("╭─ replicate-explain · token-whitespace ")
-    )
+    assert ANSI.sub("", panel).splitlines()[0].startswith("╭─ replicate-explain · token-whitespace ")
     assert "replicate-explain" not in rest
 
 

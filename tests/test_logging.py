@@ -74,8 +74,13 @@ def chained() -> BaseException:
         return exc
 
 
-def record(msg: object = "call failed", args: Any = (), exc: BaseException | None = None,
-           name: str = "app", stack: str | None = None) -> logging.LogRecord:
+def record(
+    msg: object = "call failed",
+    args: Any = (),
+    exc: BaseException | None = None,
+    name: str = "app",
+    stack: str | None = None,
+) -> logging.LogRecord:
     """A record as ``logger.error(msg, *args, exc_info=exc)`` makes it."""
     info = None if exc is None else (type(exc), exc, exc.__traceback__)
     made = logging.LogRecord(name, logging.ERROR, __file__, 10, msg, args, info, "f", stack)
@@ -314,15 +319,14 @@ FILE_AND_STDERR = (
     "import replicate_explain\nimport logging\n"
     "handlers = [logging.StreamHandler(), logging.FileHandler('app.log', encoding='utf-8')]\n"
     "logging.basicConfig(format='%(levelname)s %(name)s: %(message)s', handlers=handlers)\n"
-    + CALL + LOG_IT
+    + CALL
+    + LOG_IT
     + "logging.shutdown()\nprint(open('app.log', encoding='utf-8').read(), end='')\n"
 )
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-def test_a_logged_failure_is_explained_in_the_console_and_in_the_log_file(
-    api: LoopbackAPI, version: str
-) -> None:
+def test_a_logged_failure_is_explained_in_the_console_and_in_the_log_file(api: LoopbackAPI, version: str) -> None:
     """``logger.exception`` in a program that survives the failure: stderr and the log file
     hold the same text, which is plain Python's log with the token masked and the explanation
     under the traceback, as plain text without ANSI codes even with colour forced."""
@@ -334,7 +338,7 @@ def test_a_logged_failure_is_explained_in_the_console_and_in_the_log_file(
     assert hooked.stdout == hooked.stderr  # the file is the console, line for line
     expected = masked(plain.stderr, TOKEN)
     assert same_place(hooked.stderr).startswith(same_place(expected))
-    tail = hooked.stderr[len(expected):]
+    tail = hooked.stderr[len(expected) :]
     assert expected.endswith(LAST_LINE[version] + "\n")
     assert tail.startswith("replicate-explain: token-whitespace: ")
     assert "Fix:\n" in tail and tail.endswith("\n")
@@ -344,28 +348,37 @@ def test_a_logged_failure_is_explained_in_the_console_and_in_the_log_file(
 
 
 WHERE_LOGGED = [
-    ("basicConfig before the import",
-     "import logging\nlogging.basicConfig()\nimport replicate_explain\n" + CALL + LOG_IT),
-    ("basicConfig after the import",
-     "import replicate_explain\nimport logging\nlogging.basicConfig()\n" + CALL + LOG_IT),
-    ("no logging configuration at all (lastResort)",
-     "import replicate_explain\nimport logging\n" + CALL + LOG_IT),
-    ("a handler added to a named logger after the import, error(exc_info=True)",
-     "import replicate_explain\nimport logging, sys\n" + CALL
-     + "log = logging.getLogger('worker')\nlog.addHandler(logging.StreamHandler(sys.stderr))\n"
-     "log.propagate = False\n"
-     "try:\n    call()\nexcept Exception as error:\n"
-     "    log.error('job %d failed: %r', 7, error, exc_info=True)\n"),
-    ("a logger and handler created before the import",
-     "import logging\nlog = logging.getLogger('app')\nlog.addHandler(logging.StreamHandler())\n"
-     "log.propagate = False\nimport replicate_explain\n" + CALL + LOG_IT),
-    ("asyncio's 'Task exception was never retrieved'",
-     "import replicate_explain\nimport asyncio, gc\n" + CALL
-     + "async def job():\n    call()\n\n"
-     "async def main():\n    task = asyncio.get_running_loop().create_task(job())\n"
-     "    while not task.done():\n        await asyncio.sleep(0)\n"
-     "    del task\n    gc.collect()\n\n"
-     "asyncio.run(main())\n"),
+    (
+        "basicConfig before the import",
+        "import logging\nlogging.basicConfig()\nimport replicate_explain\n" + CALL + LOG_IT,
+    ),
+    (
+        "basicConfig after the import",
+        "import replicate_explain\nimport logging\nlogging.basicConfig()\n" + CALL + LOG_IT,
+    ),
+    ("no logging configuration at all (lastResort)", "import replicate_explain\nimport logging\n" + CALL + LOG_IT),
+    (
+        "a handler added to a named logger after the import, error(exc_info=True)",
+        "import replicate_explain\nimport logging, sys\n"
+        + CALL
+        + "log = logging.getLogger('worker')\nlog.addHandler(logging.StreamHandler(sys.stderr))\n"
+        "log.propagate = False\n"
+        "try:\n    call()\nexcept Exception as error:\n"
+        "    log.error('job %d failed: %r', 7, error, exc_info=True)\n",
+    ),
+    (
+        "a logger and handler created before the import",
+        "import logging\nlog = logging.getLogger('app')\nlog.addHandler(logging.StreamHandler())\n"
+        "log.propagate = False\nimport replicate_explain\n" + CALL + LOG_IT,
+    ),
+    (
+        "asyncio's 'Task exception was never retrieved'",
+        "import replicate_explain\nimport asyncio, gc\n" + CALL + "async def job():\n    call()\n\n"
+        "async def main():\n    task = asyncio.get_running_loop().create_task(job())\n"
+        "    while not task.done():\n        await asyncio.sleep(0)\n"
+        "    del task\n    gc.collect()\n\n"
+        "asyncio.run(main())\n",
+    ),
 ]
 
 
@@ -386,8 +399,6 @@ def test_a_failure_logged_through_any_logger_is_explained_once(
     expected = masked(plain.stderr, TOKEN)
     assert same_place(without_explanations(hooked.stderr)) == same_place(expected)
     assert leaks(hooked.stdout + hooked.stderr, CANARY) == []
-
-
 
 
 def dict_config(explain_filter: bool) -> str:
@@ -445,8 +456,20 @@ def test_a_json_formatter_ships_the_structured_explanation(api: LoopbackAPI, ver
     assert exc_lines[-2] == LAST_LINE[version]
     assert shipped["explain"] == json.loads(exc_lines[-1])
     assert list(shipped["explain"]) == [
-        "rule_id", "title", "severity", "summary", "evidence", "why", "fix", "code",
-        "workaround", "prevention", "references", "also", "exception", "client_version",
+        "rule_id",
+        "title",
+        "severity",
+        "summary",
+        "evidence",
+        "why",
+        "fix",
+        "code",
+        "workaround",
+        "prevention",
+        "references",
+        "also",
+        "exception",
+        "client_version",
     ]
     assert shipped["explain"]["rule_id"] == "token-whitespace"
     assert shipped["explain"]["client_version"] == version
@@ -457,28 +480,31 @@ def test_a_json_formatter_ships_the_structured_explanation(api: LoopbackAPI, ver
 
 LOGGED_THEN_CRASH = [
     ("logged to the console", "logging.basicConfig()\nlog = logging.getLogger('app')\n", "log"),
-    ("logged where nobody sees it (NullHandler)",
-     "log = logging.getLogger('quiet')\nlog.addHandler(logging.NullHandler())\n"
-     "log.propagate = False\n",
-     "crash"),
-    ("logged below the handlers' level",
-     "logging.basicConfig()\nlogging.getLogger().handlers[0].setLevel(logging.CRITICAL)\n"
-     "log = logging.getLogger('app')\n",
-     "crash"),
+    (
+        "logged where nobody sees it (NullHandler)",
+        "log = logging.getLogger('quiet')\nlog.addHandler(logging.NullHandler())\nlog.propagate = False\n",
+        "crash",
+    ),
+    (
+        "logged below the handlers' level",
+        "logging.basicConfig()\nlogging.getLogger().handlers[0].setLevel(logging.CRITICAL)\n"
+        "log = logging.getLogger('app')\n",
+        "crash",
+    ),
 ]
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.parametrize(
-    ("case", "setup", "where"), LOGGED_THEN_CRASH, ids=[c[0] for c in LOGGED_THEN_CRASH]
-)
+@pytest.mark.parametrize(("case", "setup", "where"), LOGGED_THEN_CRASH, ids=[c[0] for c in LOGGED_THEN_CRASH])
 def test_a_failure_logged_then_crashing_is_explained_once(
     api: LoopbackAPI, version: str, case: str, setup: str, where: str
 ) -> None:
     """Logged, then re-raised: one explanation, in the log if a handler printed the record,
     else under the crash's traceback; everything else is plain Python's output, masked."""
     code = (
-        "import replicate_explain\nimport logging\n" + setup + CALL
+        "import replicate_explain\nimport logging\n"
+        + setup
+        + CALL
         + "try:\n    call()\nexcept Exception:\n    log.exception('call failed')\n    raise\n"
     )
     hooked = run_program(code, version, api, TOKEN, JSON)
@@ -543,7 +569,9 @@ def test_unrelated_logging_is_byte_for_byte_plain_python(api: LoopbackAPI) -> No
     plain = run_program(UNRELATED, "1.0.7", api, TOKEN, OFF)
     assert "--- Logging error ---" in plain.stderr and "KeyError: 'missing'" in plain.stderr
     assert (hooked.returncode, hooked.stdout, same_place(hooked.stderr)) == (
-        plain.returncode, plain.stdout, same_place(plain.stderr)
+        plain.returncode,
+        plain.stdout,
+        same_place(plain.stderr),
     )
 
 
@@ -561,9 +589,11 @@ def test_logging_is_hooked_only_once_the_program_imports_it() -> None:
         "      [type(f).__name__ for f in sys.meta_path if 'PostImport' in type(f).__name__])\n"
     )
     result = subprocess.run(
-        [sys.executable, "-S", "-c", code], capture_output=True, text=True, check=True,
+        [sys.executable, "-S", "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
         env={**os.environ, "REPLICATE_EXPLAIN": ""},
     )
     assert result.stdout == "False replicate_explain.logging SourceFileLoader True []\n"
     assert result.stderr == ""
-

@@ -74,9 +74,7 @@ def request(
         connection.putheader("Content-Length", str(len(data)))
         connection.endheaders(data)
         response = connection.getresponse()
-        return Answer(
-            response.status, response.getheader("Content-Type", ""), json.loads(response.read())
-        )
+        return Answer(response.status, response.getheader("Content-Type", ""), json.loads(response.read()))
     finally:
         connection.close()
 
@@ -143,9 +141,7 @@ def test_binds_loopback_on_an_ephemeral_port() -> None:
         (VALID_TOKEN, "You did not pass a valid authentication token"),
     ],
 )
-def test_rejects_like_the_api(
-    fresh_api: LoopbackAPI, authorization: str | None, detail: str
-) -> None:
+def test_rejects_like_the_api(fresh_api: LoopbackAPI, authorization: str | None, detail: str) -> None:
     """A missing header and anything but `Bearer|Token <accepted>` get the API's 401 bodies."""
     answer = request(fresh_api, "GET", "/v1/account", authorization)
     assert answer == Answer(
@@ -189,9 +185,7 @@ def test_unknown_path_is_a_problem_404(fresh_api: LoopbackAPI) -> None:
 def test_prediction_round_trip(fresh_api: LoopbackAPI) -> None:
     """A created prediction has succeeded at once and can be fetched and cancelled by id."""
     token = f"Bearer {VALID_TOKEN}"
-    created = request(
-        fresh_api, "POST", "/v1/predictions", token, {"version": VERSION_ID, "input": {"a": 1}}
-    )
+    created = request(fresh_api, "POST", "/v1/predictions", token, {"version": VERSION_ID, "input": {"a": 1}})
     assert created.status == 201
     assert isinstance(created.body, dict)
     assert (created.body["status"], created.body["output"], created.body["input"]) == (
@@ -442,8 +436,7 @@ def test_explicit_client_runs(fresh_api: LoopbackAPI, version: str, ref: str) ->
     if ":" not in ref and Version(version) < Version("1"):
         assert result.returncode == 1
         assert final_exception(result.stderr) == (
-            f"replicate.exceptions.ReplicateError: Invalid model_version: {ref}. "
-            "Expected format: owner/name:version"
+            f"replicate.exceptions.ReplicateError: Invalid model_version: {ref}. Expected format: owner/name:version"
         )
     else:
         assert (result.returncode, result.stdout, result.stderr) == (0, "hello\n", "")

@@ -12,8 +12,21 @@ from clients import REPO_ROOT
 
 def _build_wheel(out: Path) -> Path:
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--disable-pip-version-check", "-w", str(out), str(REPO_ROOT)],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-w",
+            str(out),
+            str(REPO_ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     (wheel,) = out.glob("replicate_explain-*.whl")
     return wheel
@@ -36,8 +49,22 @@ def test_a_wheel_install_loads_the_bundled_rules_from_site_packages(tmp_path: Pa
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
     subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(wheel), "rich", "pyyaml", "packaging", "--no-deps"],
-        check=True, capture_output=True, text=True,
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            str(wheel),
+            "rich",
+            "pyyaml",
+            "packaging",
+            "--no-deps",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     code = (
         "from replicate_explain._rules import bundled_rules_dir, load_rules\n"

@@ -10,27 +10,54 @@ from hypothesis import strategies as st
 from replicate_explain._redact import MASK, Redactor, redact
 
 CASES = [
-    ("httpx's header error keeps the visible newline", {"REPLICATE_API_TOKEN": CANARY + "\n"},
-     f"Illegal header value b'Bearer {CANARY}\\n'", "Illegal header value b'Bearer [REDACTED]\\n'"),
-    ("requests' header error", {"REPLICATE_API_TOKEN": CANARY + "\r\n"},
-     f"in header value: 'Token {CANARY}\\r\\n'", "in header value: 'Token [REDACTED]\\r\\n'"),
-    ("a quoted value is masked inside its quotes", {"REPLICATE_API_TOKEN": f'"{CANARY}"'},
-     f"value: '\"{CANARY}\"'", "value: '\"[REDACTED]\"'"),
-    ("a value with the scheme inside", {"REPLICATE_API_TOKEN": f"Bearer {CANARY}"},
-     f"b'Bearer Bearer {CANARY}'", "b'Bearer Bearer [REDACTED]'"),
-    ("a look-alike variable's value", {"REPLICATE_API_KEY": "sekrit-value-123"},
-     "sent sekrit-value-123", "sent [REDACTED]"),
+    (
+        "httpx's header error keeps the visible newline",
+        {"REPLICATE_API_TOKEN": CANARY + "\n"},
+        f"Illegal header value b'Bearer {CANARY}\\n'",
+        "Illegal header value b'Bearer [REDACTED]\\n'",
+    ),
+    (
+        "requests' header error",
+        {"REPLICATE_API_TOKEN": CANARY + "\r\n"},
+        f"in header value: 'Token {CANARY}\\r\\n'",
+        "in header value: 'Token [REDACTED]\\r\\n'",
+    ),
+    (
+        "a quoted value is masked inside its quotes",
+        {"REPLICATE_API_TOKEN": f'"{CANARY}"'},
+        f"value: '\"{CANARY}\"'",
+        "value: '\"[REDACTED]\"'",
+    ),
+    (
+        "a value with the scheme inside",
+        {"REPLICATE_API_TOKEN": f"Bearer {CANARY}"},
+        f"b'Bearer Bearer {CANARY}'",
+        "b'Bearer Bearer [REDACTED]'",
+    ),
+    (
+        "a look-alike variable's value",
+        {"REPLICATE_API_KEY": "sekrit-value-123"},
+        "sent sekrit-value-123",
+        "sent [REDACTED]",
+    ),
     ("an r8_ token nobody told us about", {}, "token r8_abcdef0123456789", "token [REDACTED]"),
-    ("a credential after Bearer keeps the scheme visible", {}, "Authorization: Bearer abc123def456",
-     "Authorization: Bearer [REDACTED]"),
+    (
+        "a credential after Bearer keeps the scheme visible",
+        {},
+        "Authorization: Bearer abc123def456",
+        "Authorization: Bearer [REDACTED]",
+    ),
     ("a header mapping", {}, "{'authorization': 'Token abc123def456'}", "{'authorization': 'Token [REDACTED]'}"),
     ("a header value without a scheme", {}, "{'authorization': 'abc123def456'}", "{'authorization': '[REDACTED]'}"),
     ("serialised JSON stays valid", {}, '{"authorization": "abc123def456"}', '{"authorization": "[REDACTED]"}'),
     ("documentation placeholders are left alone", {}, "Authorization: Bearer r8_...", "Authorization: Bearer r8_..."),
     ("Token None is evidence, not a secret", {}, "Authorization: Token None", "Authorization: Token None"),
-    ("prose about tokens is left alone", {},
-     "No API token provided. You did not pass a valid authentication token",
-     "No API token provided. You did not pass a valid authentication token"),
+    (
+        "prose about tokens is left alone",
+        {},
+        "No API token provided. You did not pass a valid authentication token",
+        "No API token provided. You did not pass a valid authentication token",
+    ),
     ("a short value is not masked everywhere", {"REPLICATE_API_TOKEN": "abc"}, "abc abcdef", "abc abcdef"),
 ]
 
@@ -41,7 +68,11 @@ def test_redaction(name: str, environ: dict[str, str], text: str, expected: str)
     assert redact(text, environ) == expected
 
 
-@given(prefix=st.text(max_size=50), suffix=st.text(max_size=50), pad=st.sampled_from(["", " ", "\n", "\r\n", "\t", '"', "'"]))
+@given(
+    prefix=st.text(max_size=50),
+    suffix=st.text(max_size=50),
+    pad=st.sampled_from(["", " ", "\n", "\r\n", "\t", '"', "'"]),
+)
 def test_the_canary_never_survives(prefix: str, suffix: str, pad: str) -> None:
     """Whatever surrounds it, a token set in the environment is masked, raw or escaped."""
     redactor = Redactor.from_environ({"REPLICATE_API_TOKEN": pad + CANARY + pad})

@@ -17,10 +17,15 @@ EXPLANATION = Explanation(
     title="Title [with brackets]",
     severity="error",
     summary="What happened.",
-    evidence=("REPLICATE_API_TOKEN is set, 41 characters, ends with a newline (\\n)", "replicate 1.0.7 is installed (Python 3.11.7)"),
+    evidence=(
+        "REPLICATE_API_TOKEN is set, 41 characters, ends with a newline (\\n)",
+        "replicate 1.0.7 is installed (Python 3.11.7)",
+    ),
     why="Why it happens.",
     fix=("First step.", "Second step."),
-    code=CodeFix(broken="import replicate\nreplicate.run(x)\n", fixed="import os\nimport replicate\n", client="<2.0.0a1"),
+    code=CodeFix(
+        broken="import replicate\nreplicate.run(x)\n", fixed="import os\nimport replicate\n", client="<2.0.0a1"
+    ),
     workaround="A workaround.",
     prevention="Prevent it.",
     references=("https://replicate.com/account/api-tokens",),
@@ -78,8 +83,20 @@ def test_json_is_one_line_with_the_public_keys() -> None:
     assert text.count("\n") == 1
     assert json.loads(text) == EXPLANATION.to_dict()
     assert list(json.loads(text)) == [
-        "rule_id", "title", "severity", "summary", "evidence", "why", "fix", "code",
-        "workaround", "prevention", "references", "also", "exception", "client_version",
+        "rule_id",
+        "title",
+        "severity",
+        "summary",
+        "evidence",
+        "why",
+        "fix",
+        "code",
+        "workaround",
+        "prevention",
+        "references",
+        "also",
+        "exception",
+        "client_version",
     ]
 
 
@@ -145,9 +162,6 @@ def test_an_ascii_only_stream_gets_replacement_characters_not_an_error() -> None
 
 def test_rendering_helpers_do_not_import_rich_for_plain_text() -> None:
     """Plain text and JSON need no rich (a log filter must stay light)."""
-    code = (
-        "import sys; from replicate_explain._render import render_plain, render_json; "
-        "print('rich' in sys.modules)"
-    )
+    code = "import sys; from replicate_explain._render import render_plain, render_json; print('rich' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout == "False\n"

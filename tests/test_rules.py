@@ -18,11 +18,7 @@ FIRST_PATTERN_LINE = GOOD.splitlines().index("    - type: replicate.APIConnectio
 
 
 def _all_cases() -> list[Any]:
-    return [
-        pytest.param(rule, case, id=f"{rule.id}: {case.name}")
-        for rule in RULES.rules
-        for case in rule.cases
-    ]
+    return [pytest.param(rule, case, id=f"{rule.id}: {case.name}") for rule in RULES.rules for case in rule.cases]
 
 
 @pytest.mark.parametrize(("rule", "case"), _all_cases())
@@ -92,7 +88,9 @@ BAD = [
 
 
 @pytest.mark.parametrize(("name", "text", "message"), BAD, ids=[b[0] for b in BAD])
-def test_a_malformed_rule_names_file_line_key_and_expectation(tmp_path: Path, name: str, text: str, message: str) -> None:
+def test_a_malformed_rule_names_file_line_key_and_expectation(
+    tmp_path: Path, name: str, text: str, message: str
+) -> None:
     """RuleError says ``file:line: key: problem (hint)``."""
     error = _error(tmp_path, text)
     assert str(error).split(": ", 1)[1] == message
@@ -117,7 +115,10 @@ def test_invalid_yaml_is_reported_with_its_line(tmp_path: Path) -> None:
 def test_a_file_name_that_is_not_an_id_is_refused(tmp_path: Path) -> None:
     """The file stem is the id, so it must be kebab-case."""
     error = _error(tmp_path, GOOD, name="Token_Empty.yaml")
-    assert error.problem == "file name 'Token_Empty.yaml' is not a rule id; expected kebab-case such as 'token-whitespace.yaml'"
+    assert (
+        error.problem
+        == "file name 'Token_Empty.yaml' is not a rule id; expected kebab-case such as 'token-whitespace.yaml'"
+    )
 
 
 def test_yaml_tags_that_would_run_code_are_refused(tmp_path: Path) -> None:
@@ -136,7 +137,9 @@ def test_a_rule_needs_a_positive_and_a_negative_case(tmp_path: Path) -> None:
 def test_one_bad_file_does_not_stop_the_others(tmp_path: Path) -> None:
     """The bad file becomes an error in the RuleSet; every good file still loads."""
     (tmp_path / "broken-rule.yaml").write_text("title: [\n", encoding="utf-8")
-    (tmp_path / "token-empty.yaml").write_text(GOOD.replace("title: REPLICATE_API_TOKEN is set to an empty string", "title: My own title"), encoding="utf-8")
+    (tmp_path / "token-empty.yaml").write_text(
+        GOOD.replace("title: REPLICATE_API_TOKEN is set to an empty string", "title: My own title"), encoding="utf-8"
+    )
     loaded = load_rules([bundled_rules_dir(), tmp_path])
     assert sorted(rule.id for rule in loaded.rules) == sorted(rule.id for rule in RULES.rules)
     assert [Path(error.path).name for error in loaded.errors] == ["broken-rule.yaml"]
@@ -150,6 +153,7 @@ def test_a_missing_user_rule_directory_is_an_error_not_a_crash(tmp_path: Path) -
     missing = tmp_path / "nope"
     loaded = load_rules(environ={"REPLICATE_EXPLAIN_RULES": str(missing)})
     assert [str(error) for error in loaded.errors] == [
-        f"{missing}: rule directory does not exist; expected a directory of *.yaml rule files (check REPLICATE_EXPLAIN_RULES)"
+        f"{missing}: rule directory does not exist; "
+        "expected a directory of *.yaml rule files (check REPLICATE_EXPLAIN_RULES)"
     ]
     assert len(loaded.rules) == len(RULES.rules)

@@ -55,9 +55,7 @@ def test_list_plain_has_one_line_per_rule() -> None:
 
 def test_a_user_rule_overrides_the_bundled_one(tmp_path: Path) -> None:
     """A user rule with a bundled id replaces it, and list and show say so."""
-    env = _user_rules(
-        tmp_path, **{"token-unset.yaml": _retitled("token-unset", "My team's token check")}
-    )
+    env = _user_rules(tmp_path, **{"token-unset.yaml": _retitled("token-unset", "My team's token check")})
     status, document = run_json("rules", "list", env=env)
     (entry,) = [r for r in document["rules"] if r["id"] == "token-unset"]
     assert status == 0
@@ -70,13 +68,10 @@ def test_a_user_rule_overrides_the_bundled_one(tmp_path: Path) -> None:
         "path": str(tmp_path / "user-rules" / "token-unset.yaml"),
     }
     plain = run_cli("rules", "list", env=env).stdout
-    assert (
-        f"[user, overrides a bundled rule: {tmp_path / 'user-rules' / 'token-unset.yaml'}]" in plain
-    )
+    assert f"[user, overrides a bundled rule: {tmp_path / 'user-rules' / 'token-unset.yaml'}]" in plain
     shown = run_cli("rules", "show", "token-unset", env=env).stdout
     assert shown.startswith(
-        "token-unset: My team's token check\n\nseverity: error; source: user, overrides a bundled "
-        "rule\n"
+        "token-unset: My team's token check\n\nseverity: error; source: user, overrides a bundled rule\n"
     )
 
 
@@ -143,24 +138,18 @@ def test_check_bundled_rules_passes() -> None:
         BUNDLED_IDS,
     )
     done = run_cli("rules", "check")
-    assert done.stdout.endswith(
-        f"checked {len(BUNDLED_IDS)} rules and {document['cases']} cases: ok\n"
-    )
+    assert done.stdout.endswith(f"checked {len(BUNDLED_IDS)} rules and {document['cases']} cases: ok\n")
 
 
 def test_check_reports_schema_errors_with_file_and_line(tmp_path: Path) -> None:
     """A schema error prints as file:line: key: problem (did you mean ...); exit 1."""
     rule = tmp_path / "my-rule.yaml"
-    rule.write_text(
-        _retitled("token-unset", "Mine").replace("summary:", "sumary:"), encoding="utf-8"
-    )
+    rule.write_text(_retitled("token-unset", "Mine").replace("summary:", "sumary:"), encoding="utf-8")
     done = run_cli("rules", "check", str(rule))
     lines = rule.read_text(encoding="utf-8").splitlines()
     line = lines.index(next(text for text in lines if text.startswith("sumary:"))) + 1
     assert done.returncode == 1
-    assert done.stdout.splitlines()[0].startswith(
-        f"{rule}:{line}: sumary: unknown key; expected one of: "
-    )
+    assert done.stdout.splitlines()[0].startswith(f"{rule}:{line}: sumary: unknown key; expected one of: ")
     assert done.stdout.splitlines()[0].endswith("(did you mean 'summary'?)")
 
 
@@ -192,10 +181,7 @@ def test_check_missing_path_is_a_usage_error(tmp_path: Path) -> None:
     missing = tmp_path / "nope.yaml"
     done = run_cli("rules", "check", str(missing))
     assert (done.returncode, done.stdout) == (2, "")
-    assert (
-        f"no such file or directory: {missing}; expected rule files (*.yaml) or directories of them"
-        in done.stderr
-    )
+    assert f"no such file or directory: {missing}; expected rule files (*.yaml) or directories of them" in done.stderr
 
 
 @pytest.mark.parametrize("action", ["list", "show token-unset", "check"])

@@ -34,10 +34,7 @@ pytestmark = pytest.mark.slow
 
 CLIENT = "1.0.7"  # the replicate release installed in this interpreter (pyproject's test env)
 PLAIN_PROGRAM = f"import replicate\nreplicate.run({MODEL_REF!r}, input={{'text': 'hi'}})\n"
-STATE = (
-    "import sys\n"
-    "print('replicate_explain' in sys.modules, getattr(sys.excepthook, '__module__', None))\n"
-)
+STATE = "import sys\nprint('replicate_explain' in sys.modules, getattr(sys.excepthook, '__module__', None))\n"
 DEPS_PTH = "_replicate_explain_test_deps.pth"
 
 
@@ -103,11 +100,7 @@ def clean_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, s
     """This environment without REPLICATE_* or PYTHONPATH, with ``home`` as the user base."""
     drop = {"PYTHONPATH", "PYTHONSTARTUP", "PYTHONHOME", "PYTHONNOUSERSITE", "VIRTUAL_ENV"}
     drop |= {"PYTHONDONTWRITEBYTECODE", "PYTHONSAFEPATH", "PYTHONVERBOSE"}
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith("REPLICATE_") and key not in drop
-    }
+    env = {key: value for key, value in os.environ.items() if not key.startswith("REPLICATE_") and key not in drop}
     env.update(PYTHONUSERBASE=str(home), NO_COLOR="1", PYTHONIOENCODING="utf-8", COLUMNS="100")
     for name in ("NO_PROXY", "no_proxy"):
         env[name] = ",".join(filter(None, [env.get(name, ""), "127.0.0.1", "localhost"]))
@@ -197,9 +190,7 @@ def venv(tmp_path: Path, template: Venv) -> Venv:
     return Venv(root, site, home)
 
 
-def run_plain_program(
-    venv: Venv, api: LoopbackAPI, **extra: str
-) -> subprocess.CompletedProcess[str]:
+def run_plain_program(venv: Venv, api: LoopbackAPI, **extra: str) -> subprocess.CompletedProcess[str]:
     """A program that never imports replicate_explain, failing on a token with a line break."""
     env = {**base_url_env(CLIENT, api), "REPLICATE_API_TOKEN": CANARY + "\n"}
     env.update(REPLICATE_EXPLAIN_FORMAT="json", **extra)
@@ -243,9 +234,7 @@ def test_install_makes_a_plain_program_explain_its_failure(venv: Venv, api: Loop
     installed = venv.cli("install")
     target = venv.site / "sitecustomize.py"
     assert (installed.returncode, installed.stderr) == (0, "")
-    assert installed.stdout == (
-        f"Created {target} with the replicate-explain block.\n" + checked_message(venv)
-    )
+    assert installed.stdout == (f"Created {target} with the replicate-explain block.\n" + checked_message(venv))
     assert target.read_bytes() == _site.sitecustomize_block(created=True)
 
     hooked = run_plain_program(venv, api)
@@ -263,9 +252,7 @@ def test_install_makes_a_plain_program_explain_its_failure(venv: Venv, api: Loop
             "active": True,
             "python": str(venv.python),
             "environment": str(venv.root),
-            "installed": [
-                {"method": "sitecustomize", "scope": "environment", "paths": [str(target)]}
-            ],
+            "installed": [{"method": "sitecustomize", "scope": "environment", "paths": [str(target)]}],
             "reasons": [],
             "excepthook": "replicate_explain._hook.excepthook",
             "startup_output": "",
@@ -277,17 +264,13 @@ ORIGINALS = {
     "ends with a newline": b"import os\nos.environ['SITE_MARK'] = 'ran'\n",
     "no final newline": b"import os\nos.environ['SITE_MARK'] = 'ran'",
     "empty file": b"",
-    "latin-1 with CRLF": (
-        b"# -*- coding: latin-1 -*-\r\nimport os\r\nos.environ['SITE_MARK'] = 'r\xe9n'\r\n"
-    ),
+    "latin-1 with CRLF": (b"# -*- coding: latin-1 -*-\r\nimport os\r\nos.environ['SITE_MARK'] = 'r\xe9n'\r\n"),
     "utf-8 BOM": b"\xef\xbb\xbfimport os\nos.environ['SITE_MARK'] = 'ran'\n",
 }
 
 
 @pytest.mark.parametrize("original", list(ORIGINALS.values()), ids=list(ORIGINALS))
-def test_an_existing_sitecustomize_is_kept_and_restored_byte_for_byte(
-    venv: Venv, original: bytes
-) -> None:
+def test_an_existing_sitecustomize_is_kept_and_restored_byte_for_byte(venv: Venv, original: bytes) -> None:
     """install appends after the existing bytes (which keep running), a second install changes
     nothing, and uninstall gives back exactly the original bytes."""
     target = venv.site / "sitecustomize.py"
@@ -296,8 +279,7 @@ def test_an_existing_sitecustomize_is_kept_and_restored_byte_for_byte(
     first = venv.cli("install")
     assert (first.returncode, first.stderr) == (0, "")
     assert first.stdout.splitlines()[0] == (
-        f"Appended the replicate-explain block to {target} "
-        f"(its {len(original)} existing bytes are unchanged)."
+        f"Appended the replicate-explain block to {target} (its {len(original)} existing bytes are unchanged)."
     )
     data = target.read_bytes()
     separator = b"" if original == b"" else b"\n"
@@ -307,9 +289,7 @@ def test_an_existing_sitecustomize_is_kept_and_restored_byte_for_byte(
     assert mark.stdout == f"{expected_mark} replicate_explain._hook\n"
 
     second = venv.cli("install")
-    assert second.stdout.splitlines()[0] == (
-        f"The replicate-explain block in {target} is up to date: nothing changed."
-    )
+    assert second.stdout.splitlines()[0] == (f"The replicate-explain block in {target} is up to date: nothing changed.")
     assert target.read_bytes() == data
 
     removed = venv.cli("uninstall")
@@ -368,10 +348,7 @@ def test_python_dash_S_and_the_off_switch_leave_startup_alone(venv: Venv) -> Non
     assert (code, status["active"], status["reasons"]) == (
         1,
         False,
-        [
-            "REPLICATE_EXPLAIN=0 is set in this environment: it turns the hook off "
-            "(unset it to turn it back on)."
-        ],
+        ["REPLICATE_EXPLAIN=0 is set in this environment: it turns the hook off (unset it to turn it back on)."],
     )
 
 
@@ -387,13 +364,9 @@ def test_pip_uninstall_with_the_hooks_left_behind_keeps_python_silent(venv: Venv
     assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
     assert venv.py(STATE).stdout == "False sys\n"
     debug = venv.py("pass", extra={"REPLICATE_EXPLAIN_DEBUG": "1"})
-    header = (
-        "replicate-explain: the start-up hook could not import replicate_explain (it stays off):"
-    )
+    header = "replicate-explain: the start-up hook could not import replicate_explain (it stays off):"
     assert debug.returncode == 0
-    assert [line for line in debug.stderr.splitlines() if "replicate-explain" in line] == [
-        header
-    ] * 2
+    assert [line for line in debug.stderr.splitlines() if "replicate-explain" in line] == [header] * 2
     assert debug.stderr.count("ModuleNotFoundError: No module named 'replicate_explain'") == 2
 
 
@@ -402,9 +375,7 @@ def test_a_package_that_fails_to_import_does_not_break_startup(venv: Venv) -> No
     runs; the debug switch shows the error."""
     assert venv.cli("install").returncode == 0
     init = venv.site / "replicate_explain" / "__init__.py"
-    init.write_text(
-        init.read_text(encoding="utf-8") + "\nraise RuntimeError('broken on purpose')\n"
-    )
+    init.write_text(init.read_text(encoding="utf-8") + "\nraise RuntimeError('broken on purpose')\n")
 
     quiet = venv.py("print('program ran')")
     assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "program ran\n", "")
@@ -487,9 +458,7 @@ def test_the_pth_method_writes_three_files_and_removes_them(venv: Venv, api: Loo
     installed = venv.cli("install", "--method", "pth")
     files = _site.pth_files()
     assert (installed.returncode, installed.stderr) == (0, "")
-    assert installed.stdout == (
-        "".join(f"Wrote {venv.site / name}.\n" for name in files) + checked_message(venv)
-    )
+    assert installed.stdout == ("".join(f"Wrote {venv.site / name}.\n" for name in files) + checked_message(venv))
     assert {name: (venv.site / name).read_bytes() for name in files} == files
 
     hooked = run_plain_program(venv, api)
@@ -543,9 +512,7 @@ def _read_only_prefix(directory: Path) -> tuple[str, ...] | None:
     unshare = shutil.which("unshare")
     if unshare and os.geteuid() == 0:
         script = 'mount --bind "$0" "$0" && mount -o remount,ro,bind "$0" && exec "$@"'
-        probe = subprocess.run(
-            [unshare, "-m", "sh", "-c", script, str(directory), "true"], capture_output=True
-        )
+        probe = subprocess.run([unshare, "-m", "sh", "-c", script, str(directory), "true"], capture_output=True)
         if probe.returncode == 0:
             return (unshare, "-m", "sh", "-c", script, str(directory))
     return None
@@ -586,9 +553,7 @@ def test_user_install_is_refused_inside_a_venv(venv: Venv) -> None:
     )
 
 
-def test_user_install_uses_usercustomize_in_the_user_site(
-    tmp_path: Path, wheel: Path, deps: Path
-) -> None:
+def test_user_install_uses_usercustomize_in_the_user_site(tmp_path: Path, wheel: Path, deps: Path) -> None:
     """With a Python outside any venv, --user installs into the user site (PYTHONUSERBASE
     here) as usercustomize.py, which Debian's own sitecustomize cannot shadow; uninstall --user
     removes it."""
@@ -613,9 +578,7 @@ def test_user_install_uses_usercustomize_in_the_user_site(
     script = str(home / "bin" / "replicate-explain")
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            args, env=env, cwd=home, capture_output=True, text=True, timeout=120, check=False
-        )
+        return subprocess.run(args, env=env, cwd=home, capture_output=True, text=True, timeout=120, check=False)
 
     installed = run(script, "install", "--user")
     target = user_site / "usercustomize.py"

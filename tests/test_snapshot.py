@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 from clients import CANARY
@@ -11,28 +11,80 @@ from clients import CANARY
 from replicate_explain._snapshot import find_dotenv, iter_chain, take_snapshot, token_facts
 
 BASE = {
-    "token.state": "set", "token.length": 40, "token.whitespace": "none", "token.trailing": None,
-    "token.line_break": False, "token.quoted": False, "token.scheme_prefixed": False,
-    "token.r8_prefix": True, "token.well_formed": True, "token.lookalike": None, "token.sent": "unknown",
+    "token.state": "set",
+    "token.length": 40,
+    "token.whitespace": "none",
+    "token.trailing": None,
+    "token.line_break": False,
+    "token.quoted": False,
+    "token.scheme_prefixed": False,
+    "token.r8_prefix": True,
+    "token.well_formed": True,
+    "token.lookalike": None,
+    "token.sent": "unknown",
 }
 
 FACTS: list[tuple[str, dict[str, str], dict[str, Any]]] = [
     ("a good token", {"REPLICATE_API_TOKEN": CANARY}, {}),
     ("unset", {}, {"token.state": "unset", "token.length": None, "token.r8_prefix": False, "token.well_formed": False}),
-    ("empty", {"REPLICATE_API_TOKEN": ""}, {"token.state": "empty", "token.length": 0, "token.r8_prefix": False, "token.well_formed": False}),
-    ("blank", {"REPLICATE_API_TOKEN": "   "}, {"token.state": "blank", "token.length": 3, "token.r8_prefix": False, "token.well_formed": False}),
-    ("trailing newline", {"REPLICATE_API_TOKEN": CANARY + "\n"},
-     {"token.length": 41, "token.whitespace": "trailing", "token.trailing": "newline", "token.line_break": True, "token.well_formed": False}),
-    ("windows line break", {"REPLICATE_API_TOKEN": CANARY + "\r\n"},
-     {"token.length": 42, "token.whitespace": "trailing", "token.trailing": "crlf", "token.line_break": True, "token.well_formed": False}),
-    ("leading space", {"REPLICATE_API_TOKEN": " " + CANARY},
-     {"token.length": 41, "token.whitespace": "leading", "token.well_formed": False}),
-    ("quoted", {"REPLICATE_API_TOKEN": f'"{CANARY}"'},
-     {"token.length": 42, "token.quoted": True, "token.well_formed": False}),
-    ("scheme inside", {"REPLICATE_API_TOKEN": f"Bearer {CANARY}"},
-     {"token.length": 47, "token.scheme_prefixed": True, "token.r8_prefix": False, "token.well_formed": False}),
-    ("look-alike only", {"REPLICATE_API_KEY": CANARY},
-     {"token.state": "unset", "token.length": None, "token.r8_prefix": False, "token.well_formed": False, "token.lookalike": "REPLICATE_API_KEY"}),
+    (
+        "empty",
+        {"REPLICATE_API_TOKEN": ""},
+        {"token.state": "empty", "token.length": 0, "token.r8_prefix": False, "token.well_formed": False},
+    ),
+    (
+        "blank",
+        {"REPLICATE_API_TOKEN": "   "},
+        {"token.state": "blank", "token.length": 3, "token.r8_prefix": False, "token.well_formed": False},
+    ),
+    (
+        "trailing newline",
+        {"REPLICATE_API_TOKEN": CANARY + "\n"},
+        {
+            "token.length": 41,
+            "token.whitespace": "trailing",
+            "token.trailing": "newline",
+            "token.line_break": True,
+            "token.well_formed": False,
+        },
+    ),
+    (
+        "windows line break",
+        {"REPLICATE_API_TOKEN": CANARY + "\r\n"},
+        {
+            "token.length": 42,
+            "token.whitespace": "trailing",
+            "token.trailing": "crlf",
+            "token.line_break": True,
+            "token.well_formed": False,
+        },
+    ),
+    (
+        "leading space",
+        {"REPLICATE_API_TOKEN": " " + CANARY},
+        {"token.length": 41, "token.whitespace": "leading", "token.well_formed": False},
+    ),
+    (
+        "quoted",
+        {"REPLICATE_API_TOKEN": f'"{CANARY}"'},
+        {"token.length": 42, "token.quoted": True, "token.well_formed": False},
+    ),
+    (
+        "scheme inside",
+        {"REPLICATE_API_TOKEN": f"Bearer {CANARY}"},
+        {"token.length": 47, "token.scheme_prefixed": True, "token.r8_prefix": False, "token.well_formed": False},
+    ),
+    (
+        "look-alike only",
+        {"REPLICATE_API_KEY": CANARY},
+        {
+            "token.state": "unset",
+            "token.length": None,
+            "token.r8_prefix": False,
+            "token.well_formed": False,
+            "token.lookalike": "REPLICATE_API_KEY",
+        },
+    ),
 ]
 
 
@@ -78,14 +130,18 @@ def test_a_huge_message_is_clipped() -> None:
 
 @pytest.mark.parametrize(
     ("content", "found"),
-    [("REPLICATE_API_TOKEN=r8_x\n", True), ("export REPLICATE_API_TOKEN = 'x'\n", True), ("# REPLICATE_API_TOKEN=x\nOTHER=1\n", False)],
+    [
+        ("REPLICATE_API_TOKEN=r8_x\n", True),
+        ("export REPLICATE_API_TOKEN = 'x'\n", True),
+        ("# REPLICATE_API_TOKEN=x\nOTHER=1\n", False),
+    ],
 )
 def test_a_dotenv_in_a_parent_directory_is_found(tmp_path: Path, content: str, found: bool) -> None:
     """find_dotenv walks up from the working directory and reads assignments only."""
     (tmp_path / ".env").write_text(content, encoding="utf-8")
     child = tmp_path / "a" / "b"
     child.mkdir(parents=True)
-    expected: Optional[str] = str(tmp_path / ".env") if found else None
+    expected: str | None = str(tmp_path / ".env") if found else None
     assert find_dotenv(str(child)) == expected
 
 
@@ -95,6 +151,10 @@ def test_a_class_re_exported_by_its_package_is_matched_by_its_public_name() -> N
 
     snapshot = take_snapshot(h11.LocalProtocolError("Illegal header value b'Bearer '"), {}, version=None)
     assert snapshot.exceptions[0].types == (
-        "h11._util.LocalProtocolError", "h11.LocalProtocolError", "h11._util.ProtocolError",
-        "h11.ProtocolError", "builtins.Exception", "builtins.BaseException",
+        "h11._util.LocalProtocolError",
+        "h11.LocalProtocolError",
+        "h11._util.ProtocolError",
+        "h11.ProtocolError",
+        "builtins.Exception",
+        "builtins.BaseException",
     )

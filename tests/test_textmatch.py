@@ -87,14 +87,10 @@ def test_printed_traceback_reads_back_as_the_live_exceptions(
 ) -> None:
     """The text of a real traceback gives the live snapshot's exceptions, and the hook's rule."""
     token = TOKENS[cause]
-    done = run_program(
-        _PROGRAM, version, api, token, extra_env={"REPLICATE_EXPLAIN_FORMAT": "json"}
-    )
+    done = run_program(_PROGRAM, version, api, token, extra_env={"REPLICATE_EXPLAIN_FORMAT": "json"})
     live = json.loads(done.stdout)
     shown = explanations(done.stderr)
-    traceback_text = "\n".join(
-        line for line in done.stderr.splitlines() if not line.startswith('{"rule_id"')
-    )
+    traceback_text = "\n".join(line for line in done.stderr.splitlines() if not line.startswith('{"rule_id"'))
     environ = {} if token is None else {"REPLICATE_API_TOKEN": token}
 
     chains = find_chains(traceback_text)
@@ -104,13 +100,8 @@ def test_printed_traceback_reads_back_as_the_live_exceptions(
 
     log = tmp_path / "traceback.txt"
     log.write_text(traceback_text, encoding="utf-8")
-    status, document = run_json(
-        "explain", str(log), "--client", version, env=cli_env(environ), cwd=tmp_path
-    )
-    rules = [
-        chain["explanation"]["rule_id"] if chain["explanation"] else None
-        for chain in document["chains"]
-    ]
+    status, document = run_json("explain", str(log), "--client", version, env=cli_env(environ), cwd=tmp_path)
+    rules = [chain["explanation"]["rule_id"] if chain["explanation"] else None for chain in document["chains"]]
     assert (status, rules) == ((0, [shown[0]["rule_id"]]) if shown else (1, [None]))
     assert leaks(json.dumps(document), CANARY) == []
 
@@ -178,8 +169,7 @@ replicate.APIConnectionError: Connection error.
 
 _FOUND_1X = Found(
     "replicate.exceptions.ReplicateError",
-    "ReplicateError Details:\ntitle: Unauthenticated\nstatus: 401\ndetail: You did not pass an "
-    "authentication token",
+    "ReplicateError Details:\ntitle: Unauthenticated\nstatus: 401\ndetail: You did not pass an authentication token",
     ("/app/main.py", "/venv/lib/python3.11/site-packages/replicate/client.py"),
     6,
 )
@@ -226,8 +216,7 @@ def _names(chains: list[Chain]) -> list[list[tuple[str, str, int]]]:
                 [
                     (
                         "replicate.exceptions.ReplicateError",
-                        "No API token provided.\n\nYou can find your API key on "
-                        "https://replicate.com",
+                        "No API token provided.\n\nYou can find your API key on https://replicate.com",
                         3,
                     )
                 ]
@@ -235,8 +224,7 @@ def _names(chains: list[Chain]) -> list[list[tuple[str, str, int]]]:
         ),
         # a lone exception line in a log, outside any traceback
         (
-            "ERROR:worker:failed: replicate.exceptions.ReplicateError: You did not pass a valid "
-            "authentication token\n",
+            "ERROR:worker:failed: replicate.exceptions.ReplicateError: You did not pass a valid authentication token\n",
             [
                 [
                     (
@@ -404,9 +392,7 @@ def test_explain_echo_masks_the_token(tmp_path: Path) -> None:
 
 def test_explain_json_document(tmp_path: Path) -> None:
     """``--format json`` gives every chain: its lines, exceptions, explanation and candidates."""
-    status, document = run_json(
-        "explain", "-", stdin=_2X_EMPTY, cwd=tmp_path, env=cli_env(REPLICATE_API_TOKEN="")
-    )
+    status, document = run_json("explain", "-", stdin=_2X_EMPTY, cwd=tmp_path, env=cli_env(REPLICATE_API_TOKEN=""))
     (chain,) = document["chains"]
     assert status == 0
     assert (document["source"], document["explained"], chain["lines"]) == ("<stdin>", 1, [1, 12])
@@ -419,15 +405,11 @@ def test_explain_json_document(tmp_path: Path) -> None:
 
 def test_explain_says_when_the_environment_does_not_fit(tmp_path: Path) -> None:
     """A known failure shape whose facts do not hold here: exit 1 and the rules it resembles."""
-    status, document = run_json(
-        "explain", "-", stdin=_1X_UNSET, cwd=tmp_path, env=cli_env(REPLICATE_API_TOKEN=CANARY)
-    )
+    status, document = run_json("explain", "-", stdin=_1X_UNSET, cwd=tmp_path, env=cli_env(REPLICATE_API_TOKEN=CANARY))
     (chain,) = document["chains"]
     assert (status, chain["explanation"]) == (1, None)
     assert "token-unset" in chain["candidates"]
-    done = run_cli(
-        "explain", "-", stdin=_1X_UNSET, cwd=tmp_path, env=cli_env(REPLICATE_API_TOKEN=CANARY)
-    )
+    done = run_cli("explain", "-", stdin=_1X_UNSET, cwd=tmp_path, env=cli_env(REPLICATE_API_TOKEN=CANARY))
     assert "This looks like a Replicate authentication failure" in done.stdout
 
 
