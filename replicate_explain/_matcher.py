@@ -152,7 +152,7 @@ def _evidence(snapshot: Snapshot, info: ExceptionInfo) -> tuple[str, ...]:
         lines.append(f"replicate {snapshot.client_version} is installed (Python {snapshot.python_version})")
     else:
         lines.append(f"the replicate package is not installed (Python {snapshot.python_version})")
-    headline = info.headline()
+    headline = " ".join(info.headline().split())  # one line, even for 1.x multi-line messages
     if len(headline) > 300:
         headline = headline[:297] + "..."
     lines.append(f"the error raised: {headline}")

@@ -130,23 +130,19 @@ def _dotted(cls: type) -> str:
     return f"{getattr(cls, '__module__', '?')}.{getattr(cls, '__qualname__', cls.__name__)}"
 
 
-def public_names(cls: type) -> tuple[str, ...]:
-    """The dotted names a rule may use for ``cls``: where it is defined, and its public alias.
+def public_names(dotted: str) -> tuple[str, ...]:
+    """The dotted names a rule may use for a class: where it is defined, and its public alias.
 
-    ``h11._util.LocalProtocolError`` is documented and printed by users as
-    ``h11.LocalProtocolError``: when the top-level package re-exports the class under the same
-    name, that name is added too (read from ``sys.modules``; nothing is imported).
+    A class defined in a private module is known by the name its package exports it under:
+    ``h11._util.LocalProtocolError`` is documented, and written in rules, as
+    ``h11.LocalProtocolError``. Decided from the name alone, so a class read from a pasted
+    traceback gets the same names as a live one.
     """
-    defined = _dotted(cls)
-    module = getattr(cls, "__module__", "") or ""
-    top = module.split(".", 1)[0]
-    if top == module:
-        return (defined,)
-    package = sys.modules.get(top)
-    name = getattr(cls, "__qualname__", cls.__name__)
-    if package is not None and getattr(package, name, None) is cls:
-        return (defined, f"{top}.{name}")
-    return (defined,)
+    module, _, name = dotted.rpartition(".")
+    parts = module.split(".")
+    if len(parts) > 1 and not parts[0].startswith("_") and any(part.startswith("_") for part in parts[1:]):
+        return (dotted, f"{parts[0]}.{name}")
+    return (dotted,)
 
 
 def iter_chain(exc: BaseException) -> Iterator[BaseException]:
@@ -334,7 +330,7 @@ def _sent_credential(exc: BaseException) -> str | None:
 
 def exception_info(exc: BaseException, redactor: Redactor) -> ExceptionInfo:
     """Reduce one exception to an :class:`ExceptionInfo`."""
-    types = tuple(name for cls in type(exc).__mro__ if cls is not object for name in public_names(cls))
+    types = tuple(name for cls in type(exc).__mro__ if cls is not object for name in public_names(_dotted(cls)))
     attributes: dict[str, str] = {}
     for name in ATTRIBUTES:
         try:

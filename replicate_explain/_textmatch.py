@@ -31,7 +31,7 @@ from typing import Any
 
 from ._explanation import Explanation
 from ._rules import RuleSet
-from ._snapshot import ExceptionInfo, Snapshot
+from ._snapshot import ExceptionInfo, Snapshot, public_names
 
 #: The direct bases of exception classes as tracebacks print them (``module.QualName``), measured
 #: with the real releases 0.11.0, 0.15.3, 0.15.8, 1.0.7 and 2.0.0b4 and the httpx, httpcore,
@@ -272,8 +272,8 @@ def types_for(name: str) -> tuple[str, ...]:
     bases = KNOWN_BASES.get(canonical)
     if bases is None:
         return (dotted,)
-    names = [dotted] if canonical == dotted else [dotted, canonical]
-    return (*names, *bases)
+    names = [dotted] if canonical == dotted else [canonical]
+    return tuple(alias for each in (*names, *bases) for alias in public_names(each))
 
 
 def attributes_for(name: str, message: str) -> Mapping[str, str]:

@@ -146,7 +146,7 @@ def test_a_dotenv_in_a_parent_directory_is_found(tmp_path: Path, content: str, f
 
 
 def test_a_class_re_exported_by_its_package_is_matched_by_its_public_name() -> None:
-    """h11 defines LocalProtocolError in h11._util; rules name it h11.LocalProtocolError."""
+    """h11 defines LocalProtocolError in the private h11._util; rules name it h11.LocalProtocolError."""
     import h11
 
     snapshot = take_snapshot(h11.LocalProtocolError("Illegal header value b'Bearer '"), {}, version=None)

@@ -308,9 +308,10 @@ def test_exception_infos_of_a_parsed_chain() -> None:
         (
             "h11.LocalProtocolError",
             (
-                "h11.LocalProtocolError",
                 "h11._util.LocalProtocolError",
+                "h11.LocalProtocolError",
                 "h11._util.ProtocolError",
+                "h11.ProtocolError",
                 "builtins.Exception",
                 "builtins.BaseException",
             ),
