@@ -83,8 +83,10 @@ def _activate() -> None:
 
     if enabled_by_environment():
         install()
-        # Inside a running IPython (a notebook cell ran the import): cell errors never reach
-        # sys.excepthook, so load the extension too. IPython is never imported here.
+        # Cell errors never reach sys.excepthook. Shells created from now on (a kernel started
+        # with the sitecustomize install) get the IPython integration through install()'s
+        # post-import hook; a running shell (a notebook cell ran the import) gets it here.
+        # IPython is never imported here.
         if sys.modules.get("IPython") is not None:
             try:
                 from ._ipython import activate_in_running_shell

@@ -96,7 +96,10 @@ def report(exc: BaseException, stream: Any = None) -> bool:
         if target is None:
             return False
         with _state.output_lock():
-            print_explanation(explanation, target)
+            try:
+                print_explanation(explanation, target)
+            except ImportError:  # rich is broken or missing: the same explanation, as plain text
+                print_explanation(explanation, target, format="plain")
             warn_rule_errors(rules())
         return True
     except Exception:
@@ -167,6 +170,20 @@ def _hook_logging(logging_module: Any) -> None:
     from .logging import _activate
 
     _activate()
+
+
+#: IPython's module defining ``InteractiveShell``: its import lets shells be created.
+IPYTHON_SHELL_MODULE = "IPython.core.interactiveshell"
+
+
+def _hook_ipython(shell_module: Any) -> None:
+    """Post-import callback for IPython: integrate every shell created from now on (cell errors
+    never reach ``sys.excepthook``). Shells created before are left to ``import``/``%load_ext``."""
+    if not _state.installed:
+        return
+    from ._ipython import watch_shells
+
+    watch_shells(shell_module)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -297,8 +314,9 @@ def _remove_watcher() -> None:
 def install() -> None:
     """Install the hooks (idempotent). The previous hooks keep running, exactly once each.
 
-    ``sys.excepthook`` now; ``threading.excepthook`` and the logging integration
-    (:mod:`replicate_explain.logging`) as soon as the program imports those modules.
+    ``sys.excepthook`` now; ``threading.excepthook``, the logging integration
+    (:mod:`replicate_explain.logging`) and the IPython integration of every shell created
+    afterwards (``_ipython.watch_shells``) as soon as the program imports those modules.
     """
     if _state.installed:
         return
@@ -308,6 +326,7 @@ def install() -> None:
     _state.installed = True
     when_imported("threading", _set_threading_hook)
     when_imported("logging", _hook_logging)
+    when_imported(IPYTHON_SHELL_MODULE, _hook_ipython)
 
 
 def uninstall() -> None:
@@ -316,6 +335,7 @@ def uninstall() -> None:
         return
     cancel_when_imported("threading", _set_threading_hook)
     cancel_when_imported("logging", _hook_logging)
+    cancel_when_imported(IPYTHON_SHELL_MODULE, _hook_ipython)
     # A hook installed after ours may chain to ours: then we cannot take ours out, so we keep
     # the previous hook recorded and pass everything through to it (see ``excepthook``).
     _state.installed = False
@@ -333,6 +353,13 @@ def uninstall() -> None:
             _deactivate()
         except Exception:
             _state.report_internal_error("unhooking logging")
+    if _state.shells_watched:
+        try:
+            from ._ipython import unwatch_shells
+
+            unwatch_shells()
+        except Exception:
+            _state.report_internal_error("unhooking IPython")
 
 
 def is_installed() -> bool:

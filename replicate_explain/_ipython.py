@@ -20,6 +20,26 @@ wrapper someone else wrapped in turn stays in their chain and passes everything 
 
 The state of the integration lives on the shell instance (``_replicate_explain_integration``),
 one per shell; IPython is never imported here, the shell is handed to us.
+
+Shells created after the package was imported (``replicate-explain install`` imports it at
+interpreter start-up, long before ipykernel or terminal IPython create their shell) are
+integrated through :func:`watch_shells`, the post-import callback of
+``IPython.core.interactiveshell`` (``_hook.install()`` registers it, ``uninstall()`` undoes it).
+It wraps ``InteractiveShell.__init__`` once, at class level: once a shell has finished
+IPython's own initialisation (events, display formatter and extension manager exist), the
+integration is activated on it and recorded in ``shell.extension_manager.loaded``, exactly as
+if the extension had been loaded, so ``%unload_ext``/``%reload_ext`` work and a later
+``%load_ext`` or ``import replicate_explain`` finds it loaded (IPython answers "already
+loaded"). IPython offers no official hook that runs for every new shell without user
+configuration: the ``shell_initialized`` event exists only on the shell being built ("it can
+only be set by subclassing", IPython's docs), and ``InteractiveShellApp.extensions`` is read
+from config files we would have to write, and is honoured by apps only, not by
+``IPython.embed()`` or a bare ``InteractiveShell.instance()``. The constructor covers every
+shell: ipykernel's ``ZMQInteractiveShell``, ``TerminalInteractiveShell`` and embedded shells
+all run it through ``super().__init__``. A failure in our part never breaks the shell's
+start-up: the shell is built first, our activation is guarded. ``uninstall()`` puts the
+original constructor back (or, when something wrapped it after us, leaves ours in their chain
+as a pass-through); shells already integrated keep the integration until ``%unload_ext``.
 """
 
 from __future__ import annotations
@@ -30,6 +50,7 @@ import re
 import sys
 
 from . import _state
+from ._hook import IPYTHON_SHELL_MODULE
 
 TYPE_CHECKING = False  # typing itself costs milliseconds at start-up
 if TYPE_CHECKING:
@@ -500,25 +521,76 @@ def is_loaded(ipython: Any) -> bool:
     return integration is not None and integration.active
 
 
+def _activate_as_extension(shell: Any) -> bool:
+    """Load the integration into ``shell`` and mark the extension loaded in IPython's extension
+    manager, so that ``%unload_ext replicate_explain`` works afterwards (idempotent)."""
+    if shell is None or not hasattr(shell, "events"):
+        return False
+    load_ipython_extension(shell)
+    manager = getattr(shell, "extension_manager", None)
+    loaded = getattr(manager, "loaded", None)
+    if isinstance(loaded, set):
+        loaded.add(EXTENSION_NAME)
+    return True
+
+
 def activate_in_running_shell() -> bool:
     """Called by ``import replicate_explain``: load the extension into the running IPython,
     if there is one (``IPython`` already imported and ``get_ipython()`` returns a shell).
 
-    Never imports IPython and never raises. Marks the extension loaded in IPython's extension
-    manager so that ``%unload_ext replicate_explain`` works afterwards.
+    Never imports IPython and never raises.
     """
     try:
         ipython_module = sys.modules.get("IPython")
         getter = getattr(ipython_module, "get_ipython", None)
-        shell = getter() if callable(getter) else None
-        if shell is None or not hasattr(shell, "events"):
-            return False
-        load_ipython_extension(shell)
-        manager = getattr(shell, "extension_manager", None)
-        loaded = getattr(manager, "loaded", None)
-        if isinstance(loaded, set):
-            loaded.add(EXTENSION_NAME)
-        return True
+        return _activate_as_extension(getter() if callable(getter) else None)
     except Exception:
         _state.report_internal_error("activating the IPython integration")
         return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Shells created after the import (the start-up install): see the module docstring
+
+SHELL_MODULE = IPYTHON_SHELL_MODULE
+
+
+def _shell_class(module: Any) -> Any:
+    """IPython's ``InteractiveShell`` class in ``module`` (``None`` if it is not there)."""
+    cls = getattr(module, "InteractiveShell", None)
+    return cls if isinstance(cls, type) else None
+
+
+def _shell_init(self: Any, *args: Any, **kwargs: Any) -> None:
+    """``InteractiveShell.__init__`` while shells are watched: IPython's own constructor, then
+    the integration, if the shell was built (an error of IPython's propagates untouched)."""
+    previous: Any = _state.previous_shell_init  # set before this wrapper is, and never cleared
+    previous(self, *args, **kwargs)
+    if _state.shells_watched:
+        try:
+            _activate_as_extension(self)
+        except Exception:
+            _state.report_internal_error("activating the IPython integration in a new shell")
+
+
+def watch_shells(module: Any) -> None:
+    """Integrate every IPython shell created from now on (idempotent): the post-import callback
+    of ``IPython.core.interactiveshell``. Shells that exist already are left alone."""
+    cls = _shell_class(module)
+    if cls is None:
+        return
+    _state.shells_watched = True
+    if not _state.shell_init_wrapped:
+        _state.previous_shell_init = cls.__init__
+        _state.shell_init_wrapped = True
+        cls.__init__ = _shell_init
+
+
+def unwatch_shells() -> None:
+    """Undo :func:`watch_shells`: restore IPython's constructor, or stay chained, passing
+    through, when something wrapped it after us. Integrated shells keep their integration."""
+    _state.shells_watched = False
+    cls = _shell_class(sys.modules.get(SHELL_MODULE))
+    if cls is not None and vars(cls).get("__init__") is _shell_init:
+        cls.__init__ = _state.previous_shell_init
+        _state.shell_init_wrapped = False

@@ -28,6 +28,14 @@ previous_make_record: Callable[..., Any] | None = None
 #: Whether our ``makeRecord`` wrapper explains records (it stays chained, inert, when another
 #: tool wrapped it after us and ``uninstall()`` could not take it out).
 logging_active: bool = False
+#: The ``InteractiveShell.__init__`` our wrapper calls (see ``_ipython.watch_shells``); set before
+#: the wrapper is installed and never cleared, so a reference to the wrapper keeps working.
+previous_shell_init: Callable[..., Any] | None = None
+#: Whether our wrapper is in ``InteractiveShell.__init__``'s chain (it stays there, passing
+#: through, when something wrapped it after us and ``uninstall()`` could not take it out).
+shell_init_wrapped: bool = False
+#: Whether new IPython shells get the integration (``install()`` until ``uninstall()``).
+shells_watched: bool = False
 #: The redactor for plain log messages, with the environment key it was built for.
 log_redactor: tuple[object, Callable[[str], str]] | None = None
 

@@ -528,10 +528,17 @@ def test_the_rule_examples_fail_and_run_in_a_kernel(
 # Terminal IPython
 
 
-def _terminal(api: LoopbackAPI, home: Path, extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    env = _kernel_env(api, home, CANARY + "\n")
-    env.update({"COLUMNS": "100", "NO_COLOR": "", **extra})
-    source = f"%load_ext replicate_explain\nimport replicate\n{RUN}\n1/0\n"
+def _terminal(
+    api: LoopbackAPI,
+    home: Path,
+    extra: dict[str, str],
+    env: dict[str, str] | None = None,
+    source: str = f"%load_ext replicate_explain\nimport replicate\n{RUN}\n1/0\n",
+) -> subprocess.CompletedProcess[str]:
+    """Terminal IPython reading ``source`` from a pipe (``env``: the CANARY token by default)."""
+    if env is None:
+        env = _kernel_env(api, home, CANARY + "\n")
+        env.update({"COLUMNS": "100", "NO_COLOR": "", **extra})
     command = [
         sys.executable,
         "-m",
@@ -591,3 +598,230 @@ def test_terminal_ipython_prints_plain_text_when_colour_is_off(terminal_run: Any
     title = "REPLICATE_API_TOKEN has whitespace or a line break around it"
     assert lines[:2] == [f"replicate-explain: token-whitespace: {title}", ""]
     assert leaks(result.stdout + result.stderr, CANARY) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Started with the interpreter (`replicate-explain install`): no %load_ext, no import in a cell
+
+
+def _startup_env(
+    api: LoopbackAPI, home: Path, token: str | None, sitecustomize: str, extra: dict[str, str] | None = None
+) -> dict[str, str]:
+    """A kernel environment whose interpreter runs ``sitecustomize`` at start-up (Python's site
+    imports it from a directory put first on PYTHONPATH), before IPython exists."""
+    site_dir = home / "startup-site"
+    site_dir.mkdir(exist_ok=True)
+    (site_dir / "sitecustomize.py").write_text(sitecustomize, encoding="utf-8")
+    env = _kernel_env(api, home, token)
+    env["PYTHONPATH"] = os.pathsep.join([str(site_dir), env["PYTHONPATH"]])
+    env.update(extra or {})
+    return env
+
+
+def _install_block() -> str:
+    """What `replicate-explain install` writes into a new sitecustomize.py."""
+    from replicate_explain._site import add_block
+
+    return add_block(None).decode("utf-8")
+
+
+ALREADY_LOADED = (
+    "The replicate_explain extension is already loaded. To reload it, use:\n  %reload_ext replicate_explain\n"
+)
+STARTUP_STATE = textwrap.dedent(
+    """
+    import json, sys
+    import IPython.core.interactiveshell as interactiveshell
+    ip = get_ipython()
+    print(json.dumps({
+        "constructor": interactiveshell.InteractiveShell.__init__.__module__,
+        "imported": "replicate_explain" in sys.modules,
+        "extension loaded": "replicate_explain" in ip.extension_manager.loaded,
+        "integration": type(vars(ip).get("_replicate_explain_integration")).__name__,
+        "traceback display": ip._showtraceback.__qualname__,
+        "explaining callbacks": [getattr(cb, "__qualname__", "") for cb in ip.events.callbacks["post_run_cell"]
+                                 ].count("Integration.post_run_cell"),
+    }))
+    """
+)
+STARTUP_CELLS = [
+    STARTUP_STATE,  # 0
+    "import replicate\n" + RUN,  # 1: the CANARY with a trailing newline
+    "1/0",  # 2
+    "%load_ext replicate_explain",  # 3
+    "import replicate_explain\n" + RUN,  # 4
+    "%unload_ext replicate_explain\nimport os\ndel os.environ['REPLICATE_API_TOKEN']",  # 5
+    NEW_CLIENT_RUN,  # 6
+    "%load_ext replicate_explain",  # 7
+    NEW_CLIENT_RUN,  # 8
+]
+
+
+@pytest.fixture(scope="module")
+def startup_notebook(api: LoopbackAPI, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A notebook run in a kernel whose interpreter ran the install block at start-up."""
+    home = tmp_path_factory.mktemp("startup-home")
+    return shared_notebook(
+        tmp_path_factory,
+        "startup",
+        lambda: run_notebook(STARTUP_CELLS, _startup_env(api, home, CANARY + "\n", _install_block()), home),
+    )
+
+
+@pytest.mark.slow
+def test_a_kernel_started_with_the_install_explains_cell_errors_without_load_ext(startup_notebook: Any) -> None:
+    """The kernel's shell has the integration from its start, as a loaded extension: a token
+    failure shows its traceback then the panel, once even after %load_ext (which IPython answers
+    with "already loaded") and `import replicate_explain`; %unload_ext and %load_ext work."""
+    got = [summary(cell) for cell in startup_notebook.cells]
+    whitespace = ("panel", "token-whitespace", "token-whitespace")
+    error = ("error", "LocalProtocolError")
+    assert got[1:] == [
+        [error, whitespace],
+        [("error", "ZeroDivisionError")],
+        [("stdout", ALREADY_LOADED)],
+        [error, whitespace],
+        [],
+        [("error", "ReplicateError")],
+        [],
+        [("error", "ReplicateError"), ("panel", "token-unset", "token-unset")],
+    ]
+    assert json.loads(startup_notebook.cells[0].outputs[0].text) == {
+        "constructor": "replicate_explain._ipython",
+        "imported": True,
+        "extension loaded": True,
+        "integration": "Integration",
+        "traceback display": "_wrap_show.<locals>._showtraceback",
+        "explaining callbacks": 1,
+    }
+
+
+@pytest.mark.slow
+def test_a_kernel_started_with_the_install_masks_the_token_in_the_saved_notebook(startup_notebook: Any) -> None:
+    """Without any %load_ext the error outputs are masked: the saved notebook has no CANARY."""
+    import nbformat
+
+    assert leaks(nbformat.writes(startup_notebook), CANARY) == []
+    first = startup_notebook.cells[1].outputs[0]
+    assert (first.evalue, _plain_traceback(first)[-1]) == (
+        "Illegal header value b'Bearer [REDACTED]\\n'",
+        "LocalProtocolError: Illegal header value b'Bearer [REDACTED]\\n'",
+    )
+
+
+@pytest.mark.slow
+def test_replicate_explain_0_leaves_a_kernel_started_with_the_import_alone(api: LoopbackAPI, tmp_path: Path) -> None:
+    """REPLICATE_EXPLAIN=0 with a sitecustomize that imports the package at start-up: IPython's
+    class is not wrapped, the shell has no integration, a token failure gets no panel."""
+    env = _startup_env(api, tmp_path, None, "import replicate_explain\n", {"REPLICATE_EXPLAIN": "0"})
+    notebook = run_notebook([STARTUP_STATE, "import replicate\n" + RUN], env, tmp_path)
+    assert json.loads(notebook.cells[0].outputs[0].text) == {
+        "constructor": "IPython.core.interactiveshell",
+        "imported": True,
+        "extension loaded": False,
+        "integration": "NoneType",
+        "traceback display": "ZMQInteractiveShell._showtraceback",
+        "explaining callbacks": 0,
+    }
+    assert summary(notebook.cells[1]) == [("error", "ReplicateError")]
+
+
+@pytest.mark.slow
+def test_terminal_ipython_started_with_the_install_explains_without_load_ext(api: LoopbackAPI, tmp_path: Path) -> None:
+    """Terminal IPython in an interpreter that ran the install block: the masked traceback, then
+    the plain panel; the unrelated error after it gets none."""
+    env = _startup_env(api, tmp_path, CANARY + "\n", _install_block(), {"NO_COLOR": "1", "COLUMNS": "100"})
+    result = _terminal(api, tmp_path, {}, env=env, source=f"import replicate\n{RUN}\n1/0\n")
+    _, after = _after_traceback(result.stdout)
+    panel, _, rest = after.partition("ZeroDivisionError")
+    title = "REPLICATE_API_TOKEN has whitespace or a line break around it"
+    assert panel.splitlines()[:2] == [f"replicate-explain: token-whitespace: {title}", ""]
+    assert "replicate-explain" not in rest
+    assert (result.returncode, leaks(result.stdout + result.stderr, CANARY)) == (0, [])
+
+
+# ---------------------------------------------------------------------------------------------
+# The class-level wrapper of InteractiveShell.__init__ (real IPython shells, in a subprocess)
+
+SHELL_LIFECYCLE = textwrap.dedent(
+    """
+    import json, os, sys
+    import replicate_explain
+    from replicate_explain import _ipython
+    from IPython.core.interactiveshell import InteractiveShell
+
+    def new_shell():
+        shell = InteractiveShell()
+        ours = [cb for cb in shell.events.callbacks["post_run_cell"]
+                if getattr(cb, "__qualname__", "") == "Integration.post_run_cell"]
+        return [_ipython.is_loaded(shell), sorted(shell.extension_manager.loaded), len(ours)]
+
+    def constructor():
+        init = vars(InteractiveShell)["__init__"]
+        return init.__module__ + "." + init.__qualname__
+
+    import IPython.core.interactiveshell as module
+    loader = [type(module.__loader__).__name__, module.__spec__.loader is module.__loader__]
+    steps = {"imported first": [constructor(), new_shell(), loader]}
+    shell = InteractiveShell()
+    shell.run_cell("import replicate_explain", store_history=False)
+    shell.run_cell("%load_ext replicate_explain", store_history=False)
+    steps["import and %load_ext again"] = len([cb for cb in shell.events.callbacks["post_run_cell"]
+                                               if getattr(cb, "__qualname__", "") == "Integration.post_run_cell"])
+    replicate_explain.uninstall()
+    steps["uninstalled"] = [constructor(), new_shell(), _ipython.is_loaded(shell)]
+    replicate_explain.install()
+    steps["installed again"] = [constructor(), new_shell()]
+
+    ours = vars(InteractiveShell)["__init__"]
+    calls = []
+    def theirs(self, *args, **kwargs):
+        calls.append(1)
+        ours(self, *args, **kwargs)
+    InteractiveShell.__init__ = theirs
+    replicate_explain.uninstall()
+    steps["wrapped over, uninstalled"] = [constructor(), new_shell()]
+    replicate_explain.install()
+    steps["wrapped over, installed again"] = [constructor(), new_shell(), len(calls)]
+
+    def broken(shell):
+        raise RuntimeError("activation bug")
+    _ipython.load_ipython_extension = broken
+    steps["activation fails"] = new_shell()
+    print(json.dumps(steps))
+    """
+)
+
+
+def test_shells_created_after_the_import_get_the_integration_once_and_uninstall_restores_the_class(
+    tmp_path: Path,
+) -> None:
+    """`import replicate_explain` before IPython: every new shell is integrated once (a later
+    import or %load_ext adds nothing); uninstall() restores IPython's constructor and new shells
+    are left alone (a shell already integrated keeps it until %unload_ext), install() brings it
+    back; a wrapper set over ours stays in place and ours passes through; a failing activation
+    still gives a working shell and reports with REPLICATE_EXPLAIN_DEBUG=1. IPython's module
+    keeps its real loader."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("REPLICATE_")}
+    env.update({"PYTHONPATH": str(REPO_ROOT), "REPLICATE_EXPLAIN_DEBUG": "1", "IPYTHONDIR": str(tmp_path / ".ipython")})
+    result = subprocess.run(
+        [sys.executable, "-c", SHELL_LIFECYCLE], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+    wrapper, original = (
+        "replicate_explain._ipython._shell_init",
+        "IPython.core.interactiveshell.InteractiveShell.__init__",
+    )
+    integrated, plain = [True, ["replicate_explain"], 1], [False, [], 0]
+    *printed, steps = result.stdout.splitlines(keepends=True)
+    assert "".join(printed) == ALREADY_LOADED  # the %load_ext after the import
+    assert json.loads(steps) == {
+        "imported first": [wrapper, integrated, ["SourceFileLoader", True]],
+        "import and %load_ext again": 1,
+        "uninstalled": [original, plain, True],
+        "installed again": [wrapper, integrated],
+        "wrapped over, uninstalled": ["__main__.theirs", plain],
+        "wrapped over, installed again": ["__main__.theirs", integrated, 2],
+        "activation fails": plain,
+    }
+    assert "replicate-explain: internal error in activating the IPython integration in a new shell" in result.stderr
+    assert "RuntimeError: activation bug" in result.stderr
