@@ -183,19 +183,42 @@ def _clip(text: str, redactor: Redactor) -> str:
     return text
 
 
+def replicate_dirs() -> tuple[str, ...]:
+    """The directories of the installed ``replicate`` package, each ending with a separator.
+
+    Read from the imported package, or located without importing it (``find_spec`` on a
+    top-level name runs no code). A user's own folder named ``replicate`` is not among them.
+    """
+    module = sys.modules.get("replicate")
+    paths: list[str] = list(getattr(module, "__path__", None) or [])
+    if not paths:
+        try:
+            from importlib.util import find_spec
+
+            spec = find_spec("replicate")
+            paths = list(spec.submodule_search_locations or []) if spec is not None else []
+        except Exception:
+            paths = []
+    return tuple(os.path.join(os.path.abspath(path), "") for path in paths)
+
+
+def in_replicate_package(filename: str, dirs: tuple[str, ...]) -> bool:
+    """Whether ``filename`` is a file of the installed replicate package."""
+    return bool(filename) and os.path.abspath(filename).startswith(dirs) if dirs else False
+
+
 def _in_replicate(tb: TracebackType | None, exc: BaseException) -> bool:
-    seps = (f"{os.sep}replicate{os.sep}", "/replicate/")
+    dirs = replicate_dirs()
     steps = 0
     last = None
     while tb is not None and steps < 200:
-        filename = tb.tb_frame.f_code.co_filename
-        if any(sep in filename for sep in seps):
+        if in_replicate_package(tb.tb_frame.f_code.co_filename, dirs):
             return True
         last = tb
         tb = tb.tb_next
         steps += 1
     source = getattr(exc, "filename", None)  # SyntaxError raised while importing replicate
-    if isinstance(source, str) and any(sep in source for sep in seps):
+    if isinstance(source, str) and in_replicate_package(source, dirs):
         return True
     return last is not None and _calls_replicate_class(last, exc)
 
@@ -287,9 +310,9 @@ def _response_headers(tb: TracebackType | None) -> object:
     while tb is not None and len(frames) < 200:
         frames.append(tb.tb_frame)
         tb = tb.tb_next
+    dirs = replicate_dirs()
     for frame in reversed(frames):
-        filename = frame.f_code.co_filename
-        if f"{os.sep}replicate{os.sep}" not in filename and "/replicate/" not in filename:
+        if not in_replicate_package(frame.f_code.co_filename, dirs):
             continue
         try:
             local = frame.f_locals

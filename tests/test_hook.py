@@ -283,3 +283,27 @@ class TestInstallUninstall:
             assert calls == ["after", "before"]
         finally:
             sys.excepthook = saved
+
+
+def test_a_users_own_folder_named_replicate_is_not_the_client(api: LoopbackAPI, tmp_path: Any) -> None:
+    """Code in ./replicate/ is the user's, not the client's: its errors print as plain Python's,
+    even when they look like the client's (an unexpected keyword, an invalid header value)."""
+    from clients import client_env
+
+    folder = tmp_path / "replicate"
+    folder.mkdir()
+    script = folder / "app.py"
+    script.write_text(
+        "import replicate_explain\n"
+        "class Config:\n    def __init__(self, name):\n        pass\n"
+        "try:\n    Config(name='x', key='abc')\nexcept TypeError:\n"
+        "    raise ValueError('Invalid header value in config')\n",
+        encoding="utf-8",
+    )
+    outputs = []
+    for extra in ({}, OFF):
+        env = client_env("1.0.7", api, CANARY + " ", {**JSON, **extra})
+        done = subprocess.run([sys.executable, str(script)], env=env, cwd=folder, capture_output=True, text=True)
+        outputs.append((done.returncode, done.stderr))
+    assert outputs[0] == outputs[1]
+    assert explanations(outputs[0][1]) == []
