@@ -52,19 +52,24 @@ class RedactingStream:
         return getattr(self._stream, name)
 
 
-def _redactor() -> Callable[[str], str] | None:
+def redactor_for(exc: BaseException | None) -> Callable[[str], str] | None:
+    """The redactor for printing ``exc``: every token-shaped credential is masked when the
+    failure touches replicate; otherwise only the environment's secrets and ``r8_`` tokens, so
+    that an unrelated error prints as plain Python prints it. ``None`` if building it failed."""
     try:
         from ._redact import Redactor
+        from ._snapshot import is_relevant
 
-        return Redactor.from_environ(os.environ)
+        relevant = exc is None or is_relevant(exc)
+        return Redactor.from_environ(os.environ, heuristics=relevant)
     except Exception:
         _state.report_internal_error("building the redactor")
         return None
 
 
-def print_traceback_masked(previous: Callable[..., Any], *args: Any) -> None:
+def print_traceback_masked(previous: Callable[..., Any], *args: Any, exc: BaseException | None = None) -> None:
     """Call ``previous(*args)`` with ``sys.stderr`` masking tokens; restore stderr afterwards."""
-    redactor = _redactor()
+    redactor = redactor_for(exc)
     original = sys.stderr
     if redactor is None or original is None:
         previous(*args)
@@ -120,7 +125,7 @@ def excepthook(exc_type: type[BaseException], exc: BaseException, tb: TracebackT
     except Exception:
         lock = None
     try:
-        print_traceback_masked(previous, exc_type, exc, tb)
+        print_traceback_masked(previous, exc_type, exc, tb, exc=exc)
         report(exc)
     finally:
         if lock is not None:
@@ -145,7 +150,7 @@ def threading_excepthook(args: Any) -> None:
     except Exception:
         lock = None
     try:
-        print_traceback_masked(previous, args)
+        print_traceback_masked(previous, args, exc=exc if isinstance(exc, BaseException) else None)
         if isinstance(exc, BaseException):
             report(exc)
     finally:

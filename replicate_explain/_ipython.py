@@ -338,16 +338,6 @@ def show(explanation: Explanation, shell: Any) -> None:
         print_explanation(explanation, stream)
 
 
-def _redactor() -> Callable[[str], str] | None:
-    try:
-        from ._redact import Redactor
-
-        return Redactor.from_environ(os.environ)
-    except Exception:
-        _state.report_internal_error("building the redactor")
-        return None
-
-
 class _MaskedValue(Exception):
     """Stands in for an exception whose text holds a token, where a shell prints ``str(evalue)``
     (ipykernel's ``error`` output keeps it as ``evalue`` in the saved notebook)."""
@@ -388,7 +378,9 @@ class _Patch:
 def _wrap_show(patch: _Patch) -> Callable[..., Any]:
     def _showtraceback(etype: Any, evalue: Any, stb: Any, *args: Any, **kwargs: Any) -> Any:
         if patch.enabled:
-            redactor = _redactor()
+            from ._hook import redactor_for
+
+            redactor = redactor_for(evalue if isinstance(evalue, BaseException) else None)
             if redactor is not None:
                 try:
                     if isinstance(stb, list):
@@ -407,9 +399,9 @@ def _wrap_showtraceback(patch: _Patch) -> Callable[..., Any]:
     def showtraceback(*args: Any, **kwargs: Any) -> Any:
         if not patch.enabled:
             return patch.previous(*args, **kwargs)
-        from ._hook import RedactingStream
+        from ._hook import RedactingStream, redactor_for
 
-        redactor = _redactor()
+        redactor = redactor_for(sys.exc_info()[1])
         if redactor is None:
             return patch.previous(*args, **kwargs)
         # stderr: IPython's traceback.print_exc() fallback for exception groups; stdout: what

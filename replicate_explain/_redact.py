@@ -71,7 +71,8 @@ def _variants(value: str) -> list[str]:
 class Redactor:
     """Masks known secret values and token-shaped text in strings."""
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(self, secrets: Iterable[str] = (), *, heuristics: bool = True) -> None:
+        self._heuristics = heuristics
         values: set[str] = set()
         for secret in secrets:
             if secret:
@@ -79,14 +80,21 @@ class Redactor:
         self._values = sorted(values, key=len, reverse=True)
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str], extra: Iterable[str] = ()) -> Redactor:
-        """A redactor for the secret variables of ``environ`` plus ``extra`` values."""
+    def from_environ(
+        cls, environ: Mapping[str, str], extra: Iterable[str] = (), *, heuristics: bool = True
+    ) -> Redactor:
+        """A redactor for the secret variables of ``environ`` plus ``extra`` values.
+
+        ``heuristics=False`` masks only those values and ``r8_`` tokens, not every credential-
+        looking word after ``Bearer``/``Token``/``Authorization``: for text about errors that
+        have nothing to do with Replicate, which must print as plain Python prints them.
+        """
         found = [environ.get(name, "") for name in SECRET_VARIABLES]
         for name, value in environ.items():
             upper = name.upper()
             if "REPLICATE" in upper and ("TOKEN" in upper or "KEY" in upper or "SECRET" in upper):
                 found.append(value)
-        return cls([*found, *extra])
+        return cls([*found, *extra], heuristics=heuristics)
 
     @property
     def has_secrets(self) -> bool:
@@ -99,6 +107,8 @@ class Redactor:
             if value in text:
                 text = text.replace(value, MASK)
         text = _PATTERNS[0].sub(MASK, text)
+        if not self._heuristics:
+            return text
         text = _PATTERNS[1].sub(lambda m: f"{m['scheme']}{m['sep']}{MASK}", text)
         text = _PATTERNS[2].sub(lambda m: f"{m['key']}{MASK}", text)
         return text

@@ -126,6 +126,21 @@ class Snapshot:
         return False
 
 
+def is_relevant(exc: BaseException) -> bool:
+    """Whether ``exc`` or its chain touches replicate or its HTTP stack (the cheap pre-filter).
+
+    The same test as :attr:`Snapshot.relevant`, without reading the environment, ``.env`` files
+    or package metadata: adapters call it first, so unrelated exceptions stay cheap.
+    """
+    for item in iter_chain(exc):
+        for cls in type(item).__mro__:
+            if str(getattr(cls, "__module__", "")).split(".", 1)[0] in RELEVANT_PACKAGES:
+                return True
+        if _in_replicate(item.__traceback__, item):
+            return True
+    return False
+
+
 def _dotted(cls: type) -> str:
     return f"{getattr(cls, '__module__', '?')}.{getattr(cls, '__qualname__', cls.__name__)}"
 

@@ -239,17 +239,11 @@ def _mask_traceback(
 
 
 def _relevant(exc: BaseException) -> bool:
-    """Whether ``exc`` touches replicate or its HTTP stack: the matcher's own cheap pre-filter,
-    run before the full snapshot (which reads the environment, ``.env`` files and package
-    metadata), so that logging unrelated exceptions stays cheap."""
-    from types import MappingProxyType
+    """The matcher's own cheap pre-filter, run before the full snapshot (which reads the
+    environment, ``.env`` files and package metadata), so logging unrelated errors stays cheap."""
+    from ._snapshot import is_relevant
 
-    from ._snapshot import Snapshot, exception_info, iter_chain
-
-    redactor = _message_redactor()
-    infos = tuple(exception_info(item, redactor) for item in iter_chain(exc))
-    facts: MappingProxyType[str, None] = MappingProxyType({})
-    return Snapshot(exceptions=infos, facts=facts, client_version=None, python_version="").relevant
+    return is_relevant(exc)
 
 
 def _wants_json() -> bool:

@@ -92,6 +92,10 @@ UNRELATED = [
     ("SystemExit with a message", "import replicate_explain\nraise SystemExit('bye')\n"),
     ("KeyboardInterrupt", "import replicate_explain\nraise KeyboardInterrupt\n"),
     (
+        "credential-looking words in an unrelated message",
+        "import replicate_explain\nraise ValueError('Token abcdefgh12 expired; Authorization: xyz0000000')\n",
+    ),
+    (
         "atexit output after the traceback",
         "import atexit, replicate_explain\natexit.register(print, 'atexit ran')\nraise ValueError('boom')\n",
     ),
