@@ -88,11 +88,23 @@ class Finding:
         }
 
 
+def doctor_steps(rule_id: str, steps: Sequence[str]) -> tuple[str, ...]:
+    """A rule's fix steps as doctor says them: without "run doctor" (the user just did, and
+    ``--online`` is suggested by the online check itself), and pointing at the fixed code that
+    the panel shows beside the steps but doctor does not."""
+    shown = f"the fixed code in `replicate-explain rules show {rule_id}`"
+    return tuple(
+        step.replace("the fixed example", shown)
+        for step in steps
+        if not step.startswith("Run `replicate-explain doctor")
+    )
+
+
 def _problem(check: str, message: str, rule_id: str | None, rules: RuleSet, fix: Sequence[str] = ()) -> Finding:
     """A problem citing ``rule_id`` if that rule is loaded, with its fix steps."""
     rule = rules.get(rule_id) if rule_id else None
     if rule is not None:
-        return Finding(check, PROBLEM, message, rule.id, tuple(fix) or rule.fix)
+        return Finding(check, PROBLEM, message, rule.id, tuple(fix) or doctor_steps(rule.id, rule.fix))
     fallback = FALLBACK_FIXES.get(rule_id or "", ())
     return Finding(check, PROBLEM, message, None, tuple(fix) or fallback)
 

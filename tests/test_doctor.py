@@ -298,3 +298,21 @@ def test_online_timeout_is_a_clear_problem(silent_server: str, tmp_path: Path) -
             )
         ],
     )
+
+
+def test_doctor_fix_steps_do_not_send_the_user_back_to_doctor() -> None:
+    """Doctor repeats a rule's fix steps without "run doctor", and points at `rules show` for
+    the fixed code it cannot show."""
+    from replicate_explain._doctor import doctor_steps
+
+    steps = (
+        "Strip it in code before the client is built, as in the fixed example.",
+        "Run `replicate-explain doctor` to confirm the variable is clean.",
+        "Run `replicate-explain doctor --online` to check the token.",
+        "Create a token.",
+    )
+    assert doctor_steps("token-whitespace", steps) == (
+        "Strip it in code before the client is built, as in the fixed code in "
+        "`replicate-explain rules show token-whitespace`.",
+        "Create a token.",
+    )
