@@ -112,12 +112,9 @@ def report(exc: BaseException, stream: Any = None) -> bool:
         return False
 
 
-def excepthook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
-    """``sys.excepthook``: the previous hook's output, masked, then our explanation."""
-    previous = _state.previous_excepthook or sys.__excepthook__
-    if not _state.installed or isinstance(exc, (KeyboardInterrupt, SystemExit)):
-        previous(exc_type, exc, tb)
-        return
+def _print_and_explain(previous: Callable[..., Any], args: tuple[Any, ...], exc: BaseException | None) -> None:
+    """Under the output lock (so concurrent failures never interleave): ``previous(*args)``
+    with tokens masked, then the explanation of ``exc``."""
     lock = None
     try:
         lock = _state.output_lock()
@@ -125,11 +122,21 @@ def excepthook(exc_type: type[BaseException], exc: BaseException, tb: TracebackT
     except Exception:
         lock = None
     try:
-        print_traceback_masked(previous, exc_type, exc, tb, exc=exc)
-        report(exc)
+        print_traceback_masked(previous, *args, exc=exc)
+        if exc is not None:
+            report(exc)
     finally:
         if lock is not None:
             lock.release()
+
+
+def excepthook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    """``sys.excepthook``: the previous hook's output, masked, then our explanation."""
+    previous = _state.previous_excepthook or sys.__excepthook__
+    if not _state.installed or isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        previous(exc_type, exc, tb)
+        return
+    _print_and_explain(previous, (exc_type, exc, tb), exc)
 
 
 def threading_excepthook(args: Any) -> None:
@@ -139,23 +146,11 @@ def threading_excepthook(args: Any) -> None:
         import threading
 
         previous = threading.__excepthook__
-    exc = getattr(args, "exc_value", None)
     if not _state.installed:
         previous(args)
         return
-    lock = None
-    try:
-        lock = _state.output_lock()
-        lock.acquire()
-    except Exception:
-        lock = None
-    try:
-        print_traceback_masked(previous, args, exc=exc if isinstance(exc, BaseException) else None)
-        if isinstance(exc, BaseException):
-            report(exc)
-    finally:
-        if lock is not None:
-            lock.release()
+    exc = getattr(args, "exc_value", None)
+    _print_and_explain(previous, (args,), exc if isinstance(exc, BaseException) else None)
 
 
 def _set_threading_hook(threading_module: Any) -> None:

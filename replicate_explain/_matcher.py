@@ -68,12 +68,6 @@ def matched(rule: Rule, snapshot: Snapshot) -> tuple[int, ExceptionInfo] | None:
     return best
 
 
-def matched_exception(rule: Rule, snapshot: Snapshot) -> ExceptionInfo | None:
-    """The first exception of the chain that one of the rule's shapes matches, if all else matches."""
-    hit = matched(rule, snapshot)
-    return None if hit is None else hit[1]
-
-
 def matching_rules(snapshot: Snapshot, rules: RuleSet) -> list[tuple[Rule, ExceptionInfo]]:
     """Every rule that matches, most specific first (ties broken by id, so the order is stable).
 

@@ -96,11 +96,6 @@ class Redactor:
                 found.append(value)
         return cls([*found, *extra], heuristics=heuristics)
 
-    @property
-    def has_secrets(self) -> bool:
-        """Whether any secret value is known (patterns apply regardless)."""
-        return bool(self._values)
-
     def __call__(self, text: str) -> str:
         """Return ``text`` with every secret masked."""
         for value in self._values:

@@ -60,18 +60,17 @@ def _generation_needs_v1(version: str) -> bool:
     return Version(version).major >= 2
 
 
-def client_path(version: str) -> Path:
-    """Install ``replicate==version`` and its dependencies once; return the directory.
+def _install_once(requirements: tuple[str, ...], target: Path) -> Path:
+    """Install ``requirements`` with their dependencies into ``target`` once; return it.
 
-    The release is installed into a private temporary directory, the marker file is written
-    last, and the directory is renamed into place: a rename onto an existing directory fails,
-    so two pytest-xdist workers racing here both end up using one complete copy.
+    They go into a private staging directory, the marker file is written last, and the
+    directory is renamed into place: a rename onto an existing directory fails, so two
+    pytest-xdist workers racing here both end up using one complete copy.
     """
-    target = CACHE_DIR / f"{version}-py{sys.version_info.major}{sys.version_info.minor}"
     if (target / _MARKER).is_file():
         return target
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    staging = CACHE_DIR / f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}"
     command = [
         sys.executable,
         "-m",
@@ -83,17 +82,16 @@ def client_path(version: str) -> Path:
         "--quiet",
         "--disable-pip-version-check",
         "--no-input",
-        f"replicate=={version}",
-        *_EXTRA_REQUIREMENTS.get(version, ()),
+        *requirements,
     ]
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=600)
         if result.returncode != 0:
             raise RuntimeError(
-                f"could not install replicate=={version} for the tests "
+                f"could not install {' '.join(requirements)} for the tests "
                 f"(exit {result.returncode}):\n{result.stdout}\n{result.stderr}"
             )
-        (staging / _MARKER).write_text(f"replicate=={version}\n", encoding="utf-8")
+        (staging / _MARKER).write_text("\n".join(requirements) + "\n", encoding="utf-8")
         if target.exists() and not (target / _MARKER).is_file():
             # An incomplete copy left by something else: replace it.
             shutil.rmtree(target, ignore_errors=True)
@@ -107,46 +105,25 @@ def client_path(version: str) -> Path:
     return target
 
 
+def _python_tag() -> str:
+    return f"py{sys.version_info.major}{sys.version_info.minor}"
+
+
+def client_path(version: str) -> Path:
+    """Install ``replicate==version`` and its dependencies once; return the directory."""
+    requirements = (f"replicate=={version}", *_EXTRA_REQUIREMENTS.get(version, ()))
+    return _install_once(requirements, CACHE_DIR / f"{version}-{_python_tag()}")
+
+
 EXTRAS_DIR = REPO_ROOT / ".cache" / "extras"
 
 
 def extra_path(requirement: str) -> Path:
     """Install a package a snippet needs (e.g. ``python-dotenv``) once; return its directory.
 
-    Like :func:`client_path`: a private staging directory renamed into place, shared by workers.
     Put it on ``PYTHONPATH`` beside the client's directory.
     """
-    target = EXTRAS_DIR / f"{requirement}-py{sys.version_info.major}{sys.version_info.minor}"
-    if (target / _MARKER).is_file():
-        return target
-    EXTRAS_DIR.mkdir(parents=True, exist_ok=True)
-    staging = EXTRAS_DIR / f".{target.name}.{os.getpid()}.{uuid.uuid4().hex}"
-    command = [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--target",
-        str(staging),
-        "--no-compile",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--no-input",
-        requirement,
-    ]
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=600)
-        if result.returncode != 0:
-            raise RuntimeError(f"could not install {requirement} for the tests:\n{result.stdout}\n{result.stderr}")
-        (staging / _MARKER).write_text(requirement + "\n", encoding="utf-8")
-        try:
-            staging.rename(target)
-        except OSError:
-            if not (target / _MARKER).is_file():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return _install_once((requirement,), EXTRAS_DIR / f"{requirement}-{_python_tag()}")
 
 
 def base_url_env(version: str, api: LoopbackAPI) -> dict[str, str]:

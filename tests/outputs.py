@@ -8,6 +8,24 @@ from typing import Any
 
 from replicate_explain._redact import Redactor
 
+#: The public JSON format's keys, in order (``Explanation.to_dict()``).
+JSON_KEYS = [
+    "rule_id",
+    "title",
+    "severity",
+    "summary",
+    "evidence",
+    "why",
+    "fix",
+    "code",
+    "workaround",
+    "prevention",
+    "references",
+    "also",
+    "exception",
+    "client_version",
+]
+
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\]8;[^\x1b]*\x1b\\")
 
 

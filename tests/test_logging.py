@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import pytest
 from clients import CANARY, MODEL_REF, REPO_ROOT, run_program
-from outputs import ANSI, leaks, masked, rule_shown, same_place
+from outputs import ANSI, JSON_KEYS, leaks, masked, rule_shown, same_place
 
 import replicate_explain
 from replicate_explain import _state
@@ -455,22 +455,7 @@ def test_a_json_formatter_ships_the_structured_explanation(api: LoopbackAPI, ver
     exc_lines = shipped["exc_text"].splitlines()
     assert exc_lines[-2] == LAST_LINE[version]
     assert shipped["explain"] == json.loads(exc_lines[-1])
-    assert list(shipped["explain"]) == [
-        "rule_id",
-        "title",
-        "severity",
-        "summary",
-        "evidence",
-        "why",
-        "fix",
-        "code",
-        "workaround",
-        "prevention",
-        "references",
-        "also",
-        "exception",
-        "client_version",
-    ]
+    assert list(shipped["explain"]) == JSON_KEYS
     assert shipped["explain"]["rule_id"] == "token-whitespace"
     assert shipped["explain"]["client_version"] == version
     title = shipped["explain"]["title"]

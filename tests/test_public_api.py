@@ -9,16 +9,41 @@ import replicate_explain
 from replicate_explain import Explanation, explain
 
 
-def test_all_is_sorted_and_every_name_resolves() -> None:
-    """__all__ lists the public names in order, and each one exists."""
-    assert replicate_explain.__all__ == sorted(replicate_explain.__all__)
-    for name in replicate_explain.__all__:
-        assert getattr(replicate_explain, name) is not None
+def test_all_is_sorted_and_every_name_resolves_to_its_implementation() -> None:
+    """__all__ lists exactly the public names, in order, each the object its module defines."""
+    from replicate_explain import _api, _errors, _explanation, _hook, _render
+
+    assert replicate_explain.__all__ == [
+        "CodeFix",
+        "Explanation",
+        "RuleError",
+        "__version__",
+        "explain",
+        "install",
+        "is_installed",
+        "print_explanation",
+        "render",
+        "uninstall",
+    ]
+    expected = {
+        "CodeFix": _explanation.CodeFix,
+        "Explanation": _explanation.Explanation,
+        "RuleError": _errors.RuleError,
+        "explain": _api.explain,
+        "install": _hook.install,
+        "is_installed": _hook.is_installed,
+        "print_explanation": _render.print_explanation,
+        "render": _render.render,
+        "uninstall": _hook.uninstall,
+    }
+    assert {name: getattr(replicate_explain, name) for name in expected} == expected
+    assert replicate_explain.__version__ == "0.1.0"
 
 
-def test_explain_is_pure_and_returns_none_for_unrelated_errors() -> None:
-    """explain() returns None for an error outside the family, an Explanation for one inside."""
+def test_explain_returns_none_for_errors_outside_the_family() -> None:
+    """explain() is pure and returns None for an error that is not about Replicate."""
     assert explain(ValueError("nothing to do with replicate"), {}) is None
+    assert explain(KeyError("REPLICATE_API_TOKEN"), {}) is None
 
 
 def test_explain_recognises_a_real_client_error() -> None:

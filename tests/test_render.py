@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from outputs import JSON_KEYS
 
 from replicate_explain._explanation import CodeFix, Explanation
 from replicate_explain._render import choose_format, panel, print_explanation, render, render_plain
@@ -82,22 +83,7 @@ def test_json_is_one_line_with_the_public_keys() -> None:
     text = render(EXPLANATION, "json")
     assert text.count("\n") == 1
     assert json.loads(text) == EXPLANATION.to_dict()
-    assert list(json.loads(text)) == [
-        "rule_id",
-        "title",
-        "severity",
-        "summary",
-        "evidence",
-        "why",
-        "fix",
-        "code",
-        "workaround",
-        "prevention",
-        "references",
-        "also",
-        "exception",
-        "client_version",
-    ]
+    assert list(json.loads(text)) == JSON_KEYS
 
 
 def _panel_text(width: int) -> str:
