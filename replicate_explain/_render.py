@@ -223,11 +223,20 @@ def print_explanation(explanation: Explanation, file: IO[str] | None = None, for
     stream = sys.stderr if file is None else file
     chosen = format or choose_format(stream)
     if chosen == "rich":
-        from rich.console import Console
+        try:
+            from rich.console import Console
 
-        console = Console(file=stream, legacy_windows=False, soft_wrap=False)
-        with console.capture() as capture:
-            console.print(panel(explanation, console.width))
-        write_safely(stream, capture.get())
+            console = Console(file=stream, legacy_windows=False, soft_wrap=False)
+            with console.capture() as capture:
+                console.print(panel(explanation, console.width))
+            text = capture.get()
+        except Exception:
+            # rich missing or broken, or an environment it cannot cope with (COLUMNS=garbage):
+            # the same content as plain text is still worth printing.
+            from ._state import report_internal_error
+
+            report_internal_error("rendering the rich panel; printing plain text instead")
+            text = render_plain(explanation)
+        write_safely(stream, text)
     else:
         write_safely(stream, render(explanation, chosen))

@@ -151,3 +151,18 @@ def test_rendering_helpers_do_not_import_rich_for_plain_text() -> None:
     code = "import sys; from replicate_explain._render import render_plain, render_json; print('rich' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout == "False\n"
+
+
+def test_a_panel_rich_cannot_draw_falls_back_to_plain_text() -> None:
+    """An environment rich chokes on (a 100,000-digit COLUMNS) still gets the explanation."""
+    code = (
+        "import io, sys\n"
+        "from replicate_explain._render import print_explanation\n"
+        "from test_render import EXPLANATION\n"
+        "out = io.StringIO()\n"
+        "print_explanation(EXPLANATION, out, 'rich')\n"
+        "sys.stdout.write(out.getvalue())\n"
+    )
+    env = {**__import__("os").environ, "COLUMNS": "9" * 100_000, "PYTHONPATH": __import__("os").pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert (done.returncode, done.stdout, done.stderr) == (0, PLAIN, "")
