@@ -33,7 +33,7 @@ MIN_SECRET_LEN = 6
 
 _PATTERNS = (
     # Current tokens: r8_ followed by letters and digits (any length, to catch truncations).
-    re.compile(r"r8_[A-Za-z0-9]{4,}"),
+    re.compile(r"r8_(?:(?!r8_)[A-Za-z0-9]){4,}"),  # two tokens back to back: two matches
     # The credential after an auth scheme, as in b'Bearer abc\n' or 'Token abc'.
     # `None` is kept: 0.14.0-0.15.2 send "Token None", which is evidence, not a secret.
     re.compile(

@@ -622,7 +622,11 @@ def load_rules(directories: Sequence[Path] | None = None, environ: Mapping[str, 
         try:
             files = _rule_files(directory)
         except OSError as error:
-            reason = "does not exist" if not directory.exists() else f"cannot be listed: {error.strerror or error}"
+            reason = (
+                "does not exist"
+                if isinstance(error, FileNotFoundError)
+                else f"cannot be listed: {error.strerror or error}"
+            )
             errors.append(
                 RuleError(
                     str(directory),

@@ -25,7 +25,7 @@ from typing import Any, Callable
 import httpx
 import pytest
 from clients import CANARY, REPO_ROOT, client_env, run_program
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from outputs import leaks, masked, same_place
 
@@ -177,7 +177,7 @@ SPECIAL_TEXT = [
 
 #: Up to about a megabyte: one unit repeated (a token among them).
 HUGE_TEXT = st.tuples(
-    st.sampled_from(["x", "é", "\udcff", "\n", CANARY + " ", "r8_" + "a" * 37 + "\n"]),
+    st.sampled_from(["x", "é", "\udcff", "\n", CANARY, CANARY + " ", "r8_" + "a" * 37 + "\n"]),
     st.integers(min_value=1_000, max_value=25_000),
 )
 #: A message: pieces of text, special strings and (unit, count) runs of up to about a megabyte.
@@ -370,18 +370,30 @@ def check_hook(exc: BaseException, which: str) -> str:
 
 
 @PROPERTY
-@given(plan=CHAINS, which=st.sampled_from(["sys", "threading"]))
+@given(plan=CHAINS, which=st.sampled_from(["sys", "threading"]), token_in_environment=st.booleans())
+@example(  # two tokens back to back, known only from their r8_ shape (found by this test)
+    plan={
+        "top": ("leaf", ReplicateError, ([(CANARY, 2)],), {}),
+        "others": [],
+        "tracebacks": ["replicate"],
+        "links": [],
+        "suppress": [],
+    },
+    which="sys",
+    token_in_environment=False,
+)
 def test_any_exception_chain_prints_the_original_traceback_and_never_the_token(
-    plan: dict[str, Any], which: str
+    plan: dict[str, Any], which: str, token_in_environment: bool
 ) -> None:
     """Cycles in __cause__/__context__, exception groups, __str__ that raises, unprintable
     attributes, huge, surrogate and NUL-laden messages, missing tracebacks: our hook never
     raises, prints the interpreter's own traceback first and whole (token masked), then at most
-    one explanation, never an internal error, and never the canary token."""
-    with (
-        environment({"REPLICATE_EXPLAIN_DEBUG": "1", "REPLICATE_API_TOKEN": CANARY + "\n"}),
-        our_hooks_over_the_interpreters(),
-    ):
+    one explanation, never an internal error, and never the canary token, whether the token is
+    in the environment or only in the messages (passed in code)."""
+    values = {"REPLICATE_EXPLAIN_DEBUG": "1"}
+    if token_in_environment:
+        values["REPLICATE_API_TOKEN"] = CANARY + "\n"
+    with environment(values), our_hooks_over_the_interpreters():
         check_hook(build_chain(plan), which)
 
 
