@@ -5,9 +5,6 @@
 and httpx are imported only when an exception actually needs explaining.
 """
 
-from __future__ import annotations
-
-from ._errors import RuleError
 from ._hook import install, is_installed, uninstall
 
 TYPE_CHECKING = False  # typing itself costs milliseconds at start-up
@@ -15,6 +12,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ._api import explain
+    from ._errors import RuleError
     from ._explanation import CodeFix, Explanation
     from ._render import print_explanation, render
 
@@ -32,6 +30,7 @@ __all__ = [
 ]
 
 _LAZY = {
+    "RuleError": "._errors",
     "explain": "._api",
     "Explanation": "._explanation",
     "CodeFix": "._explanation",
@@ -40,7 +39,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> "Any":
     """Resolve the heavier public names on first use (PEP 562), keeping the import free."""
     if name in _LAZY:
         from importlib import import_module
@@ -58,18 +57,18 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def __dir__() -> list[str]:
+def __dir__() -> "list[str]":
     return sorted(set(globals()) | set(__all__))
 
 
-def load_ipython_extension(ipython: Any) -> None:
+def load_ipython_extension(ipython: "Any") -> None:
     """``%load_ext replicate_explain``: mask tokens in cell tracebacks and explain failures."""
     from ._ipython import load_ipython_extension as load
 
     load(ipython)
 
 
-def unload_ipython_extension(ipython: Any) -> None:
+def unload_ipython_extension(ipython: "Any") -> None:
     """``%unload_ext replicate_explain``: restore what was there before loading."""
     from ._ipython import unload_ipython_extension as unload
 

@@ -1,10 +1,10 @@
-"""The excepthook adapter: print the original traceback (token masked), then the explanation.
+"""The excepthook adapter: installs, chains and removes the hooks; nothing else at start-up.
 
-Free to import: only ``sys`` and ``os`` at module level. Everything heavy is imported inside
-:func:`report`, which runs only when an exception actually reaches the hook.
+This module runs in every interpreter of an environment after ``replicate-explain install``,
+so it holds only what must exist before the first exception: ``install()``/``uninstall()``,
+the two hooks themselves and the post-import machinery. What the hooks do when an exception
+arrives (mask the traceback, explain it) lives in ``_report``, imported at that moment.
 """
-
-from __future__ import annotations
 
 import os
 import sys
@@ -25,121 +25,18 @@ def enabled_by_environment() -> bool:
     return os.environ.get(ENABLE_ENV, "").strip().lower() not in OFF_VALUES
 
 
-class RedactingStream:
-    """A text stream proxy that masks tokens in everything written through it.
-
-    Everything else (``isatty``, ``fileno``, ``encoding``, ...) is the wrapped stream's, so the
-    previous hook keeps its colours and its interactive behaviour (a post-mortem debugger).
-    """
-
-    def __init__(self, stream: Any, redactor: Callable[[str], str]) -> None:
-        self._stream = stream
-        self._redactor = redactor
-
-    def write(self, text: str) -> int:
-        try:
-            masked = self._redactor(text) if isinstance(text, str) else text
-        except Exception:
-            masked = text
-        self._stream.write(masked)
-        return len(text)
-
-    def writelines(self, lines: Any) -> None:
-        for line in lines:
-            self.write(line)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
-def redactor_for(exc: BaseException | None) -> Callable[[str], str] | None:
-    """The redactor for printing ``exc``: every token-shaped credential is masked when the
-    failure touches replicate; otherwise only the environment's secrets and ``r8_`` tokens, so
-    that an unrelated error prints as plain Python prints it. ``None`` if building it failed."""
-    try:
-        from ._redact import Redactor
-        from ._snapshot import is_relevant
-
-        relevant = exc is None or is_relevant(exc)
-        return Redactor.from_environ(os.environ, heuristics=relevant)
-    except Exception:
-        _state.report_internal_error("building the redactor")
-        return None
-
-
-def print_traceback_masked(previous: Callable[..., Any], *args: Any, exc: BaseException | None = None) -> None:
-    """Call ``previous(*args)`` with ``sys.stderr`` masking tokens; restore stderr afterwards."""
-    redactor = redactor_for(exc)
-    original = sys.stderr
-    if redactor is None or original is None:
-        previous(*args)
-        return
-    sys.stderr = RedactingStream(original, redactor)
-    try:
-        previous(*args)
-    finally:
-        if isinstance(sys.stderr, RedactingStream):
-            sys.stderr = original
-
-
-def report(exc: BaseException, stream: Any = None) -> bool:
-    """Explain ``exc`` under its traceback if it is a Replicate authentication failure.
-
-    Returns whether something was printed. Never raises: an internal failure prints nothing
-    (or, with ``REPLICATE_EXPLAIN_DEBUG=1``, the internal error).
-    """
-    try:
-        if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
-            return False
-        from ._api import explain, rules, warn_rule_errors
-        from ._render import print_explanation
-
-        explanation = explain(exc)
-        if explanation is None or not _state.mark_explained(exc):
-            return False
-        target = sys.stderr if stream is None else stream
-        if target is None:
-            return False
-        with _state.output_lock():
-            try:
-                print_explanation(explanation, target)
-            except ImportError:  # rich is broken or missing: the same explanation, as plain text
-                print_explanation(explanation, target, format="plain")
-            warn_rule_errors(rules())
-        return True
-    except Exception:
-        _state.report_internal_error("explaining an exception")
-        return False
-
-
-def _print_and_explain(previous: Callable[..., Any], args: tuple[Any, ...], exc: BaseException | None) -> None:
-    """Under the output lock (so concurrent failures never interleave): ``previous(*args)``
-    with tokens masked, then the explanation of ``exc``."""
-    lock = None
-    try:
-        lock = _state.output_lock()
-        lock.acquire()
-    except Exception:
-        lock = None
-    try:
-        print_traceback_masked(previous, *args, exc=exc)
-        if exc is not None:
-            report(exc)
-    finally:
-        if lock is not None:
-            lock.release()
-
-
-def excepthook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+def excepthook(exc_type: "type[BaseException]", exc: BaseException, tb: "TracebackType | None") -> None:
     """``sys.excepthook``: the previous hook's output, masked, then our explanation."""
     previous = _state.previous_excepthook or sys.__excepthook__
     if not _state.installed or isinstance(exc, (KeyboardInterrupt, SystemExit)):
         previous(exc_type, exc, tb)
         return
-    _print_and_explain(previous, (exc_type, exc, tb), exc)
+    from ._report import print_and_explain
+
+    print_and_explain(previous, (exc_type, exc, tb), exc)
 
 
-def threading_excepthook(args: Any) -> None:
+def threading_excepthook(args: "Any") -> None:
     """``threading.excepthook``: the same for an exception that ends a thread."""
     previous = _state.previous_threading_excepthook
     if previous is None:
@@ -150,10 +47,12 @@ def threading_excepthook(args: Any) -> None:
         previous(args)
         return
     exc = getattr(args, "exc_value", None)
-    _print_and_explain(previous, (args,), exc if isinstance(exc, BaseException) else None)
+    from ._report import print_and_explain
+
+    print_and_explain(previous, (args,), exc if isinstance(exc, BaseException) else None)
 
 
-def _set_threading_hook(threading_module: Any) -> None:
+def _set_threading_hook(threading_module: "Any") -> None:
     """Post-import callback for ``threading``: chain our ``threading.excepthook``."""
     if not _state.installed:
         return
@@ -163,7 +62,7 @@ def _set_threading_hook(threading_module: Any) -> None:
     threading_module.excepthook = threading_excepthook
 
 
-def _hook_logging(logging_module: Any) -> None:
+def _hook_logging(logging_module: "Any") -> None:
     """Post-import callback for ``logging``: explain records logged through any logger."""
     if not _state.installed:
         return
@@ -176,7 +75,7 @@ def _hook_logging(logging_module: Any) -> None:
 IPYTHON_SHELL_MODULE = "IPython.core.interactiveshell"
 
 
-def _hook_ipython(shell_module: Any) -> None:
+def _hook_ipython(shell_module: "Any") -> None:
     """Post-import callback for IPython: integrate every shell created from now on (cell errors
     never reach ``sys.excepthook``). Shells created before are left to ``import``/``%load_ext``."""
     if not _state.installed:
@@ -190,7 +89,7 @@ def _hook_ipython(shell_module: Any) -> None:
 # Post-import hooks: run a callback once a module is imported, without importing it ourselves.
 
 
-def when_imported(name: str, callback: Callable[[Any], None]) -> None:
+def when_imported(name: str, callback: "Callable[[Any], None]") -> None:
     """Call ``callback(module)`` once the module ``name`` is imported.
 
     Right away if it already is; otherwise right after the program first imports it, before
@@ -205,7 +104,7 @@ def when_imported(name: str, callback: Callable[[Any], None]) -> None:
     _register(name, [callback])
 
 
-def cancel_when_imported(name: str, callback: Callable[[Any], None]) -> None:
+def cancel_when_imported(name: str, callback: "Callable[[Any], None]") -> None:
     """Forget a callback registered with :func:`when_imported` that has not run yet."""
     pending = _state.post_import_hooks.get(name)
     if pending is not None:
@@ -217,7 +116,7 @@ def cancel_when_imported(name: str, callback: Callable[[Any], None]) -> None:
         _remove_watcher()
 
 
-def _register(name: str, callbacks: list[Callable[[Any], None]]) -> None:
+def _register(name: str, callbacks: "list[Callable[[Any], None]]") -> None:
     pending = _state.post_import_hooks.setdefault(name, [])
     pending.extend(callback for callback in callbacks if callback not in pending)
     if _state.import_watcher is None:
@@ -226,7 +125,7 @@ def _register(name: str, callbacks: list[Callable[[Any], None]]) -> None:
         sys.meta_path.insert(0, watcher)
 
 
-def _run_callbacks(name: str, module: Any, callbacks: list[Callable[[Any], None]]) -> None:
+def _run_callbacks(name: str, module: "Any", callbacks: "list[Callable[[Any], None]]") -> None:
     for callback in callbacks:
         try:
             callback(module)
@@ -240,7 +139,7 @@ class _PostImportFinder:
     ``sys.meta_path`` once nothing is left to watch.
     """
 
-    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+    def find_spec(self, fullname: str, path: "Any" = None, target: "Any" = None) -> "Any":
         callbacks = _state.post_import_hooks.pop(fullname, None)
         if callbacks is None:
             return None
@@ -272,16 +171,16 @@ class _PostImportLoader:
     are put back before its code runs.
     """
 
-    def __init__(self, loader: Any, name: str, callbacks: list[Callable[[Any], None]]) -> None:
+    def __init__(self, loader: "Any", name: str, callbacks: "list[Callable[[Any], None]]") -> None:
         self._loader = loader
         self._name = name
         self._callbacks = callbacks
 
-    def create_module(self, spec: Any) -> Any:
+    def create_module(self, spec: "Any") -> "Any":
         create = getattr(self._loader, "create_module", None)
         return None if create is None else create(spec)
 
-    def exec_module(self, module: Any) -> None:
+    def exec_module(self, module: "Any") -> None:
         try:
             if getattr(module, "__loader__", None) is self:
                 module.__loader__ = self._loader
@@ -297,7 +196,7 @@ class _PostImportLoader:
             raise
         _run_callbacks(self._name, module, self._callbacks)
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> "Any":
         return getattr(self._loader, name)
 
 

@@ -378,7 +378,7 @@ class _Patch:
 def _wrap_show(patch: _Patch) -> Callable[..., Any]:
     def _showtraceback(etype: Any, evalue: Any, stb: Any, *args: Any, **kwargs: Any) -> Any:
         if patch.enabled:
-            from ._hook import redactor_for
+            from ._report import redactor_for
 
             redactor = redactor_for(evalue if isinstance(evalue, BaseException) else None)
             if redactor is not None:
@@ -399,7 +399,7 @@ def _wrap_showtraceback(patch: _Patch) -> Callable[..., Any]:
     def showtraceback(*args: Any, **kwargs: Any) -> Any:
         if not patch.enabled:
             return patch.previous(*args, **kwargs)
-        from ._hook import RedactingStream, redactor_for
+        from ._report import RedactingStream, redactor_for
 
         redactor = redactor_for(sys.exc_info()[1])
         if redactor is None:

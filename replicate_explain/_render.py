@@ -230,6 +230,8 @@ def print_explanation(explanation: Explanation, file: IO[str] | None = None, for
             with console.capture() as capture:
                 console.print(panel(explanation, console.width))
             text = capture.get()
+        except ImportError:  # rich is not installed (or broken): not our bug, say nothing
+            text = render_plain(explanation)
         except Exception:
             # rich missing or broken, or an environment it cannot cope with (COLUMNS=garbage):
             # the same content as plain text is still worth printing.

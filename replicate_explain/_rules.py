@@ -547,6 +547,18 @@ def _cases(src: _Source, value: Any, rule_id: str) -> tuple[Case, ...]:
     return tuple(out)
 
 
+def _pure_yaml_error(text: str) -> Exception:
+    """The pure-Python parser's error for ``text``: its messages are clearer than libyaml's,
+    and the same on every machine."""
+    import yaml
+
+    try:
+        yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        return error
+    return yaml.YAMLError("the document could not be parsed")
+
+
 def parse_rule(path: Path, text: str) -> Rule:
     """Validate one rule file's text; raise :class:`RuleError` on the first problem."""
     import yaml
@@ -560,7 +572,8 @@ def parse_rule(path: Path, text: str) -> Rule:
     try:
         # The safe loader, in libyaml's C version when PyYAML has it (ten times faster).
         data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as error:
+    except yaml.YAMLError:
+        error = _pure_yaml_error(text)
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         raise RuleError(

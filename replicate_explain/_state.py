@@ -5,8 +5,6 @@ parts in one module makes ``install()``/``uninstall()`` exact and lets tests res
 This module must stay free to import: standard library only, nothing heavy.
 """
 
-from __future__ import annotations
-
 import sys
 
 TYPE_CHECKING = False  # typing itself costs milliseconds at start-up
@@ -14,48 +12,48 @@ if TYPE_CHECKING:
     from typing import Any, Callable
 
 #: The ``sys.excepthook`` that was in place when :func:`replicate_explain.install` ran.
-previous_excepthook: Callable[..., Any] | None = None
+previous_excepthook: "Callable[..., Any] | None" = None
 #: The ``threading.excepthook`` that was in place when ours was set (``None``: not set yet).
-previous_threading_excepthook: Callable[..., Any] | None = None
+previous_threading_excepthook: "Callable[..., Any] | None" = None
 #: Whether the hooks are installed (``install()`` is idempotent).
 installed: bool = False
 #: The meta-path finder running post-import callbacks (``_hook.when_imported``); ``None``: idle.
-import_watcher: object | None = None
+import_watcher: "object | None" = None
 #: Callbacks waiting for a module to be imported, by module name (see ``_hook.when_imported``).
-post_import_hooks: dict[str, list[Callable[[Any], None]]] = {}
+post_import_hooks: "dict[str, list[Callable[[Any], None]]]" = {}
 #: The ``logging.Logger.makeRecord`` that ours wraps (``None``: logging is not hooked).
-previous_make_record: Callable[..., Any] | None = None
+previous_make_record: "Callable[..., Any] | None" = None
 #: Whether our ``makeRecord`` wrapper explains records (it stays chained, inert, when another
 #: tool wrapped it after us and ``uninstall()`` could not take it out).
 logging_active: bool = False
 #: The ``InteractiveShell.__init__`` our wrapper calls (see ``_ipython.watch_shells``); set before
 #: the wrapper is installed and never cleared, so a reference to the wrapper keeps working.
-previous_shell_init: Callable[..., Any] | None = None
+previous_shell_init: "Callable[..., Any] | None" = None
 #: Whether our wrapper is in ``InteractiveShell.__init__``'s chain (it stays there, passing
 #: through, when something wrapped it after us and ``uninstall()`` could not take it out).
 shell_init_wrapped: bool = False
 #: Whether new IPython shells get the integration (``install()`` until ``uninstall()``).
 shells_watched: bool = False
 #: The redactor for plain log messages, with the environment key it was built for.
-log_redactor: tuple[object, Callable[[str], str]] | None = None
+log_redactor: "tuple[object, Callable[[str], str]] | None" = None
 
 #: Attribute set on an exception once it has been explained, so one exception is explained
 #: once even when it is logged and then crashes the program.
 EXPLAINED_ATTR = "__replicate_explain_explained__"
 #: Fallback for exceptions that refuse new attributes: ``id()`` of the ones explained (bounded).
-explained_ids: dict[int, None] = {}
+explained_ids: "dict[int, None]" = {}
 EXPLAINED_MAX = 256
 
 #: Loaded rule set, cached after the first explanation (``None``: not loaded yet).
-rules_cache: object | None = None
+rules_cache: "object | None" = None
 #: Warnings about rule files already printed in this process (printed once each).
-warned: set[str] = set()
+warned: "set[str]" = set()
 
 #: Serialises output so panels of exceptions from concurrent threads never interleave.
-_lock: Any | None = None
+_lock: "Any | None" = None
 
 
-def output_lock() -> Any:
+def output_lock() -> "Any":
     """Return the process-wide lock for writing explanations (created on first use)."""
     global _lock
     if _lock is None:

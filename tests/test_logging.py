@@ -132,7 +132,7 @@ def test_one_exception_is_explained_once(token_env: None) -> None:
     """The first record of an exception carries the text under its traceback; a second record
     of the same exception gets the attributes and the masked traceback only; the excepthook
     then has nothing left to explain."""
-    from replicate_explain._hook import report
+    from replicate_explain._report import report
 
     exc = failure()
     first, second = record(exc=exc), record("again", exc=exc)

@@ -3,7 +3,7 @@
 The property tests call ``_hook.excepthook`` and ``_hook.threading_excepthook`` in this process
 with ``sys.stderr`` swapped for a ``StringIO`` and the interpreter's own hooks behind ours, and
 compare what they print with what those hooks alone print for the same exception (each write
-masked as ``RedactingStream`` masks it). ``REPLICATE_EXPLAIN_DEBUG=1`` is set throughout, so an
+masked as ``_report.RedactingStream`` masks it). ``REPLICATE_EXPLAIN_DEBUG=1`` is set throughout, so an
 internal error of the explainer (which the hook swallows) shows up in the output and fails the
 test. The other tests run real interpreters: exit statuses, broken rule files, rich missing,
 stderr closed or broken or ASCII-only, a read-only site-packages, many threads failing at once.

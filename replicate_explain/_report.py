@@ -1,0 +1,113 @@
+"""What the hooks do when an exception arrives: print the previous hook's output with tokens
+masked, then the explanation. Imported by ``_hook`` at the first exception, never at start-up.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Callable
+
+from . import _state
+
+
+class RedactingStream:
+    """A text stream proxy that masks tokens in everything written through it.
+
+    Everything else (``isatty``, ``fileno``, ``encoding``, ...) is the wrapped stream's, so the
+    previous hook keeps its colours and its interactive behaviour (a post-mortem debugger).
+    """
+
+    def __init__(self, stream: Any, redactor: Callable[[str], str]) -> None:
+        self._stream = stream
+        self._redactor = redactor
+
+    def write(self, text: str) -> int:
+        try:
+            masked = self._redactor(text) if isinstance(text, str) else text
+        except Exception:
+            masked = text
+        self._stream.write(masked)
+        return len(text)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def redactor_for(exc: BaseException | None) -> Callable[[str], str] | None:
+    """The redactor for printing ``exc``: every token-shaped credential is masked when the
+    failure touches replicate; otherwise only the environment's secrets and ``r8_`` tokens, so
+    that an unrelated error prints as plain Python prints it. ``None`` if building it failed."""
+    try:
+        from ._redact import Redactor
+        from ._snapshot import is_relevant
+
+        relevant = exc is None or is_relevant(exc)
+        return Redactor.from_environ(os.environ, heuristics=relevant)
+    except Exception:
+        _state.report_internal_error("building the redactor")
+        return None
+
+
+def print_traceback_masked(previous: Callable[..., Any], *args: Any, exc: BaseException | None = None) -> None:
+    """Call ``previous(*args)`` with ``sys.stderr`` masking tokens; restore stderr afterwards."""
+    redactor = redactor_for(exc)
+    original = sys.stderr
+    if redactor is None or original is None:
+        previous(*args)
+        return
+    sys.stderr = RedactingStream(original, redactor)
+    try:
+        previous(*args)
+    finally:
+        if isinstance(sys.stderr, RedactingStream):
+            sys.stderr = original
+
+
+def report(exc: BaseException, stream: Any = None) -> bool:
+    """Explain ``exc`` under its traceback if it is a Replicate authentication failure.
+
+    Returns whether something was printed. Never raises: an internal failure prints nothing
+    (or, with ``REPLICATE_EXPLAIN_DEBUG=1``, the internal error).
+    """
+    try:
+        if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+            return False
+        from ._api import explain, rules, warn_rule_errors
+        from ._render import print_explanation
+
+        explanation = explain(exc)
+        if explanation is None or not _state.mark_explained(exc):
+            return False
+        target = sys.stderr if stream is None else stream
+        if target is None:
+            return False
+        with _state.output_lock():
+            print_explanation(explanation, target)  # falls back to plain text if rich fails
+            warn_rule_errors(rules())
+        return True
+    except Exception:
+        _state.report_internal_error("explaining an exception")
+        return False
+
+
+def print_and_explain(previous: Callable[..., Any], args: tuple[Any, ...], exc: BaseException | None) -> None:
+    """Under the output lock (so concurrent failures never interleave): ``previous(*args)``
+    with tokens masked, then the explanation of ``exc``."""
+    lock = None
+    try:
+        lock = _state.output_lock()
+        lock.acquire()
+    except Exception:
+        lock = None
+    try:
+        print_traceback_masked(previous, *args, exc=exc)
+        if exc is not None:
+            report(exc)
+    finally:
+        if lock is not None:
+            lock.release()
