@@ -170,13 +170,13 @@ def _message_redactor() -> Redactor:
     Building one reads every variable (tens of microseconds), too slow for every record; the
     key is cheap and changes when a variable is added or removed or the token is replaced.
     """
-    from ._redact import Redactor
-
     environ = os.environ
     key = (len(environ), environ.get("REPLICATE_API_TOKEN"))
     cached = _state.log_redactor
-    if cached is not None and cached[0] == key and isinstance(cached[1], Redactor):
-        return cached[1]
+    if cached is not None and cached[0] == key:
+        return cached[1]  # type: ignore[return-value]
+    from ._redact import Redactor
+
     redactor = Redactor.from_environ(environ)
     _state.log_redactor = (key, redactor)
     return redactor
@@ -286,7 +286,10 @@ def _make_record(self: logging.Logger, *args: Any, **kwargs: Any) -> logging.Log
     record: logging.LogRecord = previous(self, *args, **kwargs)
     if _state.logging_active:
         try:
-            _prepare(record, show=_will_show(self, record))
+            if record.exc_info is None and record.stack_info is None:
+                _mask_message(record, _message_redactor())  # the common case, kept short
+            else:
+                _prepare(record, show=_will_show(self, record))
         except Exception:
             _state.report_internal_error("explaining a log record")
     return record
