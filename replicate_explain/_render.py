@@ -216,6 +216,17 @@ def write_safely(stream: IO[str], text: str) -> None:
         pass
 
 
+def _sane_size() -> tuple[int | None, int | None]:
+    """Width and height for rich where COLUMNS or LINES hold digits it cannot convert (Python
+    refuses int() on more than 4,300 digits); ``None`` lets rich read them itself."""
+
+    def size(variable: str, default: int) -> int | None:
+        value = os.environ.get(variable, "")
+        return default if value.isdigit() and len(value) > 5 else None
+
+    return size("COLUMNS", 100), size("LINES", 25)
+
+
 def print_explanation(explanation: Explanation, file: IO[str] | None = None, format: str | None = None) -> None:
     """Print ``explanation`` to ``file`` (default ``sys.stderr``) in the format that suits it."""
     import sys
@@ -226,7 +237,8 @@ def print_explanation(explanation: Explanation, file: IO[str] | None = None, for
         try:
             from rich.console import Console
 
-            console = Console(file=stream, legacy_windows=False, soft_wrap=False)
+            width, height = _sane_size()
+            console = Console(file=stream, legacy_windows=False, soft_wrap=False, width=width, height=height)
             with console.capture() as capture:
                 console.print(panel(explanation, console.width))
             text = capture.get()

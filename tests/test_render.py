@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 
@@ -153,16 +154,33 @@ def test_rendering_helpers_do_not_import_rich_for_plain_text() -> None:
     assert out.stdout == "False\n"
 
 
-def test_a_panel_rich_cannot_draw_falls_back_to_plain_text() -> None:
-    """An environment rich chokes on (a 100,000-digit COLUMNS) still gets the explanation."""
+def _print_rich_in_subprocess(environ: dict[str, str], prelude: str = "") -> subprocess.CompletedProcess[str]:
     code = (
-        "import io, sys\n"
+        prelude + "import io, sys\n"
         "from replicate_explain._render import print_explanation\n"
         "from test_render import EXPLANATION\n"
         "out = io.StringIO()\n"
         "print_explanation(EXPLANATION, out, 'rich')\n"
         "sys.stdout.write(out.getvalue())\n"
     )
-    env = {**__import__("os").environ, "COLUMNS": "9" * 100_000, "PYTHONPATH": __import__("os").pathsep.join(sys.path)}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-    assert (done.returncode, done.stdout, done.stderr) == (0, PLAIN, "")
+    env = {**os.environ, **environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+
+
+def test_a_panel_rich_cannot_draw_falls_back_to_plain_text() -> None:
+    """When rich fails while drawing, the same explanation is printed as plain text; with
+    REPLICATE_EXPLAIN_DEBUG=1 the failure is reported too."""
+    broken = "import rich.console\nrich.console.Console = None\n"
+    quiet = _print_rich_in_subprocess({}, broken)
+    loud = _print_rich_in_subprocess({"REPLICATE_EXPLAIN_DEBUG": "1"}, broken)
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, PLAIN, "")
+    assert (loud.returncode, loud.stdout) == (0, PLAIN)
+    assert loud.stderr.startswith("replicate-explain: internal error in rendering the rich panel")
+
+
+def test_sizes_rich_cannot_read_do_not_stop_the_panel() -> None:
+    """A 100,000-digit COLUMNS or LINES (Python refuses to convert it) still gives the panel."""
+    done = _print_rich_in_subprocess({"COLUMNS": "9" * 100_000, "LINES": "9" * 100_000})
+    assert done.returncode == 0
+    assert "replicate-explain · token-whitespace" in done.stdout
+    assert done.stderr == ""
