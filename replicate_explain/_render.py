@@ -217,14 +217,21 @@ def write_safely(stream: IO[str], text: str) -> None:
 
 
 def _sane_size() -> tuple[int | None, int | None]:
-    """Width and height for rich where COLUMNS or LINES hold digits it cannot convert (Python
-    refuses int() on more than 4,300 digits); ``None`` lets rich read them itself."""
+    """Width and height for rich when COLUMNS or LINES hold digits it cannot convert (Python
+    refuses int() on more than 4,300 digits). rich reads both variables again unless it is given
+    both sizes, so then both are given; ``(None, None)`` lets rich read them itself."""
+    import shutil
 
-    def size(variable: str, default: int) -> int | None:
-        value = os.environ.get(variable, "")
-        return default if value.isdigit() and len(value) > 5 else None
+    values = {name: os.environ.get(name, "") for name in ("COLUMNS", "LINES")}
+    if not any(value.isdigit() and len(value) > 5 for value in values.values()):
+        return None, None
+    fallback = shutil.get_terminal_size((100, 25))
 
-    return size("COLUMNS", 100), size("LINES", 25)
+    def size(name: str, default: int) -> int:
+        value = values[name]
+        return int(value) if value.isdigit() and len(value) <= 5 else default
+
+    return size("COLUMNS", fallback.columns), size("LINES", fallback.lines)
 
 
 def print_explanation(explanation: Explanation, file: IO[str] | None = None, format: str | None = None) -> None:
