@@ -46,6 +46,7 @@ FACTS: Mapping[str, str] = MappingProxyType(
         "token.r8_prefix": "the value, trimmed, starts with r8_",
         "token.well_formed": "the value is exactly r8_ and 37 letters and digits",
         "token.lookalike": "name of a look-alike variable that is set (null if none)",
+        "token.lookalike_set": "a look-alike variable is set (token.lookalike names it)",
         "token.sent": "what the failed request sent: absent, matches, differs or unknown",
         "dotenv.defines_token": "a .env file here or in a parent directory defines the token",
         "dotenv.path": "that .env file (null if none)",
@@ -479,11 +480,13 @@ def token_facts(environ: Mapping[str, str]) -> dict[str, FactValue]:
         for name in LOOKALIKE_VARIABLES:
             if environ.get(name, "").strip():
                 facts["token.lookalike"] = name
+                facts["token.lookalike_set"] = True
                 break
         else:
             for name in sorted(environ):
                 if name != TOKEN_VARIABLE and name.upper().strip() == TOKEN_VARIABLE and environ[name].strip():
                     facts["token.lookalike"] = name
+                    facts["token.lookalike_set"] = True
                     break
     return facts
 

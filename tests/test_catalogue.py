@@ -419,8 +419,8 @@ def test_errors_in_a_match_list_name_the_alternative(tmp_path: Path) -> None:
     from replicate_explain._rules import bundled_rules_dir, parse_rule
 
     text = (bundled_rules_dir() / "token-lookalike-var.yaml").read_text(encoding="utf-8")
-    good = "      token.sent: [absent, unknown]\n      token.lookalike: *lookalikes"
-    bad = "      token.sentt: [absent, unknown]\n      token.lookalike: *lookalikes"
+    good = "      token.sent: [absent, unknown]\n      token.lookalike_set: true\nsummary:"
+    bad = "      token.sentt: [absent, unknown]\n      token.lookalike_set: true\nsummary:"
     assert text.count(good) == 1
     changed = text.replace(good, bad)
     with pytest.raises(RuleError) as caught:

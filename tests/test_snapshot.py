@@ -21,6 +21,7 @@ BASE = {
     "token.r8_prefix": True,
     "token.well_formed": True,
     "token.lookalike": None,
+    "token.lookalike_set": False,
     "token.sent": "unknown",
 }
 
@@ -83,6 +84,19 @@ FACTS: list[tuple[str, dict[str, str], dict[str, Any]]] = [
             "token.r8_prefix": False,
             "token.well_formed": False,
             "token.lookalike": "REPLICATE_API_KEY",
+            "token.lookalike_set": True,
+        },
+    ),
+    (
+        "the right name in the wrong letter case",
+        {"replicate_api_token": CANARY},
+        {
+            "token.state": "unset",
+            "token.length": None,
+            "token.r8_prefix": False,
+            "token.well_formed": False,
+            "token.lookalike": "replicate_api_token",
+            "token.lookalike_set": True,
         },
     ),
 ]
