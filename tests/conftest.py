@@ -1,11 +1,14 @@
-"""Shared fixtures: one loopback Replicate API per test module."""
+"""Shared fixtures: one loopback Replicate API per test module, one wheel per session."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from clients import VALID_TOKEN
+from clients import REPO_ROOT, VALID_TOKEN
 
 from replicate_explain._loopback import LoopbackAPI
 
@@ -15,3 +18,16 @@ def api() -> Iterator[LoopbackAPI]:
     """A loopback stand-in for the Replicate API that accepts ``VALID_TOKEN``."""
     with LoopbackAPI(tokens={VALID_TOKEN}) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project's wheel, built once per session (offline: hatchling is installed here)."""
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
+         "--quiet", "--disable-pip-version-check", "-w", str(out), str(REPO_ROOT)],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    (built,) = out.glob("replicate_explain-*.whl")
+    return built

@@ -10,31 +10,8 @@ from pathlib import Path
 from clients import REPO_ROOT
 
 
-def _build_wheel(out: Path) -> Path:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-w",
-            str(out),
-            str(REPO_ROOT),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    (wheel,) = out.glob("replicate_explain-*.whl")
-    return wheel
-
-
-def test_the_wheel_contains_every_rule_and_the_typing_marker(tmp_path: Path) -> None:
+def test_the_wheel_contains_every_rule_and_the_typing_marker(wheel: Path) -> None:
     """Each rules/*.yaml is in the wheel as replicate_explain/rules/*.yaml, with py.typed."""
-    wheel = _build_wheel(tmp_path)
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = {f"replicate_explain/rules/{p.name}" for p in (REPO_ROOT / "rules").glob("*.yaml")}
     assert expected <= names
@@ -42,9 +19,8 @@ def test_the_wheel_contains_every_rule_and_the_typing_marker(tmp_path: Path) -> 
     assert not any(name.startswith(("tests/", "rules/")) for name in names)
 
 
-def test_a_wheel_install_loads_the_bundled_rules_from_site_packages(tmp_path: Path) -> None:
+def test_a_wheel_install_loads_the_bundled_rules_from_site_packages(tmp_path: Path, wheel: Path) -> None:
     """Installed from the wheel into a fresh venv, the package finds its rules inside itself."""
-    wheel = _build_wheel(tmp_path / "dist")
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clients import CANARY, MODEL_REF, REPO_ROOT, base_url_env
+from clients import CANARY, MODEL_REF, base_url_env
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from outputs import explanations, leaks, masked
@@ -40,19 +40,6 @@ DEPS_PTH = "_replicate_explain_test_deps.pth"
 
 # ---------------------------------------------------------------------------------------------
 # Fresh venvs
-
-
-@pytest.fixture(scope="session")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The project's wheel, built once per session (offline: hatchling is installed here)."""
-    out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
-         "--quiet", "--disable-pip-version-check", "-w", str(out), str(REPO_ROOT)],
-        check=True, capture_output=True, text=True,
-    )  # fmt: skip
-    (built,) = out.glob("replicate_explain-*.whl")
-    return built
 
 
 RUNTIME_REQUIREMENTS = ("rich", "packaging", "PyYAML", "replicate")
