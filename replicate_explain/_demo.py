@@ -138,9 +138,9 @@ def _major(version: str | None) -> int:
 
 def applies(scenario: Scenario, version: str | None) -> bool:
     """Whether the scenario applies to the installed client ``version``."""
-    from ._matcher import _version_in
+    from ._common import version_in
 
-    return version is not None and (not scenario.clients or _version_in(scenario.clients, version))
+    return version is not None and (not scenario.clients or version_in(scenario.clients, version))
 
 
 def select(names: Sequence[str], everything: bool, rule_ids: Sequence[str], version: str | None) -> list[Scenario]:
@@ -289,7 +289,7 @@ def run_all(scenarios: Sequence[Scenario], version: str | None, fmt: str, width:
 
 
 def _header(number: int, total: int, outcome: Outcome, version: str | None, width: int) -> str:
-    from ._render import _indent
+    from ._common import indent
 
     scenario = outcome.scenario
     title = f"=== {number}/{total}  {scenario.rule} "
@@ -297,7 +297,7 @@ def _header(number: int, total: int, outcome: Outcome, version: str | None, widt
     lines.append(f"Setting: {scenario.setting}")
     lines.append(f"Client:  replicate {version}, talking to a loopback stand-in for the API (no network)")
     lines.append("Program (demo.py):")
-    lines.append(_indent(outcome.code.rstrip(), 4))
+    lines.append(indent(outcome.code.rstrip(), 4))
     lines.append("")
     lines.append(f"$ python demo.py   (exit status {outcome.exit_status}; what it printed to stderr:)")
     lines.append("")

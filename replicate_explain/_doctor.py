@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ._common import CLIENT_DISTRIBUTIONS, credential_core, python_version, version_in
 from ._rules import RuleSet
 from ._snapshot import TOKEN_VARIABLE
 
@@ -188,19 +189,9 @@ def token_findings(environ: Mapping[str, str], cwd: str, rules: RuleSet) -> list
     return findings
 
 
-def _version_in(spec: str, version: str | None) -> bool:
-    from ._matcher import _version_in as version_in
-
-    return version_in(spec, version)
-
-
-def _python_version() -> str:
-    return ".".join(str(part) for part in sys.version_info[:3])
-
-
 def client_findings(version: str | None, rules: RuleSet, python: str | None = None) -> list[Finding]:
     """The installed client release against the ``client-outdated`` rule(s)."""
-    python = python or _python_version()
+    python = python or python_version()
     if version is None:
         return [
             Finding(
@@ -216,7 +207,7 @@ def client_findings(version: str | None, rules: RuleSet, python: str | None = No
         if rule.id != CLIENT_RULE_PREFIX and not rule.id.startswith(CLIENT_RULE_PREFIX + "-"):
             continue
         for match in rule.matches:
-            if match.client and _version_in(match.client, version) and _version_in(match.python, python):
+            if match.client and version_in(match.client, version) and version_in(match.python, python):
                 where = f" on Python {match.python}" if match.python else ""
                 findings.append(
                     _problem(
@@ -237,7 +228,7 @@ def _requires_python() -> tuple[str | None, str | None]:
     """The installed client's distribution name and its Requires-Python (``None`` if absent)."""
     from importlib import metadata
 
-    for dist in ("replicate", "replicate-stainless"):
+    for dist in CLIENT_DISTRIBUTIONS:
         try:
             meta = metadata.metadata(dist)
         except Exception:
@@ -251,7 +242,7 @@ def python_findings(version: str | None, python: str | None = None) -> list[Find
     """This Python against the client's ``Requires-Python``."""
     if version is None:
         return []
-    python = python or _python_version()
+    python = python or python_version()
     dist, requires = _requires_python()
     if not requires:
         return [Finding("python", OK, f"Python {python}; replicate {version} declares no Python requirement")]
@@ -415,10 +406,7 @@ def account_url(environ: Mapping[str, str]) -> str:
 
 def _credential(raw: str) -> tuple[str, bool]:
     """The token without whitespace, quotes or an auth scheme, and whether anything was removed."""
-    core = raw.strip().strip("'\"").strip()
-    for scheme in ("bearer ", "token "):
-        if core.lower().startswith(scheme):
-            core = core[len(scheme) :].strip().strip("'\"").strip()
+    core = credential_core(raw)
     return core, core != raw
 
 
@@ -553,18 +541,18 @@ def run_checks(
 
 def format_findings(findings: Sequence[Finding]) -> str:
     """The plain-text report."""
-    from ._render import _wrap
+    from ._common import wrap
 
-    out = [f"replicate-explain doctor (Python {_python_version()})", ""]
+    out = [f"replicate-explain doctor (Python {python_version()})", ""]
     for finding in findings:
         label = f"[{finding.status}]"
         rule = f" ({finding.rule})" if finding.rule else ""
-        out.append(_wrap(f"{label:<10}{finding.check}: {finding.message}{rule}", width=0, hanging=10))
+        out.append(wrap(f"{label:<10}{finding.check}: {finding.message}{rule}", width=0, hanging=10))
         if finding.status != OK:
             for number, step in enumerate(finding.fix, 1):
                 mark = "fix:" if number == 1 else "    "
                 count = f"{number}. " if len(finding.fix) > 1 else ""
-                out.append(_wrap(f"{mark} {count}{step}", width=10, hanging=5 + len(count)))
+                out.append(wrap(f"{mark} {count}{step}", width=10, hanging=5 + len(count)))
             if finding.rule:
                 out.append(f"{'':10}more: replicate-explain rules show {finding.rule}")
     problems = sum(1 for f in findings if f.status == PROBLEM)
@@ -589,7 +577,7 @@ def _doctor(args: argparse.Namespace) -> int:
             {
                 "healthy": problems == 0,
                 "problems": problems,
-                "python": _python_version(),
+                "python": python_version(),
                 "client_version": client_version(),
                 "findings": [f.to_dict() for f in findings],
             }

@@ -137,14 +137,9 @@ def _literal(line: str) -> str | None:
 
 
 def _differs(value: str, current: str) -> bool:
-    import hashlib
-    import hmac
+    from ._common import same_secret
 
-    digest = hashlib.sha256
-    return not hmac.compare_digest(
-        digest(value.encode("utf-8", "surrogatepass")).digest(),
-        digest(current.encode("utf-8", "surrogatepass")).digest(),
-    )
+    return not same_secret(value, current)
 
 
 def _profile_sets_token(home: str | None) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ._common import version_in
 from ._explanation import CodeFix, Explanation
 from ._rules import Case, ExceptionPattern, Match, Rule, RuleSet
 from ._snapshot import ExceptionInfo, FactValue, Snapshot, snapshot_from_data
@@ -22,7 +23,7 @@ def _same(actual: FactValue, expected: FactValue) -> bool:
     return type(actual) is type(expected) and actual == expected
 
 
-def _pattern_hit(pattern: ExceptionPattern, info: ExceptionInfo) -> bool:
+def pattern_hit(pattern: ExceptionPattern, info: ExceptionInfo) -> bool:
     if pattern.type not in info.types:
         return False
     if pattern.message is not None and not pattern.message.search(info.message):
@@ -30,30 +31,16 @@ def _pattern_hit(pattern: ExceptionPattern, info: ExceptionInfo) -> bool:
     return all(info.attributes.get(name) == value for name, value in pattern.attributes.items())
 
 
-def _version_in(spec: str, version: str | None) -> bool:
-    if not spec:
-        return True
-    if version is None:
-        return False
-    from packaging.specifiers import SpecifierSet
-    from packaging.version import InvalidVersion, Version
-
-    try:
-        return SpecifierSet(spec).contains(Version(version), prereleases=True)
-    except InvalidVersion:
-        return False
-
-
 def _match_hit(match: Match, snapshot: Snapshot) -> ExceptionInfo | None:
     for name, allowed in match.facts.items():
         if not any(_same(snapshot.facts.get(name), value) for value in allowed):
             return None
-    if not _version_in(match.client, snapshot.client_version):
+    if not version_in(match.client, snapshot.client_version):
         return None
-    if not _version_in(match.python, snapshot.python_version):
+    if not version_in(match.python, snapshot.python_version):
         return None
     for info in snapshot.exceptions:
-        if any(_pattern_hit(pattern, info) for pattern in match.exceptions):
+        if any(pattern_hit(pattern, info) for pattern in match.exceptions):
             return info
     return None
 
@@ -160,7 +147,7 @@ def choose_example(rule: Rule, version: str | None) -> CodeFix | None:
     generation would mislead); the first example when the version is unknown.
     """
     for example in rule.examples:
-        if _version_in(example.client, version) if example.client else True:
+        if version_in(example.client, version) if example.client else True:
             return CodeFix(example.broken, example.fixed, example.client)
     if not rule.examples or version is not None:
         return None

@@ -55,12 +55,9 @@ def _variants(value: str) -> list[str]:
     substring of the raw value, so masking it masks the raw value too while leaving visible
     the stray ``\\n`` or quote that is the user's actual problem.
     """
-    core = value.strip().strip("'\"").strip()
-    lowered = core.lower()
-    for scheme in ("bearer ", "token "):
-        if lowered.startswith(scheme):
-            core = core[len(scheme) :].strip()
-    forms = {core}
+    from ._common import credential_core
+
+    forms = {credential_core(value)}
     # repr()/bytes-repr escapes, as in httpx's  Illegal header value b'Bearer r8_...\n'
     for form in list(forms):
         forms.add(repr(form)[1:-1])

@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING, Any
 
+from ._common import indent, wrap
 from ._explanation import Explanation
 
 if TYPE_CHECKING:
@@ -55,56 +56,22 @@ def _code_label(explanation: Explanation) -> str:
 def render_plain(explanation: Explanation) -> str:
     """The explanation as plain text: no colour, no box drawing, ready for logs."""
     out = [f"replicate-explain: {explanation.rule_id}: {explanation.title}", ""]
-    out += ["What happened:", _wrap(explanation.summary), "", "Evidence:"]
-    out += [_wrap(f"- {line}", hanging=2) for line in explanation.evidence]
-    out += ["", "Why:", _wrap(explanation.why), "", "Fix:"]
-    out += [_wrap(f"{number}. {step}", hanging=3) for number, step in enumerate(explanation.fix, 1)]
+    out += ["What happened:", wrap(explanation.summary), "", "Evidence:"]
+    out += [wrap(f"- {line}", hanging=2) for line in explanation.evidence]
+    out += ["", "Why:", wrap(explanation.why), "", "Fix:"]
+    out += [wrap(f"{number}. {step}", hanging=3) for number, step in enumerate(explanation.fix, 1)]
     if explanation.code is not None:
-        out += ["", f"Broken, {_code_label(explanation)}:", _indent(explanation.code.broken.rstrip(), 4)]
-        out += ["", "Fixed:", _indent(explanation.code.fixed.rstrip(), 4)]
+        out += ["", f"Broken, {_code_label(explanation)}:", indent(explanation.code.broken.rstrip(), 4)]
+        out += ["", "Fixed:", indent(explanation.code.fixed.rstrip(), 4)]
     if explanation.workaround:
-        out += ["", "Workaround:", _wrap(explanation.workaround)]
+        out += ["", "Workaround:", wrap(explanation.workaround)]
     if explanation.prevention:
-        out += ["", "Prevention:", _wrap(explanation.prevention)]
+        out += ["", "Prevention:", wrap(explanation.prevention)]
     if explanation.references:
         out += ["", "Learn more:"] + [f"  {ref}" for ref in explanation.references]
     if explanation.also:
         out += ["", f"Also possible: {', '.join(explanation.also)}"]
     return "\n".join(out) + "\n"
-
-
-PLAIN_WIDTH = 88
-
-
-def _wrap(text: str, width: int = 2, hanging: int = 0) -> str:
-    """Indent and wrap prose to ``PLAIN_WIDTH`` columns, keeping its own line breaks."""
-    import textwrap
-
-    pad = " " * width
-    out = []
-    for number, line in enumerate(text.splitlines() or [""]):
-        first = pad if number == 0 else pad + " " * hanging
-        out.append(
-            textwrap.fill(
-                line,
-                PLAIN_WIDTH,
-                initial_indent=first,
-                subsequent_indent=pad + " " * hanging,
-                break_long_words=False,
-                break_on_hyphens=False,
-            )
-            if line.strip()
-            else ""
-        )
-    return "\n".join(out)
-
-
-def _indent(text: str, width: int = 2, hanging: int = 0) -> str:
-    pad = " " * width
-    lines = text.splitlines() or [""]
-    return "\n".join(
-        (pad if index == 0 else pad + " " * hanging) + line if line else "" for index, line in enumerate(lines)
-    )
 
 
 def render_json(explanation: Explanation) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from ._common import rule_files
 from ._errors import RuleError
 from ._snapshot import ADAPTER_FACTS, FACTS, FactValue
 
@@ -622,10 +623,6 @@ def user_rule_dirs(environ: Mapping[str, str] | None = None) -> list[Path]:
     return [Path(part).expanduser() for part in env.get(RULES_ENV, "").split(os.pathsep) if part.strip()]
 
 
-def _rule_files(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and not p.name.startswith("."))
-
-
 def load_file(path: Path) -> Rule:
     """Read and validate one rule file."""
     try:
@@ -644,7 +641,7 @@ def load_rules(directories: Sequence[Path] | None = None, environ: Mapping[str, 
     overridden: dict[str, str] = {}
     for index, directory in enumerate(directories):
         try:
-            files = _rule_files(directory)
+            files = rule_files(directory)
         except OSError as error:
             reason = (
                 "does not exist"

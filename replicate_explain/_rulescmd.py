@@ -94,14 +94,14 @@ def _match_lines(rule: Rule) -> list[str]:
 
 
 def _block(title: str, body: str) -> list[str]:
-    from ._render import _wrap
+    from ._common import wrap
 
-    return [title, _wrap(body), ""]
+    return [title, wrap(body), ""]
 
 
 def rule_document(rule: Rule, source: str = "") -> str:
     """The full explanation of one rule as plain text."""
-    from ._render import _indent, _wrap
+    from ._common import indent, wrap
 
     out = [f"{rule.id}: {rule.title}", ""]
     meta = f"severity: {rule.severity}"
@@ -111,7 +111,7 @@ def rule_document(rule: Rule, source: str = "") -> str:
     out += _block("What happened", rule.summary)
     out += _block("Why", rule.why)
     out.append("Fix")
-    out += [_wrap(f"{n}. {step}", hanging=3) for n, step in enumerate(rule.fix, 1)]
+    out += [wrap(f"{n}. {step}", hanging=3) for n, step in enumerate(rule.fix, 1)]
     out.append("")
     out.append("Matches when")
     out += _match_lines(rule)
@@ -123,10 +123,10 @@ def rule_document(rule: Rule, source: str = "") -> str:
             out.append("  environment: " + ", ".join(f"{k}={v!r}" for k, v in example.environ.items()))
         if example.files:
             out.append("  files: " + ", ".join(sorted(example.files)))
-        out += ["  Broken:", _indent(example.broken.rstrip(), 6), ""]
+        out += ["  Broken:", indent(example.broken.rstrip(), 6), ""]
         if example.fixed_environ:
             out.append("  fixed environment: " + ", ".join(f"{k}={v!r}" for k, v in example.fixed_environ.items()))
-        out += ["  Fixed:", _indent(example.fixed.rstrip(), 6), ""]
+        out += ["  Fixed:", indent(example.fixed.rstrip(), 6), ""]
     if rule.workaround:
         out += _block("Workaround", rule.workaround)
     if rule.prevention:
@@ -276,15 +276,14 @@ def check_paths(paths: Sequence[Path]) -> tuple[list[Rule], list[Problem], int]:
     files, which win on the same id), as they would at run time. Returns the checked rules, the
     problems, and the number of cases run.
     """
+    from ._common import rule_files
     from ._matcher import case_snapshot, explain_snapshot
     from ._rules import load_file, load_rules
 
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files.extend(
-                sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and not p.name.startswith("."))
-            )
+            files.extend(rule_files(path))
         else:
             files.append(path)
     problems: list[Problem] = []

@@ -8,8 +8,6 @@ without importing ``replicate``). Standard library only.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import re
 import sys
@@ -18,6 +16,7 @@ from dataclasses import dataclass, field
 from types import FrameType, MappingProxyType, ModuleType, TracebackType
 from typing import Union
 
+from ._common import CLIENT_DISTRIBUTIONS, python_version, same_secret, split_credential
 from ._redact import SECRET_VARIABLES, Redactor
 
 FactValue = Union[str, int, bool, None]
@@ -386,10 +385,6 @@ def exception_info(exc: BaseException, redactor: Redactor) -> ExceptionInfo:
     )
 
 
-def _digest(value: str) -> bytes:
-    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
-
-
 def _sent_fact(chain: list[BaseException], raw: str | None) -> str:
     sent = None
     for exc in chain:
@@ -402,7 +397,7 @@ def _sent_fact(chain: list[BaseException], raw: str | None) -> str:
         return "absent"
     if raw is None:
         return "differs"
-    return "matches" if hmac.compare_digest(_digest(sent), _digest(raw)) else "differs"
+    return "matches" if same_secret(sent, raw) else "differs"
 
 
 def _dotenv_value(value: str) -> bool:
@@ -469,9 +464,8 @@ def token_facts(environ: Mapping[str, str]) -> dict[str, FactValue]:
         facts["token.line_break"] = "\n" in raw or "\r" in raw
         facts["token.trailing"] = _trailing_kind(raw) if stripped else None
         facts["token.quoted"] = bool(stripped) and (stripped[0] in "'\"" or stripped[-1] in "'\"")
-        core = stripped.strip("'\"").strip()
-        lowered = core.lower()
-        facts["token.scheme_prefixed"] = lowered.startswith(("bearer ", "token "))
+        scheme, core = split_credential(raw)
+        facts["token.scheme_prefixed"] = scheme is not None
         facts["token.r8_prefix"] = core.startswith("r8_")
         facts["token.well_formed"] = (
             len(raw) == 40 and raw.startswith("r8_") and raw[3:].isalnum() and raw[3:].isascii()
@@ -495,7 +489,7 @@ def client_version() -> str | None:
     """The installed ``replicate`` version, from package metadata (``replicate`` is not imported)."""
     from importlib import metadata
 
-    for dist in ("replicate", "replicate-stainless"):
+    for dist in CLIENT_DISTRIBUTIONS:
         try:
             return metadata.version(dist)
         except Exception:
@@ -530,7 +524,7 @@ def take_snapshot(
     facts["dotenv.path"] = dotenv
     resolved = client_version() if version == "detect" else version
     facts["client.installed"] = resolved is not None
-    python = ".".join(str(part) for part in sys.version_info[:3])
+    python = python_version()
     facts["python.version"] = python
     _add_extra_facts(facts, extra_facts)
     return Snapshot(infos, MappingProxyType(facts), resolved, python)
@@ -558,7 +552,7 @@ def snapshot_from_data(
     facts["dotenv.defines_token"] = dotenv is not None
     facts["dotenv.path"] = dotenv
     facts["client.installed"] = client is not None
-    resolved_python = python or ".".join(str(part) for part in sys.version_info[:3])
+    resolved_python = python or python_version()
     facts["python.version"] = resolved_python
     _add_extra_facts(facts, extra_facts)
     redactor = Redactor.from_environ(environ)

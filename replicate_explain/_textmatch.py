@@ -514,7 +514,7 @@ class Result:
 
 def shape_candidates(snapshot: Snapshot, rules: RuleSet) -> tuple[str, ...]:
     """Ids of the rules that match the exceptions alone (ignoring facts and version ranges)."""
-    from ._matcher import _pattern_hit
+    from ._matcher import pattern_hit
 
     if not snapshot.relevant:
         return ()
@@ -523,7 +523,7 @@ def shape_candidates(snapshot: Snapshot, rules: RuleSet) -> tuple[str, ...]:
             rule.id
             for rule in rules.rules
             if any(
-                _pattern_hit(pattern, info)
+                pattern_hit(pattern, info)
                 for match in rule.matches
                 for pattern in match.exceptions
                 for info in snapshot.exceptions
@@ -669,7 +669,8 @@ def _explain(args: argparse.Namespace) -> int:
             }
         )
         return EXIT_OK if explained else EXIT_PROBLEMS
-    from ._render import _wrap, choose_format, render
+    from ._common import wrap
+    from ._render import choose_format, render
 
     fmt = choose_format(sys.stdout) if args.format == "auto" else args.format
     if fmt == "json":  # REPLICATE_EXPLAIN_FORMAT=json with --format auto
@@ -702,7 +703,7 @@ def _explain(args: argparse.Namespace) -> int:
         explanation = result.explanation
         if explanation is None and result.candidates:
             out.append(
-                _wrap(
+                wrap(
                     "This looks like a Replicate authentication failure, but in this shell's "
                     "environment "
                     f"no rule applies (the shapes of {', '.join(result.candidates)} match). The "

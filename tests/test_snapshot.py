@@ -71,9 +71,9 @@ FACTS: list[tuple[str, dict[str, str], dict[str, Any]]] = [
         {"token.length": 42, "token.quoted": True, "token.well_formed": False},
     ),
     (
-        "scheme inside",
+        "scheme inside (the token after it still starts with r8_)",
         {"REPLICATE_API_TOKEN": f"Bearer {CANARY}"},
-        {"token.length": 47, "token.scheme_prefixed": True, "token.r8_prefix": False, "token.well_formed": False},
+        {"token.length": 47, "token.scheme_prefixed": True, "token.r8_prefix": True, "token.well_formed": False},
     ),
     (
         "look-alike only",

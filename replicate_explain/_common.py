@@ -1,0 +1,102 @@
+"""Small helpers shared by the pipeline, the adapters and the command line (stdlib only)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+CLIENT_DISTRIBUTIONS = ("replicate", "replicate-stainless")
+"""The distributions that install the ``replicate`` client package, in lookup order."""
+
+AUTH_SCHEMES = ("Bearer", "Token")
+"""The schemes the clients put before the token in the ``Authorization`` header."""
+
+PLAIN_WIDTH = 88
+"""The width plain-text output wraps prose to."""
+
+
+def python_version() -> str:
+    """This interpreter's version as ``major.minor.micro``."""
+    return ".".join(str(part) for part in sys.version_info[:3])
+
+
+def version_in(spec: str, version: str | None) -> bool:
+    """Whether ``version`` is in the packaging specifier ``spec`` (an empty spec holds every
+    version; a missing or invalid version is in none). Pre-releases count."""
+    if not spec:
+        return True
+    if version is None:
+        return False
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return SpecifierSet(spec).contains(Version(version), prereleases=True)
+    except InvalidVersion:
+        return False
+
+
+def split_credential(value: str) -> tuple[str | None, str]:
+    """The auth scheme a credential starts with (``"Bearer"``, ``"Token"`` or ``None``) and its
+    core: the value without surrounding whitespace, quotes or that scheme."""
+    core = value.strip().strip("'\"").strip()
+    lowered = core.lower()
+    for scheme in AUTH_SCHEMES:
+        if lowered.startswith(scheme.lower() + " "):
+            return scheme, core[len(scheme) + 1 :].strip().strip("'\"").strip()
+    return None, core
+
+
+def credential_core(value: str) -> str:
+    """The token inside ``value``: see :func:`split_credential`."""
+    return split_credential(value)[1]
+
+
+def same_secret(left: str, right: str) -> bool:
+    """Whether two secrets are equal, compared as SHA-256 digests in constant time (so neither
+    value is ever compared, kept or printed as such)."""
+    import hashlib
+    import hmac
+
+    def digest(value: str) -> bytes:
+        return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
+
+    return hmac.compare_digest(digest(left), digest(right))
+
+
+def rule_files(directory: Path) -> list[Path]:
+    """The rule files (``*.yaml``, ``*.yml``, not hidden) of ``directory``, sorted by name."""
+    return sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and not p.name.startswith("."))
+
+
+def wrap(text: str, width: int = 2, hanging: int = 0) -> str:
+    """Indent ``text`` by ``width`` and wrap prose to :data:`PLAIN_WIDTH` columns, keeping its own
+    line breaks; continuation lines get ``hanging`` more spaces."""
+    import textwrap
+
+    pad = " " * width
+    out = []
+    for number, line in enumerate(text.splitlines() or [""]):
+        first = pad if number == 0 else pad + " " * hanging
+        out.append(
+            textwrap.fill(
+                line,
+                PLAIN_WIDTH,
+                initial_indent=first,
+                subsequent_indent=pad + " " * hanging,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+            if line.strip()
+            else ""
+        )
+    return "\n".join(out)
+
+
+def indent(text: str, width: int = 2, hanging: int = 0) -> str:
+    """Indent ``text`` by ``width`` (later lines by ``hanging`` more) without wrapping it."""
+    pad = " " * width
+    lines = text.splitlines() or [""]
+    return "\n".join(
+        (pad if index == 0 else pad + " " * hanging) + line if line else "" for index, line in enumerate(lines)
+    )
