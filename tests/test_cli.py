@@ -13,7 +13,7 @@ from clients import CANARY
 from commandline import cli_env, run_cli
 from outputs import leaks
 
-from replicate_explain._cli import build_parser
+from replicate_explain.cli import build_parser
 
 
 def _subcommands() -> list[tuple[str, ...]]:

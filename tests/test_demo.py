@@ -9,8 +9,8 @@ from clients import CANARY, CLIENT_VERSIONS, client_path
 from commandline import cli_env, run_cli, run_json
 from outputs import leaks
 
-from replicate_explain._demo import DEFAULT, SCENARIOS, applies
 from replicate_explain._rules import load_rules
+from replicate_explain.cli._demo import DEFAULT, SCENARIOS, applies
 
 RULE_IDS = {rule.id for rule in load_rules().rules}
 INSTALLED = "1.0.7"

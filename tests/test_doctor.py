@@ -14,7 +14,7 @@ from clients import CANARY, VALID_TOKEN, client_path
 from commandline import cli_env, run_cli, run_json
 from outputs import leaks
 
-from replicate_explain._doctor import PROBLEM, Finding, account_url, python_findings
+from replicate_explain._checks import PROBLEM, Finding, account_url, python_findings
 from replicate_explain._loopback import LoopbackAPI, header_digest
 from replicate_explain._rules import load_rules
 
@@ -303,7 +303,7 @@ def test_online_timeout_is_a_clear_problem(silent_server: str, tmp_path: Path) -
 def test_doctor_fix_steps_do_not_send_the_user_back_to_doctor() -> None:
     """Doctor repeats a rule's fix steps without "run doctor", and points at `rules show` for
     the fixed code it cannot show."""
-    from replicate_explain._doctor import doctor_steps
+    from replicate_explain._checks import doctor_steps
 
     steps = (
         "Strip it in code before the client is built, as in the fixed example.",

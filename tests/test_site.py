@@ -27,7 +27,7 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from outputs import explanations, leaks, masked
 
-from replicate_explain import _site
+from replicate_explain import _startup
 from replicate_explain._loopback import LoopbackAPI
 
 pytestmark = pytest.mark.slow
@@ -222,7 +222,7 @@ def test_install_makes_a_plain_program_explain_its_failure(venv: Venv, api: Loop
     target = venv.site / "sitecustomize.py"
     assert (installed.returncode, installed.stderr) == (0, "")
     assert installed.stdout == (f"Created {target} with the replicate-explain block.\n" + checked_message(venv))
-    assert target.read_bytes() == _site.sitecustomize_block(created=True)
+    assert target.read_bytes() == _startup.sitecustomize_block(created=True)
 
     hooked = run_plain_program(venv, api)
     plain = run_plain_program(venv, api, REPLICATE_EXPLAIN="0")
@@ -270,7 +270,7 @@ def test_an_existing_sitecustomize_is_kept_and_restored_byte_for_byte(venv: Venv
     )
     data = target.read_bytes()
     separator = b"" if original == b"" else b"\n"
-    assert data == original + separator + _site.sitecustomize_block(created=False)
+    assert data == original + separator + _startup.sitecustomize_block(created=False)
     mark = venv.py("import os, sys; print(os.environ.get('SITE_MARK'), sys.excepthook.__module__)")
     expected_mark = "None" if original == b"" else ("rén" if b"\xe9" in original else "ran")
     assert mark.stdout == f"{expected_mark} replicate_explain._hook\n"
@@ -310,7 +310,7 @@ def test_uninstall_deletes_the_sitecustomize_it_created(venv: Venv) -> None:
     assert (again.returncode, again.stdout) == (
         0,
         f"Nothing to remove: no replicate-explain block in {target} or "
-        f"{_site.PTH_NAME} in {venv.site}.\n"
+        f"{_startup.PTH_NAME} in {venv.site}.\n"
         "A new interpreter of this environment no longer starts the hook.\n",
     )
 
@@ -443,7 +443,7 @@ def test_the_pth_method_writes_three_files_and_removes_them(venv: Venv, api: Loo
     """--method pth writes the .pth import line, the PEP 829 .start entry point and the module
     both name; a plain program is explained; uninstall deletes exactly those files."""
     installed = venv.cli("install", "--method", "pth")
-    files = _site.pth_files()
+    files = _startup.pth_files()
     assert (installed.returncode, installed.stderr) == (0, "")
     assert installed.stdout == ("".join(f"Wrote {venv.site / name}.\n" for name in files) + checked_message(venv))
     assert {name: (venv.site / name).read_bytes() for name in files} == files
@@ -458,7 +458,7 @@ def test_the_pth_method_writes_three_files_and_removes_them(venv: Venv, api: Loo
         + "A new interpreter of this environment no longer starts the hook.\n"
     )
     assert [name for name in files if (venv.site / name).exists()] == []
-    assert list((venv.site / "__pycache__").glob(f"{_site.STARTUP_MODULE}.*")) == []
+    assert list((venv.site / "__pycache__").glob(f"{_startup.STARTUP_MODULE}.*")) == []
     assert venv.py(STATE).stdout == "False sys\n"
 
 
@@ -468,10 +468,10 @@ def test_the_start_file_is_a_valid_pep_829_entry_point(venv: Venv, deps: Path) -
     site directory is on sys.path. Calling it (twice) activates the hook once; the .start and
     .pth share their stem, which makes 3.15+ skip the .pth import line."""
     assert venv.cli("install", "--method", "pth").returncode == 0
-    lines = (venv.site / _site.START_NAME).read_text(encoding="utf-8-sig").splitlines()
+    lines = (venv.site / _startup.START_NAME).read_text(encoding="utf-8-sig").splitlines()
     entries = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
     assert entries == ["_replicate_explain_startup:activate"]
-    assert Path(_site.START_NAME).stem == Path(_site.PTH_NAME).stem
+    assert Path(_startup.START_NAME).stem == Path(_startup.PTH_NAME).stem
 
     emulate = (
         "import pkgutil, sys\n"
@@ -592,27 +592,27 @@ def test_user_install_uses_usercustomize_in_the_user_site(tmp_path: Path, wheel:
 def test_removing_the_block_gives_back_any_original_bytes(original: bytes) -> None:
     """For any existing file content without a whole block of ours (a stray marker line is
     fine): add then remove is the identity, and adding twice is adding once."""
-    assume(_site.find_block(original) is None)
-    added = _site.add_block(original)
-    assert _site.remove_block(added) == original
-    assert _site.add_block(added) == added
+    assume(_startup.find_block(original) is None)
+    added = _startup.add_block(original)
+    assert _startup.remove_block(added) == original
+    assert _startup.add_block(added) == added
 
 
 def test_the_block_of_a_created_file_is_removed_with_the_file() -> None:
     """A file that install created holds only the block, and removing it deletes the file;
     text a user added before or after the block stays."""
-    created = _site.add_block(None)
-    assert created == _site.sitecustomize_block(created=True)
-    assert _site.remove_block(created) is None
-    assert _site.remove_block(b"x = 1\n" + created + b"y = 2\n") == b"x = 1\ny = 2\n"
+    created = _startup.add_block(None)
+    assert created == _startup.sitecustomize_block(created=True)
+    assert _startup.remove_block(created) is None
+    assert _startup.remove_block(b"x = 1\n" + created + b"y = 2\n") == b"x = 1\ny = 2\n"
 
 
 @pytest.mark.parametrize("created", [True, False])
 def test_the_written_code_is_ascii_python_3_9(created: bool) -> None:
     """The block and the three pth files are ASCII (any source encoding of the host file
     accepts them) and the code parses with the Python 3.9 grammar."""
-    block = _site.sitecustomize_block(created)
-    files = _site.pth_files()
+    block = _startup.sitecustomize_block(created)
+    files = _startup.pth_files()
     assert [text.isascii() for text in (block, *files.values())] == [True] * 4
     ast.parse(block, feature_version=(3, 9))
-    ast.parse(files[_site.STARTUP_FILE], feature_version=(3, 9))
+    ast.parse(files[_startup.STARTUP_FILE], feature_version=(3, 9))

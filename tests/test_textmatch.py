@@ -18,17 +18,10 @@ from clients import CANARY, CLIENT_VERSIONS, MODEL_REF, client_path, run_program
 from commandline import cli_env, run_cli, run_json
 from outputs import explanations, leaks
 
+from replicate_explain._hierarchy import KNOWN_BASES, types_for
 from replicate_explain._loopback import LoopbackAPI
+from replicate_explain._pasted import Chain, Found, attributes_for, exception_infos, find_chains
 from replicate_explain._snapshot import snapshot_from_data
-from replicate_explain._textmatch import (
-    KNOWN_BASES,
-    Chain,
-    Found,
-    attributes_for,
-    exception_infos,
-    find_chains,
-    types_for,
-)
 
 # ---------------------------------------------------------------------------------------------
 # Real tracebacks of every client generation

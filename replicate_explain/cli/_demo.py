@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from ._output import EXIT_OK, EXIT_PROBLEMS, FORMAT_CHOICES, UsageError, add_format, write, write_json
+
 DEMO_TOKEN = "r8_" + "Demo0Token0Not0Real".ljust(37, "0")
 """A well-formed token that the demo's loopback API refuses (it accepts none)."""
 
@@ -138,15 +140,13 @@ def _major(version: str | None) -> int:
 
 def applies(scenario: Scenario, version: str | None) -> bool:
     """Whether the scenario applies to the installed client ``version``."""
-    from ._common import version_in
+    from .._common import version_in
 
     return version is not None and (not scenario.clients or version_in(scenario.clients, version))
 
 
 def select(names: Sequence[str], everything: bool, rule_ids: Sequence[str], version: str | None) -> list[Scenario]:
     """The scenarios to run: named ones (rule ids), all, or the default few; only runnable ones."""
-    from ._cli import UsageError
-
     known = {s.rule: s for s in SCENARIOS}
     if names:
         unknown = [name for name in names if name not in known]
@@ -186,7 +186,8 @@ def child_environ(api_url: str, version: str | None, fmt: str, width: int, color
         for key, value in os.environ.items()
         if not key.upper().startswith("REPLICATE_") or key in ("REPLICATE_EXPLAIN_RULES", "REPLICATE_EXPLAIN_DEBUG")
     }
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # The directory holding the replicate_explain package (this file is replicate_explain/cli/_demo.py).
+    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH", "")]))
     env["REPLICATE_BASE_URL"] = f"{api_url}/v1" if _major(version) >= 2 else api_url
     env["REPLICATE_API_BASE_URL"] = api_url
@@ -233,7 +234,7 @@ def run_scenario(scenario: Scenario, base_env: Mapping[str, str], version: str |
     import subprocess
     import tempfile
 
-    from ._redact import Redactor
+    from .._redact import Redactor
 
     code = scenario.code(version)
     env = dict(base_env)
@@ -279,7 +280,7 @@ def run_all(scenarios: Sequence[Scenario], version: str | None, fmt: str, width:
     """Start the loopback API, run the scenarios two at a time, yield outcomes in order."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from ._loopback import LoopbackAPI
+    from .._loopback import LoopbackAPI
 
     with LoopbackAPI(tokens=()) as api, ThreadPoolExecutor(max_workers=2) as pool:
         base = child_environ(api.url, version, fmt, width, color)
@@ -289,7 +290,7 @@ def run_all(scenarios: Sequence[Scenario], version: str | None, fmt: str, width:
 
 
 def _header(number: int, total: int, outcome: Outcome, version: str | None, width: int) -> str:
-    from ._common import indent
+    from .._common import indent
 
     scenario = outcome.scenario
     title = f"=== {number}/{total}  {scenario.rule} "
@@ -307,10 +308,9 @@ def _header(number: int, total: int, outcome: Outcome, version: str | None, widt
 def _demo(args: argparse.Namespace) -> int:
     import shutil
 
-    from ._api import rules
-    from ._cli import EXIT_OK, EXIT_PROBLEMS, write, write_json
-    from ._render import choose_format
-    from ._snapshot import client_version
+    from .._api import rules
+    from .._render import choose_format
+    from .._snapshot import client_version
 
     version = client_version()
     if args.list:
@@ -414,8 +414,6 @@ def _outcome_dict(outcome: Outcome) -> dict[str, Any]:
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add the ``demo`` subcommand."""
-    from ._cli import FORMAT_CHOICES, add_format
-
     parser = subparsers.add_parser(
         "demo",
         help="watch real replicate failures explained (no network, no token)",

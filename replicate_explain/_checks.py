@@ -1,6 +1,7 @@
-"""``replicate-explain doctor``: check the environment before running, for people and for CI.
+"""What ``doctor`` checks without starting anything: the token, ``.env``, client, Python, and online.
 
-Checks, each giving :class:`Finding` records that name the rule they correspond to and its fix:
+Each check gives :class:`Finding` records that name the rule they correspond to and take its fix
+steps from that rule (the fix text lives in the rules only):
 
 * the token: REPLICATE_API_TOKEN unset, empty, only whitespace, padded with whitespace or a line
   break, wrapped in quotes, prefixed with ``Bearer ``/``Token ``, a look-alike variable set
@@ -9,11 +10,9 @@ Checks, each giving :class:`Finding` records that name the rule they correspond 
 * the client release against the ``client-outdated`` rule(s): a ``match`` alternative whose
   ``client`` range holds the installed version (and whose ``python`` range, if any, holds this
   Python) is a problem; the ranges live in the rule files, not here;
-* this Python against the client's ``Requires-Python`` (package metadata), and whether
-  ``import replicate`` works in a fresh interpreter;
-* whether the hook is active in new interpreters of this environment (a note, not a problem);
-* with ``--online`` only: the token against ``GET {base}/v1/account`` (``REPLICATE_BASE_URL``,
-  with or without ``/v1``), with a timeout. No other command touches the network.
+* this Python against the client's ``Requires-Python`` (package metadata);
+* the token against ``GET {base}/v1/account`` (``REPLICATE_BASE_URL``, with or without ``/v1``),
+  with a timeout: the only network access of the command line, asked for with ``doctor --online``.
 
 A finding cites a rule id only if that rule is loaded (user rules included), so every id printed
 can be looked up with ``replicate-explain rules show ID``.
@@ -21,9 +20,6 @@ can be looked up with ``replicate-explain rules show ID``.
 
 from __future__ import annotations
 
-import argparse
-import os
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,33 +33,7 @@ PROBLEM = "problem"
 NOTE = "note"
 
 DEFAULT_BASE_URL = "https://api.replicate.com"
-TOKENS_PAGE = "https://replicate.com/account/api-tokens"
 CLIENT_RULE_PREFIX = "client-outdated"
-PROBE_MARK = "\x00replicate-explain-doctor:"
-
-#: Fixes used when the rule a finding corresponds to is not loaded (a user removed or broke it).
-FALLBACK_FIXES: Mapping[str, tuple[str, ...]] = {
-    "token-unset": (f"Set REPLICATE_API_TOKEN to your token from {TOKENS_PAGE}.",),
-    "token-empty": (f"Give REPLICATE_API_TOKEN your token from {TOKENS_PAGE}; it is set but empty.",),
-    "token-whitespace": ("Remove the whitespace or line break around the value (echo -n, printf %s, .strip()).",),
-    "token-quoted": ("Remove the quotes from the value: set REPLICATE_API_TOKEN=r8_... without quotes.",),
-    "token-scheme-prefixed": (
-        "Remove the 'Bearer '/'Token ' prefix: the client adds it; the variable holds only r8_...",
-    ),
-    "token-lookalike-var": ("Rename the variable to REPLICATE_API_TOKEN (the client reads no other name).",),
-    "dotenv-not-loaded": (
-        "Load the .env file before `import replicate` (from dotenv import load_dotenv; load_dotenv()).",
-    ),
-    "token-rejected": (f"Create a new token at {TOKENS_PAGE} and set REPLICATE_API_TOKEN to it.",),
-}
-
-EPILOG = """\
-Exit status: 0 healthy, 1 problems found, 2 usage error. Notes (e.g. the hook is not active)
-do not change the exit status, so `replicate-explain doctor || exit 1` suits CI.
-
-Only --online touches the network: GET <REPLICATE_BASE_URL or https://api.replicate.com>/v1/account
-with the token. The token itself is never printed.
-"""
 
 
 @dataclass(frozen=True)
@@ -101,13 +71,20 @@ def doctor_steps(rule_id: str, steps: Sequence[str]) -> tuple[str, ...]:
     )
 
 
-def _problem(check: str, message: str, rule_id: str | None, rules: RuleSet, fix: Sequence[str] = ()) -> Finding:
-    """A problem citing ``rule_id`` if that rule is loaded, with its fix steps."""
+def problem(check: str, message: str, rule_id: str | None, rules: RuleSet, fix: Sequence[str] = ()) -> Finding:
+    """A problem citing ``rule_id`` if that rule is loaded, with its fix steps.
+
+    The fix text lives in the rules only: when the rule is not loaded (a user rule replaced it
+    with a broken file), the finding says so instead of a fix.
+    """
     rule = rules.get(rule_id) if rule_id else None
     if rule is not None:
         return Finding(check, PROBLEM, message, rule.id, tuple(fix) or doctor_steps(rule.id, rule.fix))
-    fallback = FALLBACK_FIXES.get(rule_id or "", ())
-    return Finding(check, PROBLEM, message, None, tuple(fix) or fallback)
+    missing = (
+        f"The rule {rule_id} that explains this is not loaded, so its fix cannot be shown: "
+        "see `replicate-explain rules list` for the broken rule files.",
+    )
+    return Finding(check, PROBLEM, message, None, tuple(fix) or missing)
 
 
 def token_findings(environ: Mapping[str, str], cwd: str, rules: RuleSet) -> list[Finding]:
@@ -125,11 +102,11 @@ def token_findings(environ: Mapping[str, str], cwd: str, rules: RuleSet) -> list
     findings: list[Finding] = []
     if state in ("unset", "empty", "blank"):
         primary = "token-unset" if state == "unset" else "token-empty"
-        findings.append(_problem("token", described, primary, rules))
+        findings.append(problem("token", described, primary, rules))
         lookalike = facts.get("token.lookalike")
         if isinstance(lookalike, str):
             findings.append(
-                _problem(
+                problem(
                     "token",
                     f"{lookalike} is set, but the replicate client reads only {TOKEN_VARIABLE}",
                     "token-lookalike-var",
@@ -138,7 +115,7 @@ def token_findings(environ: Mapping[str, str], cwd: str, rules: RuleSet) -> list
             )
         if dotenv is not None:
             findings.append(
-                _problem(
+                problem(
                     "dotenv",
                     f"{dotenv} defines {TOKEN_VARIABLE}, but this process does not have it: the file was not loaded",
                     "dotenv-not-loaded",
@@ -147,10 +124,10 @@ def token_findings(environ: Mapping[str, str], cwd: str, rules: RuleSet) -> list
             )
         return findings
     if facts.get("token.whitespace") != "none" or facts.get("token.line_break"):
-        findings.append(_problem("token", described, "token-whitespace", rules))
+        findings.append(problem("token", described, "token-whitespace", rules))
     if facts.get("token.quoted"):
         findings.append(
-            _problem(
+            problem(
                 "token",
                 f"{TOKEN_VARIABLE} is wrapped in quotes, which become part of the token",
                 "token-quoted",
@@ -159,7 +136,7 @@ def token_findings(environ: Mapping[str, str], cwd: str, rules: RuleSet) -> list
         )
     if facts.get("token.scheme_prefixed"):
         findings.append(
-            _problem(
+            problem(
                 "token",
                 f"{TOKEN_VARIABLE} starts with an auth scheme ('Bearer ' or 'Token '); the client adds its own",
                 "token-scheme-prefixed",
@@ -210,7 +187,7 @@ def client_findings(version: str | None, rules: RuleSet, python: str | None = No
             if match.client and version_in(match.client, version) and version_in(match.python, python):
                 where = f" on Python {match.python}" if match.python else ""
                 findings.append(
-                    _problem(
+                    problem(
                         "client",
                         f"replicate {version} is in a release range known to break authentication "
                         f"({match.client}{where}): {rule.title}",
@@ -273,116 +250,6 @@ def python_findings(version: str | None, python: str | None = None) -> list[Find
             f"Python {python} does not satisfy replicate {version}'s Requires-Python {requires}",
             None,
             (f"Use a Python that matches {requires}, or install a {dist} release that supports Python {python}.",),
-        )
-    ]
-
-
-_PROBE = """
-import json, sys
-hooked = getattr(sys.excepthook, "__module__", "") == "replicate_explain._hook"
-result = {"hook": hooked, "preloaded": "replicate_explain" in sys.modules}
-try:
-    import replicate
-    result["import"] = None
-except BaseException as exc:
-    result["import"] = type(exc).__module__ + "." + type(exc).__qualname__ + ": " + str(exc)
-print(MARK + json.dumps(result))
-""".replace("MARK", repr(PROBE_MARK))
-
-
-@dataclass(frozen=True)
-class Probe:
-    """What a fresh interpreter of this environment reported."""
-
-    ok: bool
-    hook: bool
-    import_error: str | None
-    error: str = ""
-
-
-def run_probe(environ: Mapping[str, str]) -> Probe:
-    """Start ``sys.executable`` as a user would; ask about the hook and ``import replicate``."""
-    import json
-    import subprocess
-
-    try:
-        done = subprocess.run(
-            [sys.executable, "-c", _PROBE],
-            env=dict(environ),
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            timeout=120,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError) as error:
-        return Probe(False, False, None, f"{type(error).__name__}: {error}")
-    for line in done.stdout.splitlines():
-        if line.startswith(PROBE_MARK):
-            data = json.loads(line[len(PROBE_MARK) :])
-            return Probe(True, bool(data.get("hook")), data.get("import"))
-    tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-    return Probe(False, False, None, f"exit status {done.returncode}: {tail}")
-
-
-def import_findings(probe: Probe, version: str | None, outdated: Sequence[Finding], rules: RuleSet) -> list[Finding]:
-    """Whether ``import replicate`` works in a fresh interpreter."""
-    if version is None:
-        return []
-    if not probe.ok:
-        return [
-            Finding(
-                "import",
-                NOTE,
-                f"could not start a fresh interpreter to check `import replicate`: {probe.error}",
-            )
-        ]
-    if probe.import_error is None:
-        return [Finding("import", OK, "`import replicate` works in a fresh interpreter")]
-    cited = next((f.rule for f in outdated if f.rule), None)
-    message = f"`import replicate` fails in a fresh interpreter: {probe.import_error}"
-    if cited:
-        return [_problem("import", message, cited, rules)]
-    return [Finding("import", PROBLEM, message, None, ("pip install --upgrade replicate",))]
-
-
-def hook_findings(probe: Probe, environ: Mapping[str, str]) -> list[Finding]:
-    """Whether new interpreters here start with the hook (a note, never a problem)."""
-    from ._hook import OFF_VALUES
-
-    fix = (
-        "Run `replicate-explain install` (every interpreter of this environment), or add "
-        "`import replicate_explain` at the top of your program.",
-    )
-    if environ.get("REPLICATE_EXPLAIN", "").strip().lower() in OFF_VALUES:
-        return [
-            Finding(
-                "hook",
-                NOTE,
-                "the hook is switched off by REPLICATE_EXPLAIN=" + environ["REPLICATE_EXPLAIN"].strip(),
-            )
-        ]
-    if probe.ok and probe.hook:
-        return [Finding("hook", OK, "the hook is active in new interpreters of this environment")]
-    reason = ""
-    if probe.ok:
-        try:
-            from ._site import hook_status
-
-            status = hook_status(environ)
-            reasons = [r for r in getattr(status, "reasons", ()) if isinstance(r, str)]
-            if reasons:
-                reason = ": " + reasons[0].splitlines()[0].rstrip(".")
-        except Exception:
-            reason = ""
-    return [
-        Finding(
-            "hook",
-            NOTE,
-            f"the hook is not active in new interpreters of this environment{reason}",
-            None,
-            fix,
         )
     ]
 
@@ -492,7 +359,7 @@ def online_findings(environ: Mapping[str, str], rules: RuleSet, timeout: float) 
     said = f": {detail}" if isinstance(detail, str) and detail else ""
     if status in (401, 403):
         return [
-            _problem(
+            problem(
                 "online",
                 f"{shown} refused the token with {status}{said}{note}",
                 "token-rejected",
@@ -508,112 +375,3 @@ def online_findings(environ: Mapping[str, str], rules: RuleSet, timeout: float) 
             ("Check REPLICATE_BASE_URL, or try again later.",),
         )
     ]
-
-
-def run_checks(
-    environ: Mapping[str, str] | None = None,
-    *,
-    rules: RuleSet | None = None,
-    cwd: str | None = None,
-    online: bool = False,
-    timeout: float = 10.0,
-) -> list[Finding]:
-    """Every check, in the order they are printed."""
-    from ._snapshot import client_version
-
-    env: Mapping[str, str] = os.environ if environ is None else environ
-    if rules is None:
-        from ._rules import load_rules
-
-        rules = load_rules(environ=env)
-    version = client_version()
-    findings = token_findings(env, os.getcwd() if cwd is None else cwd, rules)
-    outdated = client_findings(version, rules)
-    findings += outdated
-    findings += python_findings(version)
-    probe = run_probe(env)
-    findings += import_findings(probe, version, [f for f in outdated if f.status == PROBLEM], rules)
-    findings += hook_findings(probe, env)
-    if online:
-        findings += online_findings(env, rules, timeout)
-    return findings
-
-
-def format_findings(findings: Sequence[Finding]) -> str:
-    """The plain-text report."""
-    from ._common import wrap
-
-    out = [f"replicate-explain doctor (Python {python_version()})", ""]
-    for finding in findings:
-        label = f"[{finding.status}]"
-        rule = f" ({finding.rule})" if finding.rule else ""
-        out.append(wrap(f"{label:<10}{finding.check}: {finding.message}{rule}", width=0, hanging=10))
-        if finding.status != OK:
-            for number, step in enumerate(finding.fix, 1):
-                mark = "fix:" if number == 1 else "    "
-                count = f"{number}. " if len(finding.fix) > 1 else ""
-                out.append(wrap(f"{mark} {count}{step}", width=10, hanging=5 + len(count)))
-            if finding.rule:
-                out.append(f"{'':10}more: replicate-explain rules show {finding.rule}")
-    problems = sum(1 for f in findings if f.status == PROBLEM)
-    out.append("")
-    out.append("No problems found." if not problems else f"{problems} problem{'s' if problems != 1 else ''} found.")
-    return "\n".join(out) + "\n"
-
-
-def _doctor(args: argparse.Namespace) -> int:
-    from ._cli import EXIT_OK, EXIT_PROBLEMS, UsageError, write, write_json
-
-    if args.timeout <= 0:
-        raise UsageError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
-    from ._api import rules
-
-    findings = run_checks(rules=rules(), online=args.online, timeout=args.timeout)
-    problems = sum(1 for f in findings if f.status == PROBLEM)
-    if args.format == "json":
-        from ._snapshot import client_version
-
-        write_json(
-            {
-                "healthy": problems == 0,
-                "problems": problems,
-                "python": python_version(),
-                "client_version": client_version(),
-                "findings": [f.to_dict() for f in findings],
-            }
-        )
-    else:
-        write(format_findings(findings))
-    return EXIT_PROBLEMS if problems else EXIT_OK
-
-
-def register(subparsers: argparse._SubParsersAction[Any]) -> None:
-    """Add the ``doctor`` subcommand."""
-    from ._cli import DATA_FORMAT_CHOICES, add_format
-
-    parser = subparsers.add_parser(
-        "doctor",
-        help="check the token, the client and the hook before running",
-        description=(
-            "Check this environment for the causes of Replicate authentication failures: the "
-            "token variable, look-alike variables, an unloaded .env, the installed client "
-            "release and Python, and whether the hook is active. Each problem names its rule and "
-            "fix."
-        ),
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--online",
-        action="store_true",
-        help="also verify the token with the API (the only network access)",
-    )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=10.0,
-        metavar="SECONDS",
-        help="timeout of the online check (default: 10)",
-    )
-    add_format(parser, DATA_FORMAT_CHOICES)
-    parser.set_defaults(handler=_doctor)

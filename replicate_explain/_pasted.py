@@ -1,0 +1,373 @@
+"""Read exceptions from text (a pasted traceback, a log) and explain them in this environment.
+
+The parser reads the traceback blocks of the text (``Traceback (most recent call last):`` ... the
+exception line, chained by "The above exception was the direct cause..." or "During handling of
+the above exception..."), and, outside those blocks, lone lines that name a known exception
+class. Each chain becomes a list of :class:`~replicate_explain._snapshot.ExceptionInfo`:
+
+* ``types``: the printed dotted name, then its bases (:func:`._hierarchy.types_for`);
+* ``message``: the text after ``Name: ``, with its continuation lines;
+* ``attributes``: what the printed message reveals (``status``/``title``/``detail`` of a 0.x/1.x
+  ``ReplicateError``'s details block, ``status_code`` of 2.x ``Error code: 401 - ...``);
+* ``in_replicate``: a frame of the block lies in a ``replicate`` package directory.
+
+:func:`explain_text` builds a snapshot of each chain with the environment facts (token state,
+``.env``, client version) of the process running it, so the explanation fits the machine it runs
+on; the caller may name another client version. No argparse and no printing here; standard
+library only at import time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from ._explanation import Explanation
+from ._hierarchy import ALIASES, KNOWN_BASES, types_for
+from ._rules import RuleSet
+from ._snapshot import ExceptionInfo, Snapshot
+
+TRACEBACK_HEADERS = (
+    "Traceback (most recent call last):",
+    "Exception Group Traceback (most recent call last):",
+)
+CHAIN_SEPARATORS = (
+    "The above exception was the direct cause of the following exception:",
+    "During handling of the above exception, another exception occurred:",
+)
+MAX_MESSAGE_LINES = 40
+MAX_CHAINS = 200
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
+_HEADER = re.compile(rf"^(?P<name>{_NAME})(?:: (?P<message>.*)|:)?$")
+_FRAME = re.compile(r'^\s*File "(?P<file>[^"]*)", line \d+')
+# Decoration of exception groups (Python 3.11+): "  | " and "  + " prefixes, "+-+---- 1 ----" rules.
+_GROUP_PREFIX = re.compile(r"^\s*[|+](?: |$)")
+_GROUP_RULE = re.compile(r"^\s*\+[-+]*-{4,}[^|]*$")
+# A line that starts a new log record ends a message (timestamps, level names).
+_LOG_RECORD = re.compile(
+    r"^(?:\[?\d{4}-\d\d-\d\d[ T]|\[?\d\d:\d\d:\d\d[ "
+    r",.]|(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL)\b[:\s])"
+)
+# Outside traceback blocks: a dotted name ending in Error/Exception, then ": message".
+_LONE = re.compile(
+    r"(?<![\w.])(?P<name>(?:[A-Za-z_][A-Za-z0-9_]*\.)+[A-Za-z_][A-Za-z0-9_]*(?:Error|Exception))"
+    r"(?:: (?P<message>.*))?$"
+)
+_DETAILS = re.compile(r"^(?P<key>title|status|detail|code): (?P<value>.*)$")
+_ERROR_CODE = re.compile(r"^Error code: (?P<code>\d{3})\b")
+_REPLICATE_DIR = re.compile(r"[\\/]replicate[\\/]")
+
+
+@dataclass(frozen=True)
+class Found:
+    """One exception line found in the text, before it becomes an :class:`ExceptionInfo`."""
+
+    name: str
+    message: str
+    frames: tuple[str, ...] = ()
+    """File names of the frames of its traceback block (empty for a lone line)."""
+    line: int = 0
+    """1-based line number of the exception line in the text."""
+
+
+@dataclass(frozen=True)
+class Chain:
+    """The exceptions of one traceback, outermost first (the order of ``Snapshot.exceptions``)."""
+
+    exceptions: tuple[Found, ...]
+    start: int
+    """1-based line where the chain's first block starts."""
+    end: int
+    """1-based line of the chain's last line."""
+    text: str = field(default="", repr=False)
+    """The chain's lines as they appear in the input (for the echo; not yet redacted)."""
+
+
+def attributes_for(name: str, message: str) -> Mapping[str, str]:
+    """The attributes a printed message reveals, as the live exception would report them."""
+    found: dict[str, str] = {}
+    lines = message.splitlines()
+    if lines and lines[0].strip().endswith("Details:"):  # 0.x/1.x ReplicateError.__str__
+        for line in lines[1:]:
+            match = _DETAILS.match(line.strip())
+            if match:
+                found[match["key"]] = match["value"].strip()
+    code = _ERROR_CODE.match(message)
+    if code and name.startswith("replicate."):  # 2.x APIStatusError: "Error code: 401 - {...}"
+        found["status_code"] = code["code"]
+    return MappingProxyType(found)
+
+
+@dataclass(frozen=True)
+class _Line:
+    text: str
+    """The line without ANSI codes, a log prefix or exception-group decoration."""
+    grouped: bool
+    """It carried exception-group decoration."""
+    rule: bool
+    """It is an exception-group rule such as ``+---------------- 1 ----------------``."""
+
+
+def _prepare(text: str) -> list[_Line]:
+    """Split ``text`` into lines without ANSI codes, carriage returns or decoration.
+
+    A prefix repeated on every line of a traceback (``web-1  | `` in docker compose output) is
+    taken from the line that holds ``Traceback (most recent call last):`` and removed from the
+    lines that follow and start with it.
+    """
+    text = _ANSI.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    out: list[_Line] = []
+    prefix: str | None = None
+    for line in text.split("\n"):
+        index = line.find(TRACEBACK_HEADERS[0])
+        if index > 0 and line[:index].strip() and not _GROUP_PREFIX.match(line[:index]):
+            prefix = line[:index]
+        elif index == 0:
+            prefix = None
+        if prefix and line.startswith(prefix):
+            line = line[len(prefix) :]
+        line = line.rstrip()
+        if _GROUP_RULE.match(line):
+            out.append(_Line("", True, True))
+            continue
+        match = _GROUP_PREFIX.match(line)
+        if match:
+            out.append(_Line(line[match.end() :], True, False))
+        else:
+            out.append(_Line(line, False, False))
+    return out
+
+
+def _is_header(line: _Line) -> bool:
+    return line.text.strip() in TRACEBACK_HEADERS
+
+
+def _ends_message(line: _Line, grouped: bool) -> bool:
+    stripped = line.text.strip()
+    return bool(
+        line.rule
+        or line.grouped != grouped
+        or stripped in TRACEBACK_HEADERS
+        or stripped in CHAIN_SEPARATORS
+        or _LOG_RECORD.match(line.text)
+        or _FRAME.match(line.text)
+    )
+
+
+def _prose_follows(lines: list[_Line], index: int, grouped: bool) -> bool:
+    """Whether the paragraph at ``index`` (after a blank line) reads as more of the message.
+
+    Messages may hold blank lines (0.x: "No API token provided...\n\nYou can find your API
+    key..."), but what follows a traceback in a log is usually something else: a paragraph
+    counts only if it is unindented text that runs to a blank line or the end.
+    """
+    seen = False
+    while index < len(lines) and lines[index].text.strip():
+        line = lines[index]
+        if _ends_message(line, grouped):
+            return seen
+        if line.text[:1].isspace():
+            return False
+        seen = True
+        index += 1
+    return seen
+
+
+def _read_message(lines: list[_Line], index: int, first: str, grouped: bool) -> tuple[str, int]:
+    """The exception message starting with ``first``; returns it and the index after it."""
+    message = [first]
+    while index < len(lines) and len(message) < MAX_MESSAGE_LINES:
+        line = lines[index]
+        if _ends_message(line, grouped):
+            break
+        if not line.text.strip():
+            after = index
+            while after < len(lines) and not lines[after].rule and not lines[after].text.strip():
+                after += 1
+            if not _prose_follows(lines, after, grouped):
+                break
+        message.append(line.text)
+        index += 1
+    while len(message) > 1 and not message[-1].strip():
+        message.pop()
+    return "\n".join(message), index
+
+
+def _read_block(lines: list[_Line], index: int) -> tuple[Found | None, int]:
+    """The ``Traceback ...`` block whose header is at ``index``: its exception, the next index."""
+    grouped = lines[index].grouped
+    index += 1
+    frames: list[str] = []
+    while index < len(lines):
+        line = lines[index]
+        if line.rule or line.grouped != grouped or (line.text.strip() and not line.text[:1].isspace()):
+            break
+        frame = _FRAME.match(line.text)
+        if frame:
+            frames.append(frame["file"])
+        index += 1
+    if index >= len(lines) or lines[index].rule or lines[index].grouped != grouped:
+        return None, index
+    header = _HEADER.match(lines[index].text.strip())
+    if header is None or _is_header(lines[index]) or lines[index].text.strip() in CHAIN_SEPARATORS:
+        return None, index
+    line_number = index + 1
+    message, index = _read_message(lines, index + 1, header["message"] or "", grouped)
+    return Found(header["name"], message, tuple(frames), line_number), index
+
+
+def _skip_blank(lines: list[_Line], index: int) -> int:
+    while index < len(lines) and not lines[index].rule and not lines[index].text.strip():
+        index += 1
+    return index
+
+
+def _read_chain(lines: list[_Line], index: int) -> tuple[list[Found], int]:
+    """A chain from the header at ``index``: blocks linked by separators, and group members."""
+    grouped = lines[index].grouped
+    found: list[Found] = []
+    segment: list[Found] = []
+    while index < len(lines):
+        exception, index = _read_block(lines, index)
+        if exception is not None:
+            segment.append(exception)
+        after = _skip_blank(lines, index)
+        if after < len(lines) and lines[after].text.strip() in CHAIN_SEPARATORS:
+            after = _skip_blank(lines, after + 1)
+            if after < len(lines) and _is_header(lines[after]):
+                index = after
+                continue
+            index = after
+        found.extend(reversed(segment))  # printed innermost first; snapshots are outermost first
+        segment = []
+        if not grouped:
+            break
+        # Inside an exception group: more members follow while the decoration goes on.
+        while index < len(lines) and (lines[index].grouped or lines[index].rule):
+            line = lines[index]
+            if _is_header(line):
+                break
+            text = line.text
+            header = _HEADER.match(text.strip()) if text.strip() and not text[:1].isspace() else None
+            if header is not None and index > 0 and lines[index - 1].rule:
+                line_number = index + 1
+                message, index = _read_message(lines, index + 1, header["message"] or "", True)
+                found.append(Found(header["name"], message, (), line_number))
+                continue
+            index += 1
+        if index >= len(lines) or not _is_header(lines[index]):
+            break
+    found.extend(reversed(segment))
+    return found, index
+
+
+def find_chains(text: str) -> list[Chain]:
+    """Every exception chain in ``text`` in order: traceback blocks, and lone exception lines."""
+    lines = _prepare(text)
+    raw = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    chains: list[Chain] = []
+    consumed: set[int] = set()
+    index = 0
+    while index < len(lines) and len(chains) < MAX_CHAINS:
+        if not _is_header(lines[index]):
+            index += 1
+            continue
+        start = index
+        found, index = _read_chain(lines, index)
+        end = index
+        while end > start and not lines[end - 1].text.strip():
+            end -= 1
+        consumed.update(range(start, max(index, start + 1)))
+        if found:
+            chains.append(Chain(tuple(found), start + 1, end, "\n".join(raw[start:end])))
+    for number, line in enumerate(lines):
+        if number in consumed or len(chains) >= MAX_CHAINS:
+            continue
+        match = _LONE.search(line.text)
+        if match is None:
+            continue
+        name = match["name"]
+        if ALIASES.get(name, name) not in KNOWN_BASES and not name.startswith("replicate."):
+            continue
+        lone = Found(name, (match["message"] or "").strip(), (), number + 1)
+        chains.append(Chain((lone,), number + 1, number + 1, raw[number]))
+    chains.sort(key=lambda chain: chain.start)
+    return chains
+
+
+def exception_infos(chain: Chain) -> list[ExceptionInfo]:
+    """The chain's exceptions as the matcher sees them (messages are redacted later)."""
+    return [
+        ExceptionInfo(
+            types=types_for(found.name),
+            message=found.message,
+            attributes=attributes_for(found.name, found.message),
+            in_replicate=any(_REPLICATE_DIR.search(frame) for frame in found.frames),
+        )
+        for found in chain.exceptions
+    ]
+
+
+@dataclass(frozen=True)
+class Result:
+    """One chain of the text, the snapshot built from it, and its explanation (if any)."""
+
+    chain: Chain
+    snapshot: Snapshot
+    explanation: Explanation | None
+    candidates: tuple[str, ...] = ()
+    """Rules whose exception shapes match but whose environment facts or client range do not."""
+
+
+def shape_candidates(snapshot: Snapshot, rules: RuleSet) -> tuple[str, ...]:
+    """Ids of the rules that match the exceptions alone (ignoring facts and version ranges)."""
+    from ._matcher import pattern_hit
+
+    if not snapshot.relevant:
+        return ()
+    return tuple(
+        sorted(
+            rule.id
+            for rule in rules.rules
+            if any(
+                pattern_hit(pattern, info)
+                for match in rule.matches
+                for pattern in match.exceptions
+                for info in snapshot.exceptions
+            )
+        )
+    )
+
+
+def explain_text(
+    text: str,
+    rules: RuleSet,
+    environ: Mapping[str, str] | None = None,
+    *,
+    client: str | None = "detect",
+    cwd: str | None = None,
+) -> list[Result]:
+    """Find every exception chain in ``text`` and explain each one in this environment.
+
+    ``environ`` (default ``os.environ``) and ``cwd`` (default: the working directory) give the
+    token and ``.env`` facts; ``client`` is the client version (``"detect"``: the installed one).
+    """
+    import os
+
+    from ._matcher import explain_snapshot
+    from ._snapshot import client_version, snapshot_from_data
+
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    version = client_version() if client == "detect" else client
+    where = os.getcwd() if cwd is None else cwd
+    results = []
+    for chain in find_chains(text):
+        snapshot = snapshot_from_data(exception_infos(chain), env, version, cwd=where)
+        explanation = explain_snapshot(snapshot, rules)
+        candidates = () if explanation is not None else shape_candidates(snapshot, rules)
+        results.append(Result(chain, snapshot, explanation, candidates))
+    return results
