@@ -13,6 +13,7 @@ from clients import CANARY
 from commandline import cli_env, run_cli
 from outputs import leaks
 
+import replicate_explain
 from replicate_explain.cli import build_parser
 
 
@@ -48,6 +49,7 @@ def test_the_parser_has_the_commands_of_issue_4() -> None:
     assert set(COMMANDS) >= MINE
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
 def test_every_subcommand_has_help_with_exit_codes(command: tuple[str, ...]) -> None:
     """``--help`` works on every subcommand, exits 0 and documents the exit status."""
@@ -58,6 +60,7 @@ def test_every_subcommand_has_help_with_exit_codes(command: tuple[str, ...]) -> 
         assert "Exit status" in done.stdout
 
 
+@pytest.mark.e2e
 def test_top_level_help_lists_the_commands_and_exit_codes() -> None:
     """The top-level help names each command and the exit codes."""
     done = run_cli("--help")
@@ -67,6 +70,7 @@ def test_top_level_help_lists_the_commands_and_exit_codes() -> None:
     assert "Exit status: 0 healthy or done, 1 problems found, 2 usage error." in done.stdout
 
 
+@pytest.mark.e2e
 def test_python_dash_m_is_the_same_program() -> None:
     """``python -m replicate_explain`` prints exactly what the console script prints."""
     script = run_cli("rules", "list")
@@ -84,6 +88,7 @@ def test_python_dash_m_is_the_same_program() -> None:
     )
 
 
+@pytest.mark.e2e
 def test_version_is_the_installed_distribution_version() -> None:
     """``--version`` prints the version pip installed."""
     done = run_cli("--version")
@@ -93,6 +98,7 @@ def test_version_is_the_installed_distribution_version() -> None:
     )
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
@@ -137,6 +143,7 @@ def _leak_commands(tmp_path: Path) -> list[tuple[str, ...]]:
     ]
 
 
+@pytest.mark.e2e
 def test_no_subcommand_prints_the_token(tmp_path: Path) -> None:
     """With the canary token in every token variable, no command prints any piece of it."""
     env = cli_env(
@@ -152,3 +159,54 @@ def test_no_subcommand_prints_the_token(tmp_path: Path) -> None:
         printed[" ".join(command)] = leaks(done.stdout + done.stderr, CANARY)
     assert printed == {key: [] for key in printed}
     assert "explain --echo " + str(tmp_path / "app.log") in printed
+
+
+def _module_imports() -> dict[str, set[str]]:
+    """Each module of the package -> the package modules it imports (in functions too)."""
+    import ast
+
+    package = Path(replicate_explain.__file__).parent
+
+    def name(path: Path) -> str:
+        parts = path.relative_to(package.parent).with_suffix("").parts
+        return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+    paths = {name(path): path for path in package.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for module, path in paths.items():
+        here = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        edges: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                base = here.split(".")[: len(here.split(".")) - node.level + 1] if node.level else []
+                target = ".".join([*base, *([node.module] if node.module else [])])
+                edges.update(c for c in [target, *(f"{target}.{a.name}" for a in node.names)] if c in paths)
+            elif isinstance(node, ast.Import):
+                edges.update(alias.name for alias in node.names if alias.name in paths)
+        graph[module] = edges - {module}
+    return graph
+
+
+def test_command_modules_share_only_the_output_helpers() -> None:
+    """In process: a command module imports the pipeline, ``cli._output`` and ``cli._ruledoc``
+    but never another command module; only ``__main__`` imports the command line from outside."""
+    cli = "replicate_explain.cli"
+    output, ruledoc = f"{cli}._output", f"{cli}._ruledoc"
+    wrong = {}
+    for module, edges in _module_imports().items():
+        into_cli = {edge for edge in edges if edge == cli or edge.startswith(cli + ".")}
+        if module == cli:
+            allowed = into_cli
+        elif module == output:
+            allowed = set()
+        elif module == ruledoc:
+            allowed = {output}
+        elif module.startswith(cli + "."):
+            allowed = {output, ruledoc}
+        elif module == "replicate_explain.__main__":
+            allowed = {cli}
+        else:
+            allowed = set()
+        if into_cli - allowed:
+            wrong[module] = sorted(into_cli - allowed)
+    assert wrong == {}

@@ -12,6 +12,8 @@ from outputs import leaks
 from replicate_explain._rules import load_rules
 from replicate_explain.cli._demo import DEFAULT, SCENARIOS, applies
 
+pytestmark = pytest.mark.e2e  # every test here runs the console script or builds a venv
+
 RULE_IDS = {rule.id for rule in load_rules().rules}
 INSTALLED = "1.0.7"
 

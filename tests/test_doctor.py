@@ -14,9 +14,10 @@ from clients import CANARY, VALID_TOKEN, client_path
 from commandline import cli_env, run_cli, run_json
 from outputs import leaks
 
-from replicate_explain._checks import PROBLEM, Finding, account_url, python_findings
+from replicate_explain._checks import PROBLEM, Finding, account_url, problem, python_findings
 from replicate_explain._loopback import LoopbackAPI, header_digest
-from replicate_explain._rules import load_rules
+from replicate_explain._rules import RuleSet, load_rules
+from replicate_explain.cli._doctor import run_checks
 
 RULE_IDS = {rule.id for rule in load_rules().rules}
 PYTHON = ".".join(map(str, sys.version_info[:3]))
@@ -31,6 +32,7 @@ def _problems(document: dict[str, Any], *checks: str) -> list[tuple[str, str | N
     return [(f["check"], f["rule"]) for f in document["findings"] if f["status"] == PROBLEM and f["check"] in checks]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("environ", "dotenv", "expected"),
     [
@@ -88,6 +90,7 @@ def test_token_findings(tmp_path: Path, environ: dict[str, str], dotenv: bool, e
             assert finding["fix"], finding
 
 
+@pytest.mark.e2e
 def test_healthy_report_in_plain_text(tmp_path: Path) -> None:
     """A healthy environment: ok lines and the closing verdict; exit 0."""
     done = run_cli("doctor", env=cli_env(REPLICATE_API_TOKEN=VALID_TOKEN), cwd=tmp_path)
@@ -101,6 +104,7 @@ def test_healthy_report_in_plain_text(tmp_path: Path) -> None:
     assert lines[-1] == "No problems found."
 
 
+@pytest.mark.e2e
 def test_unset_report_in_plain_text(tmp_path: Path) -> None:
     """A problem line names the check, the rule id, the fix and where to read more."""
     done = run_cli("doctor", env=cli_env(), cwd=tmp_path)
@@ -112,6 +116,7 @@ def test_unset_report_in_plain_text(tmp_path: Path) -> None:
     assert lines[-1] == "1 problem found."
 
 
+@pytest.mark.e2e
 def test_an_old_token_format_is_a_note_not_a_problem(tmp_path: Path) -> None:
     """A token without r8_ may still be valid: a note, exit 0."""
     status, document = run_json(
@@ -129,6 +134,7 @@ def test_an_old_token_format_is_a_note_not_a_problem(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.e2e
 def test_outdated_client_is_reported_from_the_rule_file(tmp_path: Path) -> None:
     """replicate 0.15.3 falls in the client-outdated range of the rule file: a problem citing it."""
     env = cli_env(REPLICATE_API_TOKEN=VALID_TOKEN, PYTHONPATH=str(client_path("0.15.3")))
@@ -137,6 +143,7 @@ def test_outdated_client_is_reported_from_the_rule_file(tmp_path: Path) -> None:
     assert _problems(document, "client", "import", "python") == [("client", cited("client-outdated"))]
 
 
+@pytest.mark.e2e
 def test_current_client_is_fine(tmp_path: Path) -> None:
     """The installed 1.0.7: client, Python and import checks are ok."""
     status, document = run_json("doctor", env=cli_env(REPLICATE_API_TOKEN=VALID_TOKEN), cwd=tmp_path)
@@ -194,6 +201,7 @@ def _online(api_url: str, token: str | None, tmp_path: Path, *extra: str) -> tup
     )
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("suffix", ["", "/v1"], ids=["1.x base url", "2.x base url"])
 def test_online_accepts_a_valid_token(api: LoopbackAPI, tmp_path: Path, suffix: str) -> None:
     """A token the API accepts: ok, one GET /v1/account with exactly ``Bearer <token>``."""
@@ -208,6 +216,7 @@ def test_online_accepts_a_valid_token(api: LoopbackAPI, tmp_path: Path, suffix: 
     ]
 
 
+@pytest.mark.e2e
 def test_online_checks_the_token_without_its_padding(api: LoopbackAPI, tmp_path: Path) -> None:
     """A trailing newline: the token is verified without it; the whitespace stays a problem."""
     status, online, _ = _online(api.url, VALID_TOKEN + "\n", tmp_path)
@@ -222,6 +231,7 @@ def test_online_checks_the_token_without_its_padding(api: LoopbackAPI, tmp_path:
     )
 
 
+@pytest.mark.e2e
 def test_online_reports_a_rejected_token(api: LoopbackAPI, tmp_path: Path) -> None:
     """A well-formed token the API refuses: a problem citing token-rejected (if loaded)."""
     status, online, rules = _online(api.url, CANARY, tmp_path)
@@ -237,6 +247,7 @@ def test_online_reports_a_rejected_token(api: LoopbackAPI, tmp_path: Path) -> No
     )
 
 
+@pytest.mark.e2e
 def test_online_without_a_token_is_skipped(api: LoopbackAPI, tmp_path: Path) -> None:
     """Nothing to verify: a note, and no request."""
     api.clear()
@@ -248,6 +259,7 @@ def test_online_without_a_token_is_skipped(api: LoopbackAPI, tmp_path: Path) -> 
     )
 
 
+@pytest.mark.e2e
 def test_without_online_there_is_no_request(api: LoopbackAPI, tmp_path: Path) -> None:
     """Plain ``doctor`` never touches the network, even with a base URL configured."""
     api.clear()
@@ -276,6 +288,7 @@ def silent_server() -> Iterator[str]:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
+@pytest.mark.e2e
 def test_online_network_failure_is_a_clear_problem(closed_port: int, tmp_path: Path) -> None:
     """Nothing listening: a problem saying the API could not be reached, and what to check."""
     status, online, _ = _online(f"http://127.0.0.1:{closed_port}", VALID_TOKEN, tmp_path)
@@ -286,6 +299,7 @@ def test_online_network_failure_is_a_clear_problem(closed_port: int, tmp_path: P
     assert "Connection refused" in finding[1]
 
 
+@pytest.mark.e2e
 def test_online_timeout_is_a_clear_problem(silent_server: str, tmp_path: Path) -> None:
     """No answer within --timeout: a problem naming the timeout."""
     status, online, _ = _online(silent_server, VALID_TOKEN, tmp_path, "--timeout", "0.5")
@@ -315,4 +329,49 @@ def test_doctor_fix_steps_do_not_send_the_user_back_to_doctor() -> None:
         "Strip it in code before the client is built, as in the fixed code in "
         "`replicate-explain rules show token-whitespace`.",
         "Create a token.",
+    )
+
+
+def test_a_problem_whose_rule_is_not_loaded_names_the_rule_instead_of_a_fix() -> None:
+    """In process: the fix text lives only in the rules; without the rule the finding says which
+    rule is missing (and cites none)."""
+    assert problem("token", "REPLICATE_API_TOKEN is not set", "token-unset", RuleSet(())) == Finding(
+        "token",
+        PROBLEM,
+        "REPLICATE_API_TOKEN is not set",
+        None,
+        (
+            "The rule token-unset that explains this is not loaded, so its fix cannot be shown: "
+            "see `replicate-explain rules list` for the broken rule files.",
+        ),
+    )
+
+
+@pytest.mark.e2e
+def test_doctor_starts_one_interpreter(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """One fresh interpreter answers both the import check and the hook check (and, when the
+    hook is not active, the reason for it)."""
+    import subprocess
+
+    started: list[list[str]] = []
+    real_run = subprocess.run
+
+    def run(args: list[str], **kwargs: Any) -> Any:
+        started.append(args)
+        return real_run(args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", run)
+    environ = cli_env(REPLICATE_API_TOKEN=VALID_TOKEN)
+    findings = run_checks(environ, rules=load_rules(environ=environ), cwd=str(tmp_path))
+    checks = {f.check: (f.status, f.message) for f in findings if f.check in ("import", "hook")}
+    assert (len(started), checks) == (
+        1,
+        {
+            "import": ("ok", "`import replicate` works in a fresh interpreter"),
+            "hook": (
+                "note",
+                "the hook is not active in new interpreters of this environment: Nothing is installed: run "
+                "`replicate-explain install` (or `replicate-explain install --user` for your user site)",
+            ),
+        },
     )

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from commandline import cli_env, run_cli, run_json
 
+from replicate_explain._errors import RuleError
 from replicate_explain._rules import bundled_rules_dir, load_rules
+from replicate_explain.cli._rules import check_paths
 
 BUNDLED = bundled_rules_dir()
 BUNDLED_IDS = sorted(rule.id for rule in load_rules([BUNDLED]).rules)
@@ -31,6 +33,7 @@ def _retitled(rule_id: str, title: str) -> str:
     return f"title: {title}\n{rest}"
 
 
+@pytest.mark.e2e
 def test_list_shows_every_bundled_rule() -> None:
     """``rules list --format json`` lists exactly the bundled rules, all marked bundled."""
     status, document = run_json("rules", "list")
@@ -41,6 +44,7 @@ def test_list_shows_every_bundled_rule() -> None:
     assert document["errors"] == []
 
 
+@pytest.mark.e2e
 def test_list_plain_has_one_line_per_rule() -> None:
     """The plain listing: id, severity and title on one line per rule, then a count."""
     done = run_cli("rules", "list")
@@ -53,6 +57,7 @@ def test_list_plain_has_one_line_per_rule() -> None:
     ]
 
 
+@pytest.mark.e2e
 def test_a_user_rule_overrides_the_bundled_one(tmp_path: Path) -> None:
     """A user rule with a bundled id replaces it, and list and show say so."""
     env = _user_rules(tmp_path, **{"token-unset.yaml": _retitled("token-unset", "My team's token check")})
@@ -75,6 +80,7 @@ def test_a_user_rule_overrides_the_bundled_one(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.e2e
 def test_list_reports_broken_user_rules_and_exits_1(tmp_path: Path) -> None:
     """A malformed user rule is listed on stderr as file:line: key: problem; exit 1."""
     bad = _retitled("token-unset", "x").replace("severity: error", "severity: fatal")
@@ -88,6 +94,7 @@ def test_list_reports_broken_user_rules_and_exits_1(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.e2e
 def test_show_prints_every_example() -> None:
     """``rules show`` prints all examples, one per client range, and the match conditions."""
     rule = load_rules([BUNDLED]).get("token-whitespace")
@@ -105,6 +112,7 @@ def test_show_prints_every_example() -> None:
         assert "\n" + section in done.stdout
 
 
+@pytest.mark.e2e
 def test_show_json_is_the_whole_rule() -> None:
     """``rules show --format json`` carries the rule's fields."""
     rule = load_rules([BUNDLED]).get("token-empty")
@@ -121,6 +129,7 @@ def test_show_json_is_the_whole_rule() -> None:
     assert len(document["match"]) == len(rule.matches)
 
 
+@pytest.mark.e2e
 def test_show_unknown_id_exits_2_with_a_suggestion() -> None:
     """An unknown id is a usage error that suggests the closest id."""
     done = run_cli("rules", "show", "token-whitespaces")
@@ -128,6 +137,7 @@ def test_show_unknown_id_exits_2_with_a_suggestion() -> None:
     assert "no rule with id 'token-whitespaces'; did you mean 'token-whitespace'?" in done.stderr
 
 
+@pytest.mark.e2e
 def test_check_bundled_rules_passes() -> None:
     """Every bundled rule file is valid and every case is explained as it expects."""
     status, document = run_json("rules", "check")
@@ -141,6 +151,7 @@ def test_check_bundled_rules_passes() -> None:
     assert done.stdout.endswith(f"checked {len(BUNDLED_IDS)} rules and {document['cases']} cases: ok\n")
 
 
+@pytest.mark.e2e
 def test_check_reports_schema_errors_with_file_and_line(tmp_path: Path) -> None:
     """A schema error prints as file:line: key: problem (did you mean ...); exit 1."""
     rule = tmp_path / "my-rule.yaml"
@@ -153,6 +164,7 @@ def test_check_reports_schema_errors_with_file_and_line(tmp_path: Path) -> None:
     assert done.stdout.splitlines()[0].endswith("(did you mean 'summary'?)")
 
 
+@pytest.mark.e2e
 def test_check_reports_failing_cases(tmp_path: Path) -> None:
     """A case the matcher explains differently is reported with its line; exit 1."""
     text = _retitled("token-unset", "Mine").replace("expect: token-unset", "expect: token-empty", 1)
@@ -168,6 +180,7 @@ def test_check_reports_failing_cases(tmp_path: Path) -> None:
     assert problem["problem"].endswith("expected 'token-empty', got 'token-unset'")
 
 
+@pytest.mark.e2e
 def test_check_copy_of_bundled_directory_passes(tmp_path: Path) -> None:
     """Checking a directory (a copy of the bundled one) validates each file in it."""
     copy = tmp_path / "rules"
@@ -176,6 +189,7 @@ def test_check_copy_of_bundled_directory_passes(tmp_path: Path) -> None:
     assert (done.returncode, done.stdout) == (0, run_cli("rules", "check").stdout)
 
 
+@pytest.mark.e2e
 def test_check_missing_path_is_a_usage_error(tmp_path: Path) -> None:
     """A path that does not exist exits 2 and says what was expected."""
     missing = tmp_path / "nope.yaml"
@@ -184,9 +198,31 @@ def test_check_missing_path_is_a_usage_error(tmp_path: Path) -> None:
     assert f"no such file or directory: {missing}; expected rule files (*.yaml) or directories of them" in done.stderr
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("action", ["list", "show token-unset", "check"])
 def test_rules_commands_do_not_depend_on_the_working_directory(tmp_path: Path, action: str) -> None:
     """The bundled rules are found from any working directory (not only the checkout)."""
     assert os.getcwd() != str(tmp_path)
     done = run_cli("rules", *action.split(), cwd=tmp_path)
     assert done.returncode == 0
+
+
+def test_check_paths_reports_rule_errors(tmp_path: Path) -> None:
+    """In process: ``check_paths`` returns the schema error of a broken file and the failing case
+    of another as ``RuleError``s, each printing as ``file:line: key: problem``."""
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(_retitled("token-unset", "Mine").replace("summary:", "sumary:"), encoding="utf-8")
+    failing = tmp_path / "token-empty.yaml"
+    text = _retitled("token-empty", "Theirs").replace("expect: token-empty", "expect: token-unset", 1)
+    failing.write_text(text, encoding="utf-8")
+    case_line = text.splitlines().index(next(line for line in text.splitlines() if "expect: token-unset" in line))
+    rules, problems, cases = check_paths([broken, failing])
+    assert [rule.id for rule in rules] == ["token-empty"]
+    assert cases == len(rules[0].cases)
+    assert [type(problem) for problem in problems] == [RuleError, RuleError]
+    schema, case = problems
+    assert (schema.path, schema.key, schema.hint) == (str(broken), "sumary", "did you mean 'summary'?")
+    assert str(schema).startswith(f"{broken}:{schema.line}: sumary: unknown key; expected one of: ")
+    assert (case.path, case.line, case.key) == (str(failing), case_line, "cases[0]")
+    assert str(case) == f"{failing}:{case_line}: cases[0]: {case.problem}"
+    assert case.problem.endswith("expected 'token-unset', got 'token-empty'")
