@@ -17,7 +17,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-#: What the simulated start-up install writes when ``replicate_explain._site`` is not available:
+#: What the simulated start-up install writes when ``replicate_explain._startup`` is not available:
 #: the guarded block the issue describes (an import that can never break the interpreter).
 SIMULATED_SITECUSTOMIZE = """\
 # >>> replicate-explain (benchmark simulation of the start-up install) >>>
@@ -101,9 +101,9 @@ def make_venv(root: Path, wheel: Path) -> Venv:
 
 
 def has_site_module(venv: Venv) -> bool:
-    """Whether the installed package has the real start-up install (``replicate_explain._site``)."""
+    """Whether the installed package has the real start-up install (``replicate_explain._startup``)."""
     result = subprocess.run(
-        [venv.python, "-c", "import importlib.util as u; print(u.find_spec('replicate_explain._site') is not None)"],
+        [venv.python, "-c", "import importlib.util as u; print(u.find_spec('replicate_explain._startup') is not None)"],
         capture_output=True,
         text=True,
         check=False,
@@ -118,7 +118,7 @@ def install_startup(venv: Venv) -> str:
     The real ``replicate-explain install`` when the package has it, else the simulated guarded
     ``sitecustomize.py`` block (:data:`SIMULATED_SITECUSTOMIZE`).
     """
-    why = "replicate_explain._site is not in the package"
+    why = "replicate_explain._startup is not in the package"
     if has_site_module(venv):
         command = [venv.python, "-m", "replicate_explain", "install"]
         result = subprocess.run(command, capture_output=True, text=True, check=False, env=clean_env())

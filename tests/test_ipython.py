@@ -620,7 +620,7 @@ def _startup_env(
 
 def _install_block() -> str:
     """What `replicate-explain install` writes into a new sitecustomize.py."""
-    from replicate_explain._site import add_block
+    from replicate_explain._startup import add_block
 
     return add_block(None).decode("utf-8")
 

@@ -48,7 +48,7 @@ def import_findings(probe: Probe, version: str | None, outdated: Sequence[Findin
             Finding(
                 "import",
                 NOTE,
-                f"could not start a fresh interpreter to check `import replicate`: {probe.error}",
+                f"a fresh interpreter could not check `import replicate`: {probe.error}",
             )
         ]
     if probe.client_error is None:

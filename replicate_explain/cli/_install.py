@@ -68,9 +68,6 @@ def _bullet(text: str) -> str:
     return "\n".join([f"  - {first}", *(f"    {line}" for line in rest)])
 
 
-# ---------------------------------------------------------------------------------------------
-
-
 def _shadow_problem(location: Location, probe: Probe) -> str | None:
     """Why a ``sitecustomize`` block in ``location`` would not run (``None``: it would)."""
     module = location.customize_module
