@@ -129,21 +129,21 @@ def test_a_logged_402_is_explained_under_the_log_record(refusing_api: LoopbackAP
     assert _leaks(result.stdout, result.stderr) == []
 
 
-def _pasted(api: LoopbackAPI, version: str, token: str, tmp_path: Path) -> tuple[str, int, dict[str, Any]]:
+def _pasted(api: LoopbackAPI, version: str, token: str, tmp_path: Path) -> tuple[int, dict[str, Any]]:
     """Run the client without replicate-explain; paste its traceback into ``explain``."""
     plain = run_program(RUN, version, api, token, {"REPLICATE_EXPLAIN": "0"})
     assert plain.returncode == 1 and "Traceback (most recent call last):" in plain.stderr, plain.stderr
     status, document = run_json(
         "explain", "-", stdin=plain.stderr, cwd=tmp_path, env=cli_env(REPLICATE_API_TOKEN=token)
     )
-    return plain.stderr, status, document
+    return status, document
 
 
 @pytest.mark.parametrize("version", CLIENT_VERSIONS)
 def test_a_pasted_402_traceback_is_billing_required(refusing_api: LoopbackAPI, version: str, tmp_path: Path) -> None:
     """The real client's own traceback text, pasted into ``explain``: billing-required, with
     the accepted-token evidence, and no token rule among the candidates."""
-    text, status, document = _pasted(refusing_api, version, NO_BILLING_TOKEN, tmp_path)
+    status, document = _pasted(refusing_api, version, NO_BILLING_TOKEN, tmp_path)
     (chain,) = document["chains"]
     explanation = chain["explanation"]
     assert (status, explanation["rule_id"], _no_token_rule(explanation)) == (0, "billing-required", [])
@@ -152,9 +152,7 @@ def test_a_pasted_402_traceback_is_billing_required(refusing_api: LoopbackAPI, v
 
 
 @pytest.mark.parametrize("version", CLIENT_VERSIONS)
-def test_a_throttled_account_is_explained_after_the_clients_retries(
-    refusing_api: LoopbackAPI, version: str
-) -> None:
+def test_a_throttled_account_is_explained_after_the_clients_retries(refusing_api: LoopbackAPI, version: str) -> None:
     """429 with Retry-After on creating a prediction: each client retries as measured (0.11.0
     five times, 0.14-1.x never for a POST, 2.x twice), then what it raises is explained as
     account-rate-limited, with the accepted-token evidence."""
@@ -180,7 +178,7 @@ def test_a_pasted_429_traceback_is_account_rate_limited(
     refusing_api: LoopbackAPI, version: str, tmp_path: Path
 ) -> None:
     """The throttled client's own traceback, pasted: account-rate-limited."""
-    _, status, document = _pasted(refusing_api, version, THROTTLED_TOKEN, tmp_path)
+    status, document = _pasted(refusing_api, version, THROTTLED_TOKEN, tmp_path)
     (chain,) = document["chains"]
     assert (status, chain["explanation"]["rule_id"], _no_token_rule(chain["explanation"])) == (
         0,
