@@ -200,3 +200,23 @@ def test_404_422_and_an_outage_get_no_explanation(
         "explain", "-", stdin=result.stderr, cwd=tmp_path, env=cli_env(REPLICATE_API_TOKEN=token)
     )
     assert (status, [chain["explanation"] for chain in document["chains"]]) == (1, [None])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("version", ["1.0.7", "2.0.0b4"])
+def test_a_402_in_a_notebook_cell_shows_the_billing_panel(
+    refusing_api: LoopbackAPI, version: str, tmp_path: Path
+) -> None:
+    """In a real kernel: the cell's error, then the billing-required panel (HTML and plain
+    text); the token appears nowhere in the executed notebook."""
+    from test_ipython import _kernel_env, run_notebook, summary
+
+    cells = ["import replicate_explain", "import replicate\n" + RUN.strip()]
+    env = _kernel_env(refusing_api, tmp_path, NO_BILLING_TOKEN, version)
+    notebook = run_notebook(cells, env, tmp_path)
+    error = "ReplicateError" if version == "1.0.7" else "APIStatusError"
+    assert [summary(cell) for cell in notebook.cells] == [
+        [],
+        [("error", error), ("panel", "billing-required", "billing-required")],
+    ]
+    assert _leaks(str(notebook)) == []
