@@ -277,6 +277,34 @@ def _credential(raw: str) -> tuple[str, bool]:
     return core, core != raw
 
 
+def account_summary(data: Mapping[str, Any]) -> str:
+    """What ``GET /v1/account`` tells of the token's account: `` (account: acme, "Acme", a user)``.
+
+    The answer is ``{"type": "user" | "organization", "username", "name", "github_url"}``;
+    anything missing or of another type is left out.
+    """
+    import json
+
+    who, name, kind = data.get("username"), data.get("name"), data.get("type")
+    if not isinstance(who, str) or not who:
+        return ""
+    parts = [who]
+    if isinstance(name, str) and name and name != who:
+        parts.append(json.dumps(name, ensure_ascii=False))
+    if kind in ("user", "organization"):
+        parts.append(f"{'an' if kind == 'organization' else 'a'} {kind}")
+    return f" (account: {', '.join(parts)})"
+
+
+BILLING_NOTE = Finding(
+    "online",
+    NOTE,
+    "billing cannot be checked without running a prediction (which costs money): the account "
+    "endpoint does not say whether billing is set up or credit is left; a 402 or 429 when you "
+    "run a model is about the account named above, not the token",
+)
+
+
 def online_findings(environ: Mapping[str, str], rules: RuleSet, timeout: float) -> list[Finding]:
     """Ask the API's account endpoint whether it accepts the token."""
     import json
@@ -352,9 +380,7 @@ def online_findings(environ: Mapping[str, str], rules: RuleSet, timeout: float) 
     if not isinstance(data, dict):
         data = {}
     if status == 200:
-        who = data.get("username")
-        account = f" (account: {who})" if isinstance(who, str) and who else ""
-        return [Finding("online", OK, f"{shown} accepted the token{account}{note}")]
+        return [Finding("online", OK, f"{shown} accepted the token{account_summary(data)}{note}"), BILLING_NOTE]
     detail = data.get("detail")
     said = f": {detail}" if isinstance(detail, str) and detail else ""
     if status in (401, 403):

@@ -15,6 +15,13 @@ Predictions succeed at once with a fixed output.
 Whitespace around the header value is not part of it (RFC 9110), as behind any real
 front end: ``Bearer <token> `` is accepted where a client manages to send it.
 
+``refusals`` maps further accepted tokens to a refusal from :data:`REFUSALS`: the token
+authenticates (``GET /v1/account`` and the model routes answer), but creating a prediction gets
+that answer, as the real API answers an account that cannot run a model: ``billing-required``
+and ``insufficient-credit`` (402), ``rate-limited`` (429 with ``Retry-After``). The negatives
+the tests keep apart from them are there too: ``not-found`` (404), ``invalid-input`` (422) and
+``server-error`` (500).
+
 The server binds 127.0.0.1 on an ephemeral port and nothing else. It keeps no raw token: the
 accepted tokens are held as SHA-256 digests, and each recorded request keeps only whether an
 ``Authorization`` header was present and the digest of its value.
@@ -32,7 +39,7 @@ import itertools
 import json
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -41,6 +48,7 @@ from typing import Any, Callable, cast
 __all__ = [
     "DEFAULT_OUTPUT",
     "DEFAULT_VERSION_ID",
+    "REFUSALS",
     "LoopbackAPI",
     "RecordedRequest",
     "header_digest",
@@ -56,6 +64,55 @@ DEFAULT_OUTPUT = "hello"
 _MISSING_DETAIL = "You did not pass an authentication token"
 _INVALID_DETAIL = "You did not pass a valid authentication token"
 _AUTH_SCHEMES = ("Bearer ", "Token ")
+
+RETRY_AFTER = 1
+"""Seconds in the ``Retry-After`` of a 429 (the clients wait that long between retries)."""
+
+REFUSALS: dict[str, tuple[int, dict[str, Any]]] = {
+    # The real bodies (see the rules' references for where each was seen).
+    "billing-required": (
+        402,
+        {
+            "title": "Billing required",
+            "detail": "You need to set up billing to run this model. Go to "
+            "https://replicate.com/account/billing#billing to set it up. If you have recently "
+            "set up billing, please wait a few minutes before trying again.",
+            "status": 402,
+        },
+    ),
+    "insufficient-credit": (
+        402,
+        {
+            "title": "Insufficient credit",
+            "detail": "You have insufficient credit to run this model. Go to "
+            "https://replicate.com/account/billing#billing to purchase credit. Once you purchase "
+            "credit, please wait a few minutes before trying again.",
+            "status": 402,
+        },
+    ),
+    "rate-limited": (
+        429,
+        {
+            "detail": "Request was throttled. Your rate limit for creating predictions is reduced "
+            "to 6 requests per minute with a burst of 1 requests until you add a payment method. "
+            f"Your rate limit resets in ~{RETRY_AFTER}s.",
+            "status": 429,
+            "retry_after": RETRY_AFTER,
+        },
+    ),
+    # Negatives: answers that are not about the account.
+    "not-found": (404, {"title": "Not found", "detail": "The requested resource could not be found.", "status": 404}),
+    "invalid-input": (
+        422,
+        {
+            "title": "Input validation failed",
+            "detail": "- input.text: Invalid type. Expected: string, given: integer\n",
+            "status": 422,
+        },
+    ),
+    "server-error": (500, {"title": "Internal server error", "detail": "Internal server error", "status": 500}),
+}
+"""What creating a prediction answers for a token given in ``LoopbackAPI(refusals=...)``."""
 
 
 def header_digest(value: str) -> str:
@@ -89,8 +146,10 @@ def _problem(status: int, title: str, detail: str) -> tuple[int, dict[str, Any]]
 class _State:
     """The mutable part of the fake API: accepted tokens, predictions, the request log."""
 
-    def __init__(self, token_digests: frozenset[str], output: object) -> None:
+    def __init__(self, token_digests: frozenset[str], output: object, refusals: dict[str, str]) -> None:
         self.token_digests = token_digests
+        self.refusals = refusals
+        """Token digest -> refusal name (a key of :data:`REFUSALS`)."""
         self.output = output
         self.lock = threading.Lock()
         self.requests: list[RecordedRequest] = []
@@ -264,6 +323,10 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], _Route], ...] = (
 )
 
 
+_CREATE_ROUTES = (_route_create, _route_create_for_model)
+"""The routes that create a prediction: where a refusal answers."""
+
+
 def _api_path(raw_path: str) -> str:
     """Return the path without query, trailing slash and up to two leading ``/v1``."""
     path = raw_path.split("?", 1)[0].split("#", 1)[0]
@@ -338,6 +401,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         content_type = "application/problem+json" if status >= 400 else "application/json"
         self.send_header("Content-Type", content_type)
+        if status == 429:
+            self.send_header("Retry-After", str(RETRY_AFTER))
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -345,7 +410,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, state: _State, authorization: str | None, raw_body: bytes) -> tuple[int, dict[str, Any]]:
         if authorization is None:
             return _problem(401, "Unauthenticated", _MISSING_DETAIL)
-        if not _accepted(authorization, state.token_digests):
+        digest = _accepted(authorization, state.token_digests | state.refusals.keys())
+        if digest is None:
             return _problem(401, "Unauthenticated", _INVALID_DETAIL)
         try:
             body = json.loads(raw_body) if raw_body else {}
@@ -359,15 +425,21 @@ class _Handler(BaseHTTPRequestHandler):
         for method, pattern, route in _ROUTES:
             match = pattern.fullmatch(path)
             if match is not None and method == self.command:
+                refusal = state.refusals.get(digest)
+                if refusal is not None and route in _CREATE_ROUTES:
+                    status, payload = REFUSALS[refusal]
+                    return status, dict(payload)
                 return route(state, match, body, base)
         return _problem(404, "Not found", "The requested resource could not be found")
 
 
-def _accepted(authorization: str, token_digests: frozenset[str]) -> bool:
+def _accepted(authorization: str, token_digests: frozenset[str] | set[str]) -> str | None:
+    """The digest of the token in an accepted header, or ``None``."""
     for scheme in _AUTH_SCHEMES:
         if authorization.startswith(scheme):
-            return header_digest(authorization[len(scheme) :]) in token_digests
-    return False
+            digest = header_digest(authorization[len(scheme) :])
+            return digest if digest in token_digests else None
+    return None
 
 
 class LoopbackAPI:
@@ -377,10 +449,24 @@ class LoopbackAPI:
 
         with LoopbackAPI(tokens={"r8_..."}) as api:
             env["REPLICATE_BASE_URL"] = api.url
+
+    ``refusals`` maps more tokens to a refusal name of :data:`REFUSALS`: those tokens are
+    accepted, and creating a prediction with one gets that answer (kept as digests too).
     """
 
-    def __init__(self, tokens: Iterable[str] = (), *, output: object = DEFAULT_OUTPUT) -> None:
-        self._state = _State(frozenset(header_digest(token) for token in tokens), output)
+    def __init__(
+        self,
+        tokens: Iterable[str] = (),
+        *,
+        output: object = DEFAULT_OUTPUT,
+        refusals: Mapping[str, str] | None = None,
+    ) -> None:
+        refused = dict(refusals or {})
+        unknown = sorted(set(refused.values()) - REFUSALS.keys())
+        if unknown:
+            raise ValueError(f"unknown refusal {unknown[0]!r}; expected one of {sorted(REFUSALS)}")
+        digests = {header_digest(token): name for token, name in refused.items()}
+        self._state = _State(frozenset(header_digest(token) for token in tokens), output, digests)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from ._common import version_in
@@ -127,8 +128,38 @@ def token_evidence(facts: Mapping[str, FactValue]) -> list[str]:
     return lines
 
 
+# Where an account refusal's status shows: 1.x/2.x attributes, 2.x and 1.x text, requests'
+# RetryError; 0.x keeps only the API's detail, known by its words.
+_STATUS_TEXT = re.compile(r"Error code: (\d{3})|^status: (\d{3})$|too many (\d{3}) error responses", re.MULTILINE)
+_DETAIL_STATUS = (
+    (re.compile(r"(?i)set up billing|insufficient credit"), "402"),
+    (re.compile(r"Request was throttled"), "429"),
+)
+_ACCOUNT_REFUSALS = {"402": "402 Payment Required", "429": "429 Too Many Requests"}
+
+
+def account_refusal_evidence(info: ExceptionInfo) -> str | None:
+    """A sentence saying the token was accepted, when the API refused the account (402, 429)."""
+    status = info.attributes.get("status") or info.attributes.get("status_code")
+    found = _STATUS_TEXT.search(info.message)
+    if not status and found:
+        status = next(group for group in found.groups() if group)
+    for pattern, code in _DETAIL_STATUS:
+        if not status and pattern.search(info.message):
+            status = code
+    if status not in _ACCOUNT_REFUSALS:
+        return None
+    return (
+        f"the API answered {_ACCOUNT_REFUSALS[status]}, which it sends only after accepting the "
+        "token (a token it refuses gets 401): the refusal is about the account, not the token"
+    )
+
+
 def _evidence(snapshot: Snapshot, info: ExceptionInfo) -> tuple[str, ...]:
     lines = token_evidence(snapshot.facts)
+    refusal = account_refusal_evidence(info)
+    if refusal is not None:
+        lines.append(refusal)
     if snapshot.client_version:
         lines.append(f"replicate {snapshot.client_version} is installed (Python {snapshot.python_version})")
     else:

@@ -46,6 +46,22 @@ CANARY = "r8_CANARY0DoNotLeakThis0Token00000000000"
 VALID_TOKEN = "r8_LoopbackValidToken0000000000000000000"
 """The token the tests' loopback accepts."""
 
+NO_BILLING_TOKEN = "r8_AccountWithoutBilling0000000000000000"
+"""Accepted, but creating a prediction answers 402 Billing required (rules' examples use it)."""
+
+NO_CREDIT_TOKEN = "r8_AccountWithoutCredit00000000000000000"
+"""Accepted, but creating a prediction answers 402 Insufficient credit."""
+
+THROTTLED_TOKEN = "r8_AccountThrottled000000000000000000000"
+"""Accepted, but creating a prediction answers 429 with ``Retry-After`` (rules' examples use it)."""
+
+REFUSALS = {
+    NO_BILLING_TOKEN: "billing-required",
+    NO_CREDIT_TOKEN: "insufficient-credit",
+    THROTTLED_TOKEN: "rate-limited",
+}
+"""The refusals the tests' loopback answers (``LoopbackAPI(refusals=...)``)."""
+
 # Extra requirements installed beside a release. None are needed on Python 3.9-3.13 today:
 # 0.11.0 takes the newest requests and pydantic 2 (it imports ``pydantic.v1``), and the 0.15
 # releases work with httpx 0.28. Pin here (with the reason) when a new dependency release breaks

@@ -8,15 +8,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from clients import REPO_ROOT, VALID_TOKEN
+from clients import REFUSALS, REPO_ROOT, VALID_TOKEN
 
 from replicate_explain._loopback import LoopbackAPI
 
 
 @pytest.fixture(scope="module")
 def api() -> Iterator[LoopbackAPI]:
-    """A loopback stand-in for the Replicate API that accepts ``VALID_TOKEN``."""
-    with LoopbackAPI(tokens={VALID_TOKEN}) as server:
+    """A loopback stand-in for the Replicate API that accepts ``VALID_TOKEN`` (and answers the
+    account refusals of ``clients.REFUSALS`` for their tokens)."""
+    with LoopbackAPI(tokens={VALID_TOKEN}, refusals=REFUSALS) as server:
         yield server
 
 

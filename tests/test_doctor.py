@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clients import CANARY, VALID_TOKEN, client_path
+from clients import CANARY, NO_BILLING_TOKEN, VALID_TOKEN, client_path
 from commandline import cli_env, run_cli, run_json
 from outputs import leaks
 
-from replicate_explain._checks import PROBLEM, Finding, account_url, problem, python_findings
+from replicate_explain._checks import PROBLEM, Finding, account_summary, account_url, problem, python_findings
 from replicate_explain._loopback import LoopbackAPI, header_digest
 from replicate_explain._rules import RuleSet, load_rules
 from replicate_explain.cli._doctor import run_checks
@@ -201,6 +201,15 @@ def _online(api_url: str, token: str | None, tmp_path: Path, *extra: str) -> tup
     )
 
 
+ACME = '(account: acme, "Acme", a user)'
+"""What the loopback's ``GET /v1/account`` says of every accepted token's account."""
+BILLING = (
+    "billing cannot be checked without running a prediction (which costs money): the account "
+    "endpoint does not say whether billing is set up or credit is left; a 402 or 429 when you "
+    "run a model is about the account named above, not the token"
+)
+
+
 @pytest.mark.e2e
 @pytest.mark.parametrize("suffix", ["", "/v1"], ids=["1.x base url", "2.x base url"])
 def test_online_accepts_a_valid_token(api: LoopbackAPI, tmp_path: Path, suffix: str) -> None:
@@ -209,7 +218,7 @@ def test_online_accepts_a_valid_token(api: LoopbackAPI, tmp_path: Path, suffix: 
     status, online, _ = _online(api.url + suffix, VALID_TOKEN, tmp_path)
     assert (status, online) == (
         0,
-        [("ok", f"{api.url}/v1/account accepted the token (account: acme)")],
+        [("ok", f"{api.url}/v1/account accepted the token {ACME}"), ("note", BILLING)],
     )
     assert [(r.method, r.path, r.authorization_sha256, r.status) for r in api.requests] == [
         ("GET", "/v1/account", header_digest(f"Bearer {VALID_TOKEN}"), 200)
@@ -225,10 +234,39 @@ def test_online_checks_the_token_without_its_padding(api: LoopbackAPI, tmp_path:
         [
             (
                 "ok",
-                f"{api.url}/v1/account accepted the token (account: acme) (sent with the problems above removed)",
-            )
+                f"{api.url}/v1/account accepted the token {ACME} (sent with the problems above removed)",
+            ),
+            ("note", BILLING),
         ],
     )
+
+
+@pytest.mark.e2e
+def test_online_names_the_account_of_a_token_whose_account_cannot_pay(api: LoopbackAPI, tmp_path: Path) -> None:
+    """A token of an account without billing is a good token: ok with the account's name and
+    type, the note that billing is not checked, and no prediction is created (no money spent)."""
+    api.clear()
+    status, online, _ = _online(api.url, NO_BILLING_TOKEN, tmp_path)
+    assert (status, online) == (0, [("ok", f"{api.url}/v1/account accepted the token {ACME}"), ("note", BILLING)])
+    assert [(r.method, r.path) for r in api.requests] == [("GET", "/v1/account")]
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (
+            {"type": "organization", "username": "acme-labs", "name": "Acme Labs"},
+            ' (account: acme-labs, "Acme Labs", an organization)',
+        ),
+        ({"type": "user", "username": "ada", "name": "ada", "github_url": None}, " (account: ada, a user)"),
+        ({"type": "robot", "username": "ada", "name": None}, " (account: ada)"),
+        ({"name": "Nobody"}, ""),
+        ({"username": 7}, ""),
+    ],
+)
+def test_account_summary_says_what_the_account_endpoint_told(answer: dict[str, Any], expected: str) -> None:
+    """Name, display name (when different) and type; unknown or missing values are left out."""
+    assert account_summary(answer) == expected
 
 
 @pytest.mark.e2e

@@ -479,3 +479,47 @@ def test_token_set_after_import(fresh_api: LoopbackAPI, version: str) -> None:
         assert final_exception(result.stderr) == _MISSING_0X
     else:
         assert (result.returncode, result.stdout, result.stderr) == (0, "hello\n", "")
+
+
+# ---------------------------------------------------------------------------------------------
+# Account refusals
+
+
+def test_a_refused_account_authenticates_but_cannot_create_predictions() -> None:
+    """A token given in ``refusals`` is accepted (account, model), and every prediction
+    route answers its refusal; only digests are kept, and a 429 carries Retry-After."""
+    from replicate_explain._loopback import REFUSALS, RETRY_AFTER
+
+    secret = "r8_RefusedAccount0000000000000000000000"
+    with LoopbackAPI(refusals={secret: "billing-required"}) as refusing:
+        bearer = f"Bearer {secret}"
+        answers = [
+            request(refusing, "GET", "/v1/account", bearer).status,
+            request(refusing, "GET", "/v1/models/acme/hello-world", bearer).status,
+            request(refusing, "POST", "/v1/predictions", bearer, {"version": "x", "input": {}}),
+            request(refusing, "POST", "/v1/models/acme/hello-world/predictions", bearer, {"input": {}}).status,
+            request(refusing, "POST", "/v1/deployments/acme/hello/predictions", bearer, {"input": {}}).status,
+        ]
+        digests = {r.authorization_sha256 for r in refusing.requests}
+        shown = repr(refusing)
+    assert answers == [200, 200, Answer(402, "application/problem+json", REFUSALS["billing-required"][1]), 402, 402]
+    assert (digests, secret in shown) == ({header_digest(f"Bearer {secret}")}, False)
+
+    with LoopbackAPI(refusals={secret: "rate-limited"}) as throttling:
+        host, port = throttling.url.removeprefix("http://").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=10)
+        connection.request("POST", "/v1/predictions", b"{}", {"Authorization": f"Bearer {secret}"})
+        response = connection.getresponse()
+        throttled = (response.status, response.getheader("Retry-After"), json.loads(response.read()))
+        connection.close()
+    assert throttled == (429, str(RETRY_AFTER), REFUSALS["rate-limited"][1])
+
+
+def test_an_unknown_refusal_is_a_clear_error() -> None:
+    """A refusal name that is not in REFUSALS fails at construction, naming the known ones."""
+    with pytest.raises(ValueError) as caught:
+        LoopbackAPI(refusals={"r8_x": "billing"})
+    assert str(caught.value) == (
+        "unknown refusal 'billing'; expected one of ['billing-required', 'insufficient-credit', "
+        "'invalid-input', 'not-found', 'rate-limited', 'server-error']"
+    )

@@ -157,3 +157,88 @@ def test_a_missing_user_rule_directory_is_an_error_not_a_crash(tmp_path: Path) -
         "expected a directory of *.yaml rule files (check REPLICATE_EXPLAIN_RULES)"
     ]
     assert len(loaded.rules) == len(RULES.rules)
+
+
+# The real 402 and 429 shapes of each generation (as the clients raise them against the loopback).
+_BILLING_DETAIL = (
+    "You need to set up billing to run this model. Go to https://replicate.com/account/billing#billing "
+    "to set it up. If you have recently set up billing, please wait a few minutes before trying again."
+)
+_THROTTLED_DETAIL = (
+    "Request was throttled. Your rate limit for creating predictions is reduced to 6 requests per "
+    "minute with a burst of 1 requests until you add a payment method. Your rate limit resets in ~1s."
+)
+_V2_MRO = ("replicate.APIError", "replicate.ReplicateError")
+_REFUSAL_SHAPES = [
+    ("0.15.8", ("replicate.exceptions.ReplicateError",), _BILLING_DETAIL, {}, "billing-required"),
+    (
+        "1.0.7",
+        ("replicate.exceptions.ReplicateError",),
+        f"ReplicateError Details:\ntitle: Billing required\nstatus: 402\ndetail: {_BILLING_DETAIL}",
+        {"status": "402", "title": "Billing required"},
+        "billing-required",
+    ),
+    (
+        "2.0.0b4",
+        ("replicate.APIStatusError", *_V2_MRO),
+        f"Error code: 402 - {{'title': 'Billing required', 'detail': '{_BILLING_DETAIL}', 'status': 402}}",
+        {"status_code": "402"},
+        "billing-required",
+    ),
+    ("0.15.8", ("replicate.exceptions.ReplicateError",), _THROTTLED_DETAIL, {}, "account-rate-limited"),
+    (
+        "1.0.7",
+        ("replicate.exceptions.ReplicateError",),
+        f"ReplicateError Details:\nstatus: 429\ndetail: {_THROTTLED_DETAIL}",
+        {"status": "429"},
+        "account-rate-limited",
+    ),
+    (
+        "2.0.0b4",
+        ("replicate.RateLimitError", "replicate.APIStatusError", *_V2_MRO),
+        f"Error code: 429 - {{'detail': '{_THROTTLED_DETAIL}', 'status': 429, 'retry_after': 1}}",
+        {"status_code": "429"},
+        "account-rate-limited",
+    ),
+    (
+        "0.11.0",
+        ("requests.exceptions.RetryError", "requests.exceptions.RequestException"),
+        "HTTPConnectionPool(host='127.0.0.1', port=9): Max retries exceeded with url: /v1/predictions "
+        "(Caused by ResponseError('too many 429 error responses'))",
+        {},
+        "account-rate-limited",
+    ),
+]
+#: Every token situation the token rules know, with what the failed request sent.
+_TOKEN_SITUATIONS = [
+    ({}, "absent"),
+    ({"REPLICATE_API_TOKEN": ""}, "absent"),
+    ({"REPLICATE_API_TOKEN": " r8_0000000000000000000000000000000000000"}, "matches"),
+    ({"REPLICATE_API_TOKEN": "r8_0000000000000000000000000000000000000\n"}, "differs"),
+    ({"REPLICATE_API_TOKEN": '"r8_0000000000000000000000000000000000000"'}, "matches"),
+    ({"REPLICATE_API_TOKEN": "Bearer r8_0000000000000000000000000000000000000"}, "matches"),
+    ({"REPLICATE_API_KEY": "r8_0000000000000000000000000000000000000"}, "unknown"),
+    ({"REPLICATE_API_TOKEN": "r8_0000000000000000000000000000000000000"}, "differs"),
+    ({"REPLICATE_API_TOKEN": "r8_0000000000000000000000000000000000000"}, "matches"),
+]
+
+
+@pytest.mark.parametrize(("client", "types", "message", "attributes", "expected"), _REFUSAL_SHAPES)
+@pytest.mark.parametrize(("environ", "sent"), _TOKEN_SITUATIONS)
+def test_no_other_rule_matches_an_account_refusal(
+    client: str,
+    types: tuple[str, ...],
+    message: str,
+    attributes: dict[str, str],
+    expected: str,
+    environ: dict[str, str],
+    sent: str,
+) -> None:
+    """Whatever the token looks like, a 402 or 429 matches its account rule and no other rule
+    (no token rule is shown, nor listed as also possible)."""
+    from replicate_explain._matcher import matching_rules
+    from replicate_explain._snapshot import ExceptionInfo, snapshot_from_data
+
+    info = ExceptionInfo(types=types, message=message, attributes=attributes, in_replicate=True)
+    snapshot = snapshot_from_data([info], environ, client, sent=sent, extra_facts={"notebook.shell_export": "subshell"})
+    assert [rule.id for rule, _ in matching_rules(snapshot, load_rules())] == [expected]
