@@ -50,8 +50,9 @@ def matched(rule: Rule, snapshot: Snapshot) -> tuple[int, ExceptionInfo] | None:
     best: tuple[int, ExceptionInfo] | None = None
     for match in rule.matches:
         info = _match_hit(match, snapshot)
-        if info is not None and (best is None or match.specificity + rule.priority > best[0]):
-            best = (match.specificity + rule.priority, info)
+        score = match.specificity + rule.priority
+        if info is not None and (best is None or score > best[0]):
+            best = (score, info)
     return best
 
 

@@ -144,21 +144,15 @@ class Match:
 
 @dataclass(frozen=True)
 class Rule:
-    """One validated rule file.
-
-    ``exceptions``, ``facts``, ``client`` and ``python`` are its ``match``; when ``match`` is a
-    list of alternatives they are the first one and ``alternatives`` holds the others.
-    """
+    """One validated rule file. ``matches`` holds every way it matches (OR'd): its ``match``
+    mapping, or each item of a ``match`` list."""
 
     id: str
     path: str
     title: str
     severity: str
     priority: int
-    exceptions: tuple[ExceptionPattern, ...]
-    facts: Mapping[str, tuple[FactValue, ...]]
-    client: str
-    python: str
+    matches: tuple[Match, ...]
     summary: str
     why: str
     fix: tuple[str, ...]
@@ -167,18 +161,6 @@ class Rule:
     prevention: str
     references: tuple[str, ...]
     cases: tuple[Case, ...]
-    alternatives: tuple[Match, ...] = ()
-
-    @property
-    def matches(self) -> tuple[Match, ...]:
-        """Every way the rule matches (OR'd): its ``match``, or each item of a ``match`` list."""
-        first = Match(self.exceptions, self.facts, self.client, self.python)
-        return (first, *self.alternatives)
-
-    @property
-    def specificity(self) -> int:
-        """How specific the rule is: its most specific match plus its ``priority``."""
-        return max(match.specificity for match in self.matches) + self.priority
 
 
 @dataclass(frozen=True)
@@ -594,10 +576,7 @@ def parse_rule(path: Path, text: str) -> Rule:
         title=_text(src, data, "title"),
         severity=severity,
         priority=priority,
-        exceptions=matches[0].exceptions,
-        facts=matches[0].facts,
-        client=matches[0].client,
-        python=matches[0].python,
+        matches=matches,
         summary=_text(src, data, "summary"),
         why=_text(src, data, "why"),
         fix=_text_list(src, data, "fix", required=True),
@@ -606,7 +585,6 @@ def parse_rule(path: Path, text: str) -> Rule:
         prevention=_text(src, data, "prevention") if "prevention" in data else "",
         references=_text_list(src, data, "references", required=False),
         cases=_cases(src, data["cases"], rule_id),
-        alternatives=matches[1:],
     )
 
 
