@@ -206,21 +206,6 @@ def session_facts(shell: Any, environ: Mapping[str, str] | None = None) -> dict[
     return {"notebook.shell_export": shell_export(_history(shell), env, home)}
 
 
-def explain_in_session(exc: BaseException, shell: Any) -> Explanation | None:
-    """Explain ``exc`` with the facts of ``shell``'s session; ``None`` if it is not ours."""
-    from ._api import rules
-    from ._matcher import explain_snapshot
-    from ._snapshot import take_snapshot
-
-    snapshot = take_snapshot(exc)
-    if not snapshot.relevant:
-        return None
-    extra = session_facts(shell)
-    if any(value is not None for value in extra.values()):
-        snapshot = take_snapshot(exc, extra_facts=extra)
-    return explain_snapshot(snapshot, rules())
-
-
 # ---------------------------------------------------------------------------------------------
 # HTML for Jupyter (standard library only: rich stays in _render)
 
@@ -465,14 +450,13 @@ class Integration:
             exc = getattr(result, "error_in_exec", None)
             if not self.active or not isinstance(exc, Exception):
                 return
-            explanation = explain_in_session(exc, self.shell)
-            if explanation is None or not _state.mark_explained(exc):
-                return
-            with _state.output_lock():
-                show(explanation, self.shell)
-                from ._api import rules, warn_rule_errors
+            from ._report import report
+            from ._snapshot import is_relevant
 
-                warn_rule_errors(rules())
+            if not is_relevant(exc):  # the cheap pre-filter, before reading the session's history
+                return
+            shell = self.shell
+            report(exc, extra_facts=session_facts(shell), show=lambda explanation: show(explanation, shell))
         except Exception:
             _state.report_internal_error("explaining an IPython cell error")
 
