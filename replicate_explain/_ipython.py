@@ -50,7 +50,6 @@ import re
 import sys
 
 from . import _state
-from ._hook import IPYTHON_SHELL_MODULE
 
 TYPE_CHECKING = False  # typing itself costs milliseconds at start-up
 if TYPE_CHECKING:
@@ -523,8 +522,6 @@ def activate_in_running_shell() -> bool:
 # ---------------------------------------------------------------------------------------------
 # Shells created after the import (the start-up install): see the module docstring
 
-SHELL_MODULE = IPYTHON_SHELL_MODULE
-
 
 def _shell_class(module: Any) -> Any:
     """IPython's ``InteractiveShell`` class in ``module`` (``None`` if it is not there)."""
@@ -561,7 +558,7 @@ def unwatch_shells() -> None:
     """Undo :func:`watch_shells`: restore IPython's constructor, or stay chained, passing
     through, when something wrapped it after us. Integrated shells keep their integration."""
     _state.shells_watched = False
-    cls = _shell_class(sys.modules.get(SHELL_MODULE))
+    cls = _shell_class(sys.modules.get(_state.IPYTHON_SHELL_MODULE))
     if cls is not None and vars(cls).get("__init__") is _shell_init:
         cls.__init__ = _state.previous_shell_init
         _state.shell_init_wrapped = False
