@@ -6,8 +6,9 @@ from collections.abc import Mapping
 
 from . import _state
 from ._explanation import Explanation
+from ._facts import FactValue
 from ._rules import RuleSet, load_rules
-from ._snapshot import FactValue, take_snapshot
+from ._snapshot import take_snapshot
 
 
 def rules() -> RuleSet:
@@ -30,7 +31,7 @@ def explain(
 
     Pure: reads ``environ`` (default ``os.environ``) and package metadata, prints nothing, and
     the result contains no secret. ``extra_facts``: facts only an adapter observes
-    (``_snapshot.ADAPTER_FACTS``, e.g. the IPython session's ``notebook.shell_export``);
+    (``_facts.ADAPTER_FACTS``, e.g. the IPython session's ``notebook.shell_export``);
     ``ValueError`` for any other name. Raises only on a bug, which the adapters guard against.
     """
     from ._matcher import explain_snapshot

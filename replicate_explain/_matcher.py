@@ -6,8 +6,9 @@ from collections.abc import Mapping
 
 from ._common import version_in
 from ._explanation import CodeFix, Explanation
+from ._facts import FactValue
 from ._rules import Case, ExceptionPattern, Match, Rule, RuleSet
-from ._snapshot import ExceptionInfo, FactValue, Snapshot, snapshot_from_data
+from ._snapshot import ExceptionInfo, Snapshot, snapshot_from_data
 
 _TRAILING = {
     "newline": "ends with a newline (\\n)",

@@ -18,7 +18,7 @@ from . import _state
 
 if TYPE_CHECKING:
     from ._explanation import Explanation
-    from ._snapshot import FactValue
+    from ._facts import FactValue
 
 
 class RedactingStream:

@@ -20,7 +20,7 @@ from typing import Any
 
 from ._common import rule_files
 from ._errors import RuleError
-from ._snapshot import ADAPTER_FACTS, FACTS, FactValue
+from ._facts import ADAPTER_FACTS, FACTS, FactValue
 
 RULES_ENV = "REPLICATE_EXPLAIN_RULES"
 ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
