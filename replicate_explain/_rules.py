@@ -1,11 +1,12 @@
 """Rules are data: the rule model, and loading one YAML file per cause into it.
 
 The model is frozen dataclasses (:class:`Rule` holds every way it ``matches``); the checks of
-each key and value are ``_rule_schema``'s. ``load_rules()`` reads the bundled ``rules/`` directory and the user directories named by
-``REPLICATE_EXPLAIN_RULES`` (an ``os.pathsep``-separated list). A malformed file becomes a
-:class:`~replicate_explain.RuleError` naming the file, line, key path and what was expected;
-the other files keep working. Files are read with PyYAML's safe loader (``yaml.safe_load``, in
-its libyaml C version when available): no code ever runs.
+each key and value are ``_rule_schema``'s. ``load_rules()`` reads the bundled ``rules/``
+directory and the user directories named by ``REPLICATE_EXPLAIN_RULES`` (an
+``os.pathsep``-separated list). A malformed file becomes a :class:`~replicate_explain.RuleError`
+naming the file, line, key path and what was expected; the other files keep working. Files
+are read with PyYAML's safe loader (``yaml.safe_load``, in its libyaml C version when
+available): no code ever runs.
 """
 
 from __future__ import annotations
