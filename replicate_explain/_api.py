@@ -1,4 +1,4 @@
-"""The pure entry point: ``explain(exc)``, with the rule set cached in ``_state``."""
+"""The pure entry point: ``explain(exc)`` runs the pipeline, with the rule set cached in ``_state``."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Environment facts: what REPLICATE_API_TOKEN, its look-alikes and .env files say (never a
-value), and the vocabulary of fact names rules may use.
+"""Environment facts: what the token variable, its look-alikes and .env files say, never a value.
+
+Also the vocabulary of fact names rules may use (``FACTS``, ``ADAPTER_FACTS``).
 
 Part of step one of the pipeline (``_snapshot`` adds the exception chain and the client
 version). Standard library only.

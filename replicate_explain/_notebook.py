@@ -1,5 +1,7 @@
-"""IPython session facts: whether the session set REPLICATE_API_TOKEN where the kernel never
-sees it (a subshell, or a shell profile the kernel did not read): ``notebook.shell_export``.
+"""IPython session facts: did the session set the token where the kernel never sees it?
+
+That is the ``notebook.shell_export`` fact: a subshell (``!export``, ``%%bash``...) set
+REPLICATE_API_TOKEN, or a shell profile the kernel did not read sets it.
 
 Read from the session's own input history; the result never holds a value from the history
 or the environment. The IPython adapter passes it to ``explain(..., extra_facts=...)``.
