@@ -234,31 +234,17 @@ def _route_list_predictions(
 
 
 _SEGMENT = r"[^/]+"
+_OWNER_NAME = rf"(?P<owner>{_SEGMENT})/(?P<name>{_SEGMENT})"
+_MODEL = rf"/models/{_OWNER_NAME}"
 _ROUTES: tuple[tuple[str, re.Pattern[str], _Route], ...] = (
     ("GET", re.compile(r"/account"), _route_account),
-    ("GET", re.compile(rf"/models/(?P<owner>{_SEGMENT})/(?P<name>{_SEGMENT})"), _route_model),
-    (
-        "GET",
-        re.compile(rf"/models/(?P<owner>{_SEGMENT})/(?P<name>{_SEGMENT})/versions"),
-        _route_versions,
-    ),
-    (
-        "GET",
-        re.compile(rf"/models/(?P<owner>{_SEGMENT})/(?P<name>{_SEGMENT})/versions/(?P<version>{_SEGMENT})"),
-        _route_version,
-    ),
+    ("GET", re.compile(_MODEL), _route_model),
+    ("GET", re.compile(rf"{_MODEL}/versions"), _route_versions),
+    ("GET", re.compile(rf"{_MODEL}/versions/(?P<version>{_SEGMENT})"), _route_version),
     ("GET", re.compile(r"/predictions"), _route_list_predictions),
     ("POST", re.compile(r"/predictions"), _route_create),
-    (
-        "POST",
-        re.compile(rf"/models/(?P<owner>{_SEGMENT})/(?P<name>{_SEGMENT})/predictions"),
-        _route_create_for_model,
-    ),
-    (
-        "POST",
-        re.compile(rf"/deployments/(?P<owner>{_SEGMENT})/(?P<name>{_SEGMENT})/predictions"),
-        _route_create_for_model,
-    ),
+    ("POST", re.compile(rf"{_MODEL}/predictions"), _route_create_for_model),
+    ("POST", re.compile(rf"/deployments/{_OWNER_NAME}/predictions"), _route_create_for_model),
     ("GET", re.compile(rf"/predictions/(?P<id>{_SEGMENT})"), _route_get_prediction),
     ("POST", re.compile(rf"/predictions/(?P<id>{_SEGMENT})/cancel"), _route_cancel),
 )
