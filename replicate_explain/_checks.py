@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._common import CLIENT_DISTRIBUTIONS, credential_core, python_version, version_in
+from ._facts import TOKEN_VARIABLE
 from ._rules import RuleSet
-from ._snapshot import TOKEN_VARIABLE
 
 OK = "ok"
 PROBLEM = "problem"
@@ -89,8 +89,8 @@ def problem(check: str, message: str, rule_id: str | None, rules: RuleSet, fix: 
 
 def token_findings(environ: Mapping[str, str], cwd: str, rules: RuleSet) -> list[Finding]:
     """The state of REPLICATE_API_TOKEN, look-alike variables and a nearby ``.env``."""
+    from ._facts import find_dotenv, token_facts
     from ._matcher import token_evidence
-    from ._snapshot import find_dotenv, token_facts
 
     facts = token_facts(environ)
     try:

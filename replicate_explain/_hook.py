@@ -71,10 +71,6 @@ def _hook_logging(logging_module: "Any") -> None:
     _activate()
 
 
-#: IPython's module defining ``InteractiveShell``: its import lets shells be created.
-IPYTHON_SHELL_MODULE = "IPython.core.interactiveshell"
-
-
 def _hook_ipython(shell_module: "Any") -> None:
     """Post-import callback for IPython: integrate every shell created from now on (cell errors
     never reach ``sys.excepthook``). Shells created before are left to ``import``/``%load_ext``."""
@@ -83,6 +79,15 @@ def _hook_ipython(shell_module: "Any") -> None:
     from ._ipython import watch_shells
 
     watch_shells(shell_module)
+
+
+#: What :func:`install` attaches to modules the program imports later (and :func:`uninstall`
+#: detaches): module name, post-import callback. The one table of our post-import hooks.
+ON_IMPORT: "tuple[tuple[str, Callable[[Any], None]], ...]" = (
+    ("threading", _set_threading_hook),
+    ("logging", _hook_logging),
+    (_state.IPYTHON_SHELL_MODULE, _hook_ipython),
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,18 +228,16 @@ def install() -> None:
         _state.previous_excepthook = sys.excepthook
         sys.excepthook = excepthook
     _state.installed = True
-    when_imported("threading", _set_threading_hook)
-    when_imported("logging", _hook_logging)
-    when_imported(IPYTHON_SHELL_MODULE, _hook_ipython)
+    for name, callback in ON_IMPORT:
+        when_imported(name, callback)
 
 
 def uninstall() -> None:
     """Restore exactly the hooks that were in place before :func:`install` (idempotent)."""
     if not _state.installed:
         return
-    cancel_when_imported("threading", _set_threading_hook)
-    cancel_when_imported("logging", _hook_logging)
-    cancel_when_imported(IPYTHON_SHELL_MODULE, _hook_ipython)
+    for name, callback in ON_IMPORT:
+        cancel_when_imported(name, callback)
     # A hook installed after ours may chain to ours: then we cannot take ours out, so we keep
     # the previous hook recorded and pass everything through to it (see ``excepthook``).
     _state.installed = False

@@ -46,261 +46,21 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import sys
 
 from . import _state
-from ._hook import IPYTHON_SHELL_MODULE
 
 TYPE_CHECKING = False  # typing itself costs milliseconds at start-up
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
     from typing import Any, Callable
 
     from ._explanation import Explanation
 
-__all__ = [
-    "explanation_html",
-    "is_loaded",
-    "load_ipython_extension",
-    "session_facts",
-    "shell_export",
-    "unload_ipython_extension",
-]
+__all__ = ["is_loaded", "load_ipython_extension", "unload_ipython_extension"]
 
 EXTENSION_NAME = "replicate_explain"
 STATE_ATTR = "_replicate_explain_integration"
 _PATCHED = ("_showtraceback", "showtraceback")
-
-# ---------------------------------------------------------------------------------------------
-# Facts from the session's own history
-
-
-TOKEN_VARIABLE = "REPLICATE_API_TOKEN"
-
-#: Cells run by a shell: %%bash, %%sh, %%script, %%cmd, %%powershell, %%system, %%! ...
-_SHELL_CELL = re.compile(r"^\s*%%(?:bash|sh|zsh|ksh|fish|script|cmd|powershell|pwsh|system|sx|!)\b|^\s*%%!")
-#: Lines run by a shell: !cmd, !!cmd, x = !cmd, %sx/%system (also without %), os.system(...),
-#: os.popen(...), subprocess.*(...), get_ipython().system(...)/getoutput(...).
-_SHELL_LINE = re.compile(
-    r"^\s*(?:[\w.]+\s*=\s*)?(?:!|%(?:sx|system)\b|(?:sx|system)\s)"
-    r"|\b(?:os\.system|os\.popen|subprocess\.\w+|get_ipython\(\)\.(?:system|getoutput))\s*\("
-)
-#: How shells set a variable: export/declare -x/typeset -x (sh), setenv (csh), set [-gx] (fish,
-#: cmd), setx (Windows, for future shells only), $env: (PowerShell), or NAME=value.
-_SETS_TOKEN = re.compile(
-    r"(?i)\b(?:export|declare\s+-x|typeset\s+-x|setenv|setx|set(?:\s+-[a-z]+)*)\s+[\"']?"
-    + TOKEN_VARIABLE
-    + r"\b|\$env:"
-    + TOKEN_VARIABLE
-    + r"\s*=|(?:^|[\s;&|(!\"'`])"
-    + TOKEN_VARIABLE
-    + "="
-)
-_LITERAL = re.compile(TOKEN_VARIABLE + r"""\s*=\s*(?P<value>"[^"]*"|'[^']*'|[^\s;&|"'`)]+)""")
-#: Shell start-up files a kernel's environment may be expected to come from.
-PROFILE_FILES = (
-    ".bashrc",
-    ".bash_profile",
-    ".bash_login",
-    ".profile",
-    ".zshrc",
-    ".zshenv",
-    ".zprofile",
-    ".config/fish/config.fish",
-)
-_PROFILE_READ_LIMIT = 262144
-
-
-def _shell_lines(cell: str) -> Iterable[str]:
-    """The lines of ``cell`` that a shell runs rather than the kernel."""
-    lines = cell.splitlines()
-    if lines and _SHELL_CELL.match(lines[0]):
-        yield from lines[1:]
-        return
-    for line in lines:
-        if _SHELL_LINE.search(line):
-            yield line
-
-
-def _literal(line: str) -> str | None:
-    """The value a shell line assigns to the token, if it is a plain literal (else ``None``)."""
-    found = _LITERAL.search(line)
-    if found is None:
-        return None
-    value = found.group("value")
-    if value[:1] in "\"'":
-        value = value[1:-1]
-    if "$" in value or "`" in value or "%" in value:
-        return None  # expanded by the shell: $(cat file), ${VAR}, %VAR%
-    return value
-
-
-def _differs(value: str, current: str) -> bool:
-    from ._common import same_secret
-
-    return not same_secret(value, current)
-
-
-def _profile_sets_token(home: str | None) -> bool:
-    if not home:
-        return False
-    for name in PROFILE_FILES:
-        try:
-            with open(os.path.join(home, name), encoding="utf-8", errors="replace") as handle:
-                text = handle.read(_PROFILE_READ_LIMIT)
-        except OSError:
-            continue
-        for line in text.splitlines():
-            stripped = line.strip()
-            if stripped.startswith("#") or TOKEN_VARIABLE not in stripped:
-                continue
-            if _SETS_TOKEN.search(stripped):
-                return True
-    return False
-
-
-def shell_export(cells: Iterable[str], environ: Mapping[str, str], home: str | None = None) -> str | None:
-    """The ``notebook.shell_export`` fact for a session whose input cells are ``cells``.
-
-    ``"subshell"``: a shell command of the session (``!export``, ``!set``, ``%%bash``,
-    ``os.system``...) set REPLICATE_API_TOKEN, and the kernel does not have that value (it has
-    none, or the literal value set there differs, compared by digest). ``"profile"``: the kernel
-    has no token, but a shell profile under ``home`` sets one. ``None`` otherwise. The result never
-    contains a value from the history or the environment.
-    """
-    current = environ.get(TOKEN_VARIABLE)
-    missing = current is None or not current.strip()
-    found = False
-    for cell in cells:
-        if not isinstance(cell, str) or TOKEN_VARIABLE not in cell:
-            continue
-        for line in _shell_lines(cell):
-            if TOKEN_VARIABLE not in line or not _SETS_TOKEN.search(line):
-                continue
-            found = True
-            if missing:
-                return "subshell"
-            value = _literal(line)
-            if value is not None and current is not None and _differs(value, current):
-                return "subshell"
-    if not found and missing and _profile_sets_token(home):
-        return "profile"
-    return None
-
-
-def _history(shell: Any) -> list[str]:
-    """The raw input cells of the current session (``In``), current cell included."""
-    manager = getattr(shell, "history_manager", None)
-    cells = getattr(manager, "input_hist_raw", None)
-    if not isinstance(cells, list):
-        namespace = getattr(shell, "user_ns", None)
-        cells = namespace.get("In") if isinstance(namespace, dict) else None
-    return [cell for cell in cells if isinstance(cell, str)] if isinstance(cells, list) else []
-
-
-def session_facts(shell: Any, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The adapter facts of ``shell``'s session, for ``take_snapshot(extra_facts=...)``."""
-    env: Mapping[str, str] = os.environ if environ is None else environ
-    home = env.get("HOME") or env.get("USERPROFILE")
-    return {"notebook.shell_export": shell_export(_history(shell), env, home)}
-
-
-def explain_in_session(exc: BaseException, shell: Any) -> Explanation | None:
-    """Explain ``exc`` with the facts of ``shell``'s session; ``None`` if it is not ours."""
-    from ._api import rules
-    from ._matcher import explain_snapshot
-    from ._snapshot import take_snapshot
-
-    snapshot = take_snapshot(exc)
-    if not snapshot.relevant:
-        return None
-    extra = session_facts(shell)
-    if any(value is not None for value in extra.values()):
-        snapshot = take_snapshot(exc, extra_facts=extra)
-    return explain_snapshot(snapshot, rules())
-
-
-# ---------------------------------------------------------------------------------------------
-# HTML for Jupyter (standard library only: rich stays in _render)
-
-_CODE_SPAN = re.compile(r"`([^`\n]+)`")
-_BORDER = "#d33c3c"
-
-
-def _prose(text: str) -> str:
-    import html
-
-    return _CODE_SPAN.sub(r"<code>\1</code>", html.escape(text, quote=True))
-
-
-def _pre(code: str) -> str:
-    import html
-
-    style = (
-        "margin:0;padding:6px 8px;overflow-x:auto;white-space:pre;background:rgba(127,127,127,0.12);border-radius:3px"
-    )
-    return f'<pre style="{style}">{html.escape(code.rstrip(), quote=True)}</pre>'
-
-
-def explanation_html(explanation: Explanation) -> str:
-    """The explanation as a self-contained HTML panel (inline styles; no script, no markup
-    from the data: every text is escaped)."""
-    import html
-
-    esc = html.escape
-    heading = 'style="margin:0.8em 0 0.2em 0;font-size:1em"'
-    parts = [
-        f'<div class="replicate-explain" data-rule-id="{esc(explanation.rule_id, quote=True)}" '
-        f'style="border:1px solid {_BORDER};border-left:6px solid {_BORDER};border-radius:4px;'
-        'padding:6px 12px 10px 12px;margin:6px 0;line-height:1.45">',
-        f'<div style="font-size:0.9em;opacity:0.8"><b>replicate-explain</b> · '
-        f"<code>{esc(explanation.rule_id)}</code></div>",
-        f'<div style="font-weight:bold;font-size:1.15em;color:{_BORDER};margin-top:2px">{esc(explanation.title)}</div>',
-        f'<h4 {heading}>What happened</h4><p style="margin:0">{_prose(explanation.summary)}</p>',
-        f'<h4 {heading}>Evidence</h4><ul style="margin:0">',
-        *(f"<li>{_prose(line)}</li>" for line in explanation.evidence),
-        "</ul>",
-        f'<h4 {heading}>Why</h4><p style="margin:0">{_prose(explanation.why)}</p>',
-        f'<h4 {heading}>Fix</h4><ol style="margin:0">',
-        *(f"<li>{_prose(step)}</li>" for step in explanation.fix),
-        "</ol>",
-    ]
-    if explanation.code is not None:
-        version = explanation.client_version
-        label = f"replicate {version}" if version else "replicate (not installed)"
-        if explanation.code.client:
-            label += f" (code for versions {explanation.code.client})"
-        box = 'style="flex:1 1 340px;min-width:0"'
-        parts += [
-            f'<h4 {heading}>Code <span style="font-weight:normal;opacity:0.75">for {esc(label)}</span></h4>',
-            '<div style="display:flex;flex-wrap:wrap;gap:8px">',
-            f'<div {box}><div style="color:{_BORDER};font-weight:bold">Broken</div>'
-            f"{_pre(explanation.code.broken)}</div>",
-            f'<div {box}><div style="color:#2e8b57;font-weight:bold">Fixed</div>{_pre(explanation.code.fixed)}</div>',
-            "</div>",
-        ]
-    for title, body in (
-        ("Workaround", explanation.workaround),
-        ("Prevention", explanation.prevention),
-    ):
-        if body:
-            parts.append(f'<h4 {heading}>{title}</h4><p style="margin:0">{_prose(body)}</p>')
-    if explanation.references:
-        parts.append(f'<h4 {heading}>Learn more</h4><ul style="margin:0">')
-        for ref in explanation.references:
-            if ref.startswith(("https://", "http://")):
-                target = esc(ref, quote=True)
-                parts.append(f'<li><a href="{target}" target="_blank" rel="noopener">{esc(ref)}</a></li>')
-            else:
-                parts.append(f"<li>{esc(ref)}</li>")
-        parts.append("</ul>")
-    if explanation.also:
-        also = esc(", ".join(explanation.also))
-        parts.append(f'<p style="margin:0.8em 0 0 0"><b>Also possible:</b> {also}</p>')
-    parts.append("</div>")
-    return "\n".join(parts) + "\n"
-
 
 # ---------------------------------------------------------------------------------------------
 # Showing it
@@ -317,6 +77,7 @@ def _renders_html(shell: Any) -> bool:
 def show(explanation: Explanation, shell: Any) -> None:
     """Show ``explanation`` below the cell's traceback, in the form the front end renders."""
     from ._render import FORMAT_ENV, print_explanation, render_plain
+    from ._render_html import explanation_html
 
     wanted = os.environ.get(FORMAT_ENV, "").strip().lower()
     if _renders_html(shell) and wanted not in ("plain", "json"):
@@ -465,14 +226,14 @@ class Integration:
             exc = getattr(result, "error_in_exec", None)
             if not self.active or not isinstance(exc, Exception):
                 return
-            explanation = explain_in_session(exc, self.shell)
-            if explanation is None or not _state.mark_explained(exc):
-                return
-            with _state.output_lock():
-                show(explanation, self.shell)
-                from ._api import rules, warn_rule_errors
+            from ._notebook import session_facts
+            from ._report import report
+            from ._snapshot import is_relevant
 
-                warn_rule_errors(rules())
+            if not is_relevant(exc):  # the cheap pre-filter, before reading the session's history
+                return
+            shell = self.shell
+            report(exc, extra_facts=session_facts(shell), show=lambda explanation: show(explanation, shell))
         except Exception:
             _state.report_internal_error("explaining an IPython cell error")
 
@@ -539,8 +300,6 @@ def activate_in_running_shell() -> bool:
 # ---------------------------------------------------------------------------------------------
 # Shells created after the import (the start-up install): see the module docstring
 
-SHELL_MODULE = IPYTHON_SHELL_MODULE
-
 
 def _shell_class(module: Any) -> Any:
     """IPython's ``InteractiveShell`` class in ``module`` (``None`` if it is not there)."""
@@ -577,7 +336,7 @@ def unwatch_shells() -> None:
     """Undo :func:`watch_shells`: restore IPython's constructor, or stay chained, passing
     through, when something wrapped it after us. Integrated shells keep their integration."""
     _state.shells_watched = False
-    cls = _shell_class(sys.modules.get(SHELL_MODULE))
+    cls = _shell_class(sys.modules.get(_state.IPYTHON_SHELL_MODULE))
     if cls is not None and vars(cls).get("__init__") is _shell_init:
         cls.__init__ = _state.previous_shell_init
         _state.shell_init_wrapped = False

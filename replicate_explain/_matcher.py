@@ -7,8 +7,9 @@ from collections.abc import Mapping
 
 from ._common import version_in
 from ._explanation import CodeFix, Explanation
+from ._facts import FactValue
 from ._rules import Case, ExceptionPattern, Match, Rule, RuleSet
-from ._snapshot import ExceptionInfo, FactValue, Snapshot, snapshot_from_data
+from ._snapshot import ExceptionInfo, Snapshot, snapshot_from_data
 
 _TRAILING = {
     "newline": "ends with a newline (\\n)",
@@ -51,8 +52,9 @@ def matched(rule: Rule, snapshot: Snapshot) -> tuple[int, ExceptionInfo] | None:
     best: tuple[int, ExceptionInfo] | None = None
     for match in rule.matches:
         info = _match_hit(match, snapshot)
-        if info is not None and (best is None or match.specificity + rule.priority > best[0]):
-            best = (match.specificity + rule.priority, info)
+        score = match.specificity + rule.priority
+        if info is not None and (best is None or score > best[0]):
+            best = (score, info)
     return best
 
 

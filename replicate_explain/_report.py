@@ -1,14 +1,24 @@
-"""What the hooks do when an exception arrives: print the previous hook's output with tokens
-masked, then the explanation. Imported by ``_hook`` at the first exception, never at start-up.
+"""The adapters' one entry point: explain once, print under the output lock, warn about rules.
+
+:func:`report` is what the excepthooks (through :func:`print_and_explain`, which first prints
+the previous hook's output with tokens masked) and the IPython integration run when an
+exception arrives; the logging integration, which renders into the record instead of printing,
+uses its steps :func:`explain_once` and :func:`warn_rule_errors`. Imported at the first
+exception, never at start-up.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Callable
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import _state
+
+if TYPE_CHECKING:
+    from ._explanation import Explanation
+    from ._facts import FactValue
 
 
 class RedactingStream:
@@ -68,27 +78,85 @@ def print_traceback_masked(previous: Callable[..., Any], *args: Any, exc: BaseEx
             sys.stderr = original
 
 
-def report(exc: BaseException, stream: Any = None) -> bool:
-    """Explain ``exc`` under its traceback if it is a Replicate authentication failure.
+def explain_once(
+    exc: BaseException, *, extra_facts: Mapping[str, FactValue] | None = None, mark: bool = True
+) -> Explanation | None:
+    """The first step of every adapter: the explanation of ``exc``, or ``None`` when it is not
+    a Replicate authentication failure or (``mark``) has been explained already in this process.
 
-    Returns whether something was printed. Never raises: an internal failure prints nothing
-    (or, with ``REPLICATE_EXPLAIN_DEBUG=1``, the internal error).
+    With ``mark``, ``exc`` counts as explained from now on; an adapter that only sometimes
+    shows the explanation (logging: a record no handler emits) passes ``mark=False`` and calls
+    ``_state.mark_explained`` when it does show it. ``extra_facts``: the ``ADAPTER_FACTS`` the
+    adapter observed. Never raises: an internal failure gives ``None`` (and, with
+    ``REPLICATE_EXPLAIN_DEBUG=1``, prints the internal error).
     """
     try:
         if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
-            return False
-        from ._api import explain, rules, warn_rule_errors
-        from ._render import print_explanation
+            return None
+        from ._api import explain
 
-        explanation = explain(exc)
-        if explanation is None or not _state.mark_explained(exc):
+        explanation = explain(exc, extra_facts=extra_facts)
+        if explanation is None or (mark and not _state.mark_explained(exc)):
+            return None
+        return explanation
+    except Exception:
+        _state.report_internal_error("explaining an exception")
+        return None
+
+
+def warn_rule_errors() -> None:
+    """Print each error of the rule set in force once per process to stderr, tokens masked
+    (a rule file may quote one). Never raises."""
+    try:
+        from ._api import rules
+        from ._redact import Redactor
+
+        errors = rules().errors
+        if not errors:
+            return
+        redactor = Redactor.from_environ(os.environ)
+        for error in errors:
+            text = str(error)
+            if text in _state.warned:
+                continue
+            _state.warned.add(text)
+            stream = sys.stderr
+            if stream is not None:
+                stream.write(f"replicate-explain: skipped a rule file: {redactor(text)}\n")
+    except Exception:
+        _state.report_internal_error("warning about rule files")
+
+
+def report(
+    exc: BaseException,
+    stream: Any = None,
+    *,
+    extra_facts: Mapping[str, FactValue] | None = None,
+    show: Callable[[Explanation], None] | None = None,
+) -> bool:
+    """The adapters' entry point: explain ``exc`` once, show it, then warn about rule files.
+
+    The sequence every adapter that prints runs (the excepthooks, IPython): :func:`explain_once`
+    (explain, mark explained), then, under the output lock, ``show(explanation)`` (default:
+    print it to ``stream``, default ``sys.stderr``) and :func:`warn_rule_errors`. Returns
+    whether something was shown. Never raises: an internal failure shows nothing (or, with
+    ``REPLICATE_EXPLAIN_DEBUG=1``, the internal error).
+    """
+    try:
+        explanation = explain_once(exc, extra_facts=extra_facts)
+        if explanation is None:
             return False
         target = sys.stderr if stream is None else stream
-        if target is None:
+        if show is None and target is None:
             return False
         with _state.output_lock():
-            print_explanation(explanation, target)  # falls back to plain text if rich fails
-            warn_rule_errors(rules())
+            if show is not None:
+                show(explanation)
+            else:
+                from ._render import print_explanation
+
+                print_explanation(explanation, target)  # falls back to plain text if rich fails
+            warn_rule_errors()
         return True
     except Exception:
         _state.report_internal_error("explaining an exception")

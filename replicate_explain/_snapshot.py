@@ -1,9 +1,10 @@
-"""Step one of the pipeline: turn an exception and an environment into plain, redacted facts.
+"""Step one of the pipeline: turn an exception and an environment into a plain, redacted Snapshot.
 
 A :class:`Snapshot` holds what the matcher needs and nothing secret: the exception chain as
-dotted class names, redacted messages and a few attributes; facts about the token (its state,
-length and shape, never its value); the installed client version (read from package metadata,
-without importing ``replicate``). Standard library only.
+dotted class names, redacted messages and a few attributes (extracted here); facts about the
+token and the environment (its state, length and shape, never its value: ``_facts``); the
+installed client version (read from package metadata, without importing ``replicate``).
+Standard library only.
 """
 
 from __future__ import annotations
@@ -14,16 +15,11 @@ import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import FrameType, MappingProxyType, ModuleType, TracebackType
-from typing import Union
 
-from ._common import CLIENT_DISTRIBUTIONS, python_version, same_secret, split_credential
-from ._redact import SECRET_VARIABLES, Redactor
+from ._common import CLIENT_DISTRIBUTIONS, python_version, same_secret
+from ._facts import TOKEN_VARIABLE, FactValue, add_extra_facts, find_dotenv, token_facts
+from ._redact import Redactor
 
-FactValue = Union[str, int, bool, None]
-
-TOKEN_VARIABLE = "REPLICATE_API_TOKEN"
-#: Variables users set instead of REPLICATE_API_TOKEN (field notes, section 6).
-LOOKALIKE_VARIABLES = tuple(name for name in SECRET_VARIABLES if name != TOKEN_VARIABLE)
 #: Attributes of client exceptions worth matching on (0.x/1.x ReplicateError, 2.x APIStatusError).
 ATTRIBUTES = ("status", "status_code", "title", "detail", "code")
 #: Top-level packages whose exceptions can carry a Replicate authentication failure.
@@ -31,55 +27,6 @@ RELEVANT_PACKAGES = ("replicate", "httpx", "httpcore", "h11", "requests", "urlli
 MAX_CHAIN = 32
 MAX_MESSAGE = 4000
 _SCAN_LIMIT = 20000
-
-#: Every fact name a snapshot carries, with what it means; rules may only name these.
-FACTS: Mapping[str, str] = MappingProxyType(
-    {
-        "token.state": "unset, empty, blank (only whitespace) or set",
-        "token.length": "number of characters in the value (null when unset)",
-        "token.whitespace": "where the set value has stray whitespace: none, leading, trailing, both",
-        "token.trailing": "what the value ends with when that is a problem: newline, crlf, space, tab",
-        "token.line_break": "the value contains a line break",
-        "token.quoted": "the value is wrapped in (or starts or ends with) quotes",
-        "token.scheme_prefixed": "the value starts with 'Bearer ' or 'Token '",
-        "token.r8_prefix": "the value, trimmed, starts with r8_",
-        "token.well_formed": "the value is exactly r8_ and 37 letters and digits",
-        "token.lookalike": "name of a look-alike variable that is set (null if none)",
-        "token.lookalike_set": "a look-alike variable is set (token.lookalike names it)",
-        "token.sent": "what the failed request sent: absent, matches, differs or unknown",
-        "dotenv.defines_token": "a .env file here or in a parent directory defines the token",
-        "dotenv.path": "that .env file (null if none)",
-        "client.installed": "the replicate package is installed",
-        "python.version": "the running Python version",
-        "notebook.shell_export": (
-            "where this IPython session set REPLICATE_API_TOKEN outside the kernel: subshell "
-            "(!export, !set, %%bash, os.system...) or profile (a shell profile the kernel never "
-            "read); null otherwise or outside IPython"
-        ),
-    }
-)
-
-#: Facts only an adapter can observe (the IPython extension reads the session's history).
-#: They are null unless the adapter passes them as ``extra_facts``; they never hold a secret.
-ADAPTER_FACTS = ("notebook.shell_export",)
-
-
-def _add_extra_facts(facts: dict[str, FactValue], extra: Mapping[str, FactValue] | None) -> None:
-    """Set the adapter facts: null by default, else the values in ``extra`` (validated)."""
-    for name in ADAPTER_FACTS:
-        facts[name] = None
-    for name, value in (extra or {}).items():
-        if name not in ADAPTER_FACTS:
-            raise ValueError(
-                f"unknown extra fact {name!r}; expected one of: {', '.join(ADAPTER_FACTS)} "
-                "(the other facts are computed from the exception and the environment)"
-            )
-        if value is not None and not isinstance(value, (str, int, bool)):
-            raise ValueError(
-                f"extra fact {name!r} has a {type(value).__name__} value; expected a string, "
-                "a number, a boolean or None"
-            )
-        facts[name] = value
 
 
 @dataclass(frozen=True)
@@ -400,91 +347,6 @@ def _sent_fact(chain: list[BaseException], raw: str | None) -> str:
     return "matches" if same_secret(sent, raw) else "differs"
 
 
-def _dotenv_value(value: str) -> bool:
-    """Whether the right-hand side of a .env assignment holds something (not blank, not ``""``)."""
-    value = value.strip()
-    if value[:1] in ("'", '"'):
-        return bool(value[1:].split(value[0], 1)[0].strip())
-    return bool(value.split(" #", 1)[0].strip()) and not value.startswith("#")
-
-
-def find_dotenv(start: str) -> str | None:
-    """The nearest ``.env`` in ``start`` or a parent directory that gives the token a value."""
-    directory = os.path.abspath(start)
-    for _ in range(64):
-        candidate = os.path.join(directory, ".env")
-        try:
-            with open(candidate, encoding="utf-8", errors="replace") as handle:
-                head = handle.read(65536)
-        except OSError:
-            head = ""
-        for line in head.splitlines():
-            stripped = line.strip()
-            if stripped.startswith("export "):
-                stripped = stripped[len("export ") :].lstrip()
-            name, sep, value = stripped.partition("=")
-            if sep and name.strip() == TOKEN_VARIABLE and _dotenv_value(value):
-                return candidate
-        parent = os.path.dirname(directory)
-        if parent == directory:
-            break
-        directory = parent
-    return None
-
-
-def _trailing_kind(raw: str) -> str | None:
-    if raw.endswith("\r\n"):
-        return "crlf"
-    last = raw[-1:]
-    return {"\n": "newline", "\r": "carriage return", " ": "space", "\t": "tab"}.get(
-        last, "whitespace" if last.isspace() else None
-    )
-
-
-def token_facts(environ: Mapping[str, str]) -> dict[str, FactValue]:
-    """Facts about REPLICATE_API_TOKEN in ``environ``: its shape, never its value."""
-    raw = environ.get(TOKEN_VARIABLE)
-    facts: dict[str, FactValue] = {name: False for name in FACTS if name.startswith("token.")}
-    facts["token.lookalike"] = None
-    facts["token.whitespace"] = "none"
-    facts["token.trailing"] = None
-    facts["token.sent"] = "unknown"
-    if raw is None:
-        facts["token.state"] = "unset"
-        facts["token.length"] = None
-    else:
-        facts["token.length"] = len(raw)
-        facts["token.state"] = "empty" if raw == "" else "blank" if not raw.strip() else "set"
-        stripped = raw.strip()
-        leading = bool(stripped) and raw[0].isspace()
-        trailing = bool(stripped) and raw[-1].isspace()
-        facts["token.whitespace"] = (
-            "both" if leading and trailing else "leading" if leading else "trailing" if trailing else "none"
-        )
-        facts["token.line_break"] = "\n" in raw or "\r" in raw
-        facts["token.trailing"] = _trailing_kind(raw) if stripped else None
-        facts["token.quoted"] = bool(stripped) and (stripped[0] in "'\"" or stripped[-1] in "'\"")
-        scheme, core = split_credential(raw)
-        facts["token.scheme_prefixed"] = scheme is not None
-        facts["token.r8_prefix"] = core.startswith("r8_")
-        facts["token.well_formed"] = (
-            len(raw) == 40 and raw.startswith("r8_") and raw[3:].isalnum() and raw[3:].isascii()
-        )
-    if facts["token.state"] in ("unset", "empty", "blank"):
-        for name in LOOKALIKE_VARIABLES:
-            if environ.get(name, "").strip():
-                facts["token.lookalike"] = name
-                facts["token.lookalike_set"] = True
-                break
-        else:
-            for name in sorted(environ):
-                if name != TOKEN_VARIABLE and name.upper().strip() == TOKEN_VARIABLE and environ[name].strip():
-                    facts["token.lookalike"] = name
-                    facts["token.lookalike_set"] = True
-                    break
-    return facts
-
-
 def client_version() -> str | None:
     """The installed ``replicate`` version, from package metadata (``replicate`` is not imported)."""
     from importlib import metadata
@@ -507,7 +369,7 @@ def take_snapshot(
 ) -> Snapshot:
     """Build the :class:`Snapshot` of ``exc`` in ``environ`` (default: ``os.environ``).
 
-    ``extra_facts`` holds the :data:`ADAPTER_FACTS` an adapter observed (``ValueError`` for
+    ``extra_facts`` holds the :data:`~replicate_explain._facts.ADAPTER_FACTS` an adapter observed (``ValueError`` for
     any other name).
     """
     env: Mapping[str, str] = os.environ if environ is None else environ
@@ -526,7 +388,7 @@ def take_snapshot(
     facts["client.installed"] = resolved is not None
     python = python_version()
     facts["python.version"] = python
-    _add_extra_facts(facts, extra_facts)
+    add_extra_facts(facts, extra_facts)
     return Snapshot(infos, MappingProxyType(facts), resolved, python)
 
 
@@ -554,7 +416,7 @@ def snapshot_from_data(
     facts["client.installed"] = client is not None
     resolved_python = python or python_version()
     facts["python.version"] = resolved_python
-    _add_extra_facts(facts, extra_facts)
+    add_extra_facts(facts, extra_facts)
     redactor = Redactor.from_environ(environ)
     cleaned = tuple(
         ExceptionInfo(

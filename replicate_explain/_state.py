@@ -26,6 +26,9 @@ previous_make_record: "Callable[..., Any] | None" = None
 #: Whether our ``makeRecord`` wrapper explains records (it stays chained, inert, when another
 #: tool wrapped it after us and ``uninstall()`` could not take it out).
 logging_active: bool = False
+#: IPython's module defining ``InteractiveShell``: its import lets shells be created (the
+#: post-import hook of ``_hook.ON_IMPORT`` that runs ``_ipython.watch_shells``).
+IPYTHON_SHELL_MODULE = "IPython.core.interactiveshell"
 #: The ``InteractiveShell.__init__`` our wrapper calls (see ``_ipython.watch_shells``); set before
 #: the wrapper is installed and never cleared, so a reference to the wrapper keeps working.
 previous_shell_init: "Callable[..., Any] | None" = None

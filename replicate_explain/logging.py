@@ -144,16 +144,17 @@ def _prepare(record: logging.LogRecord, *, show: bool) -> None:
 
 def _attach(record: logging.LogRecord, exc: BaseException) -> str | None:
     """Set the explanation attributes; return the text to append under the traceback."""
-    from ._api import explain, rules, warn_rule_errors
     from ._render import render_json, render_plain
+    from ._report import explain_once, warn_rule_errors
 
-    explanation = explain(exc)
+    # Not marked explained here: only when the text is appended to a record a handler shows.
+    explanation = explain_once(exc, mark=False)
     if explanation is None:
         return None
     text = render_plain(explanation).rstrip("\n")
     setattr(record, ATTRIBUTE, explanation.to_dict())
     setattr(record, TEXT_ATTRIBUTE, text)
-    warn_rule_errors(rules())
+    warn_rule_errors()
     return render_json(explanation).rstrip("\n") if _wants_json() else text
 
 

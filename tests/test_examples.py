@@ -33,7 +33,7 @@ def _in_range(example: Example, version: str) -> bool:
 def _proofs() -> list[Any]:
     params = []
     for rule in RULES.rules:
-        if any(name.startswith(KERNEL_ONLY_FACT_PREFIX) for name in rule.facts):
+        if any(name.startswith(KERNEL_ONLY_FACT_PREFIX) for match in rule.matches for name in match.facts):
             continue
         for index, example in enumerate(rule.examples):
             versions = [v for v in CLIENT_VERSIONS if _in_range(example, v)]

@@ -34,8 +34,9 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from replicate_explain._explanation import CodeFix, Explanation
-from replicate_explain._ipython import explanation_html, session_facts, shell_export
 from replicate_explain._loopback import LoopbackAPI
+from replicate_explain._notebook import session_facts, shell_export
+from replicate_explain._render_html import explanation_html
 from replicate_explain._rules import Example, load_rules
 
 RULE_ID = "notebook-shell-export"

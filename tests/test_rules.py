@@ -70,7 +70,7 @@ BAD = [
         "an unknown fact",
         GOOD.replace("token.state: empty", "token.sate: empty", 1),
         "match.facts.token.sate: unknown fact; expected one of: "
-        + ", ".join(__import__("replicate_explain._snapshot", fromlist=["FACTS"]).FACTS)
+        + ", ".join(__import__("replicate_explain._facts", fromlist=["FACTS"]).FACTS)
         + " (did you mean 'token.state'?)",
     ),
     (

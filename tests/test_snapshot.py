@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from clients import CANARY
 
-from replicate_explain._snapshot import find_dotenv, iter_chain, take_snapshot, token_facts
+from replicate_explain._facts import find_dotenv, token_facts
+from replicate_explain._snapshot import iter_chain, take_snapshot
 
 BASE = {
     "token.state": "set",

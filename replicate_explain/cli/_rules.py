@@ -81,13 +81,13 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _case_line(path: str, index: int) -> int | None:
-    from .._rules import _positions
+    from .._rule_schema import positions
 
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return None
-    return _positions(text).get(f"cases[{index}]")
+    return positions(text).get(f"cases[{index}]")
 
 
 def check_paths(paths: Sequence[Path]) -> tuple[list[Rule], list[RuleError], int]:
