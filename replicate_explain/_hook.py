@@ -208,6 +208,30 @@ def _remove_watcher() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Integrations (``replicate_explain.integrations``): each turns on once its library is imported.
+
+#: The modules whose import turns on an integration (see ``integrations.activate``).
+INTEGRATED_MODULES = ("sentry_sdk", "structlog", "loguru", "opentelemetry.sdk.trace")
+
+
+def _hook_integration(module: "Any") -> None:
+    """Post-import callback for an integrated library: turn its integration on."""
+    if not _state.installed:
+        return
+    from .integrations import activate
+
+    activate(module)
+
+
+def _watch_integrations(watch: bool) -> None:
+    for name in INTEGRATED_MODULES:
+        if watch:
+            when_imported(name, _hook_integration)
+        else:
+            cancel_when_imported(name, _hook_integration)
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def install() -> None:
@@ -226,6 +250,7 @@ def install() -> None:
     when_imported("threading", _set_threading_hook)
     when_imported("logging", _hook_logging)
     when_imported(IPYTHON_SHELL_MODULE, _hook_ipython)
+    _watch_integrations(True)
 
 
 def uninstall() -> None:
@@ -235,6 +260,7 @@ def uninstall() -> None:
     cancel_when_imported("threading", _set_threading_hook)
     cancel_when_imported("logging", _hook_logging)
     cancel_when_imported(IPYTHON_SHELL_MODULE, _hook_ipython)
+    _watch_integrations(False)
     # A hook installed after ours may chain to ours: then we cannot take ours out, so we keep
     # the previous hook recorded and pass everything through to it (see ``excepthook``).
     _state.installed = False
