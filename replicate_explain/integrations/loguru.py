@@ -140,7 +140,7 @@ def _wrap_formatter(*, explicit: bool) -> None:
         return
     from loguru._better_exceptions import ExceptionFormatter
 
-    original = ExceptionFormatter.format_exception
+    original: Any = ExceptionFormatter.format_exception
     state["format_exception"] = original
 
     def format_exception(self: Any, type_: Any, value: Any, tb: Any, *args: Any, **kwargs: Any) -> Any:
@@ -151,7 +151,7 @@ def _wrap_formatter(*, explicit: bool) -> None:
         yield from _masked_lines(lines, value)
 
     format_exception.__wrapped__ = original  # type: ignore[attr-defined]
-    ExceptionFormatter.format_exception = format_exception
+    ExceptionFormatter.format_exception = format_exception  # type: ignore[method-assign]
 
 
 def _masked_lines(lines: Any, value: Any) -> Any:
@@ -206,7 +206,7 @@ def _activate(module: Any) -> None:
     from loguru._logger import Logger
 
     _wrap_formatter(explicit=False)
-    configure = Logger.configure
+    configure: Any = Logger.configure
     state["configure"] = configure
 
     def configure_then_chain(self: Any, *args: Any, **kwargs: Any) -> Any:

@@ -104,7 +104,7 @@ def _wrap(span: Span) -> None:
         set_status(status, description)
 
     span.record_exception = record_masked  # type: ignore[method-assign]
-    span.set_status = set_status_masked  # type: ignore[method-assign]
+    span.set_status = set_status_masked
     setattr(span, _MARK, True)
 
 

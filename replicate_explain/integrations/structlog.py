@@ -183,6 +183,6 @@ def _activate(module: Any) -> None:
     reset = _wrap_reset(_config.reset_defaults)
     _state.integrations["structlog"] = (configure, reset)
     # configure_once() calls _config.configure, so it is covered too.
-    _config.configure = structlog.configure = configure  # type: ignore[assignment]
-    _config.reset_defaults = structlog.reset_defaults = reset  # type: ignore[assignment]
+    _config.configure = structlog.configure = configure
+    _config.reset_defaults = structlog.reset_defaults = reset
     _insert_into_defaults()
