@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from clients import CANARY, REPO_ROOT, run_program
+from clients import CANARY, MODEL_REF, REPO_ROOT, run_program
 from outputs import JSON_KEYS, leaks
 
 import replicate_explain
@@ -228,22 +228,16 @@ def test_structlog_console_renderer_prints_the_explanation_under_the_traceback()
         holds_the_token()
     except ValueError as error:
         other = error
-    import structlog.dev
+    from replicate_explain.integrations.structlog import ExplainProcessor
 
     log = structlog.wrap_logger(
         structlog.PrintLogger(out := io.StringIO()),
-        processors=[ExplainProcessorType(), structlog.dev.ConsoleRenderer(colors=False)],
+        processors=[ExplainProcessor(), structlog.dev.ConsoleRenderer(colors=False)],
     )
     log.error("failed", exc_info=other)
     assert "ValueError: bad length 41" in out.getvalue()
     assert "replicate_explain" not in out.getvalue()
     assert leaks(out.getvalue(), CANARY) == []
-
-
-def ExplainProcessorType() -> Any:  # noqa: N802 - a factory standing for the class
-    from replicate_explain.integrations.structlog import ExplainProcessor
-
-    return ExplainProcessor()
 
 
 @pytest.mark.parametrize(
@@ -445,3 +439,182 @@ def test_import_imports_none_of_the_integrated_libraries() -> None:
     imported, watched = result.stdout.splitlines()
     assert imported == "[]"
     assert {"loguru", "opentelemetry.sdk.trace", "sentry_sdk", "structlog"} <= set(eval(watched))
+
+
+# ---------------------------------------------------------------------------------------------
+# End to end: real clients against the loopback API
+
+CALL = f"""
+import replicate
+replicate.max_retries = 0  # 2.x would retry the connection error twice
+
+
+def call():
+    replicate.run({MODEL_REF!r}, input={{"text": "hi"}})
+
+
+def lookup():
+    return {{}}["missing"]
+"""
+
+SENTRY = """
+import json
+import sentry_sdk
+from sentry_sdk.transport import Transport
+{explicit_import}
+events, raw = [], []
+
+
+class Capture(Transport):
+    def capture_envelope(self, envelope):
+        raw.append(envelope.serialize().decode("utf-8", "replace"))
+        for item in envelope.items:
+            if item.headers.get("type") == "event":
+                events.append(json.loads(item.payload.get_bytes()))
+
+
+sentry_sdk.init(dsn="https://public@sentry.invalid/1", transport=Capture(){explicit_option})
+{call}
+for work in (call, lookup):
+    try:
+        work()
+    except Exception as error:
+        sentry_sdk.capture_exception(error)
+sentry_sdk.flush()
+print(json.dumps({{"events": events, "raw": raw}}))
+"""
+
+STRUCTLOG = """
+import structlog
+{explicit_import}
+structlog.configure(processors=[
+    structlog.processors.add_log_level,{explicit_option}
+    structlog.processors.format_exc_info,
+    structlog.processors.JSONRenderer(),
+])
+log = structlog.get_logger()
+{call}
+for work in (call, lookup):
+    try:
+        work()
+    except Exception:
+        log.exception(work.__name__ + " failed")
+"""
+
+LOGURU = """
+import sys
+from loguru import logger
+{explicit_import}
+logger.remove()
+logger.add(sys.stderr, diagnose=True, backtrace=True, colorize=False)
+logger.add(sys.stdout, serialize=True)
+{explicit_option}
+{call}
+for work in (call, lookup):
+    try:
+        work()
+    except Exception:
+        logger.exception(work.__name__ + " failed")
+"""
+
+OPENTELEMETRY = """
+import json
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+{explicit_import}
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+{explicit_option}
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+tracer = provider.get_tracer("program")
+{call}
+for work in (call, lookup):
+    try:
+        with tracer.start_as_current_span(work.__name__):
+            work()
+    except Exception:
+        pass
+print(json.dumps([json.loads(span.to_json()) for span in exporter.get_finished_spans()]))
+"""
+
+#: Per library: the program, and its explicit configuration (import, option).
+PROGRAMS = {
+    "sentry": (
+        SENTRY,
+        "from replicate_explain.integrations.sentry import ReplicateExplainIntegration",
+        ", integrations=[ReplicateExplainIntegration()]",
+    ),
+    "structlog": (
+        STRUCTLOG,
+        "from replicate_explain.integrations.structlog import ExplainProcessor",
+        "\n    ExplainProcessor(),",
+    ),
+    "loguru": (
+        LOGURU,
+        "from replicate_explain.integrations.loguru import ExplainPatcher",
+        "logger.configure(patcher=ExplainPatcher())",
+    ),
+    "opentelemetry": (
+        OPENTELEMETRY,
+        "from replicate_explain.integrations.opentelemetry import ExplainSpanProcessor",
+        "provider.add_span_processor(ExplainSpanProcessor())",
+    ),
+}
+
+
+def program(library: str, mode: str) -> str:
+    """The program for ``library``: with ``import replicate_explain`` and nothing configured
+    (automatic), or with the explicit configuration only (run with ``REPLICATE_EXPLAIN=0``)."""
+    code, explicit_import, explicit_option = PROGRAMS[library]
+    if mode == "automatic":
+        return "import replicate_explain\n" + code.format(explicit_import="", explicit_option="", call=CALL)
+    return code.format(explicit_import=explicit_import, explicit_option=explicit_option, call=CALL)
+
+
+def attached(library: str, stdout: str, stderr: str) -> list[Any]:
+    """What the library would send for the failure and for the unrelated error, in order: the
+    explanation dictionary attached to each (``None`` when nothing is attached)."""
+    if library == "sentry":
+        events = json.loads(stdout)["events"]
+        return [event.get("contexts", {}).get("replicate_explain") for event in events]
+    if library == "structlog":
+        return [json.loads(line).get("replicate_explain") for line in stdout.splitlines()]
+    if library == "loguru":
+        return [json.loads(line)["record"]["extra"].get("replicate_explain") for line in stdout.splitlines()]
+    spans = json.loads(stdout)
+    found = []
+    for span in spans:
+        (event,) = span["events"]
+        text = event["attributes"].get("replicate_explain")
+        found.append(None if text is None else json.loads(text))
+        assert span["attributes"].get("replicate_explain.rule_id") == (
+            None if text is None else json.loads(text)["rule_id"]
+        )
+    return found
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("mode", ["automatic", "explicit"])
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("library", list(PROGRAMS))
+def test_a_real_failure_is_explained_once_and_the_token_never_sent(
+    api: LoopbackAPI, library: str, version: str, mode: str
+) -> None:
+    """A real client's failure and an unrelated KeyError, through the real library: the failure
+    carries the explanation (the same dictionary as everywhere, for the installed client), the
+    KeyError nothing, and the canary is nowhere in what the library sent or printed."""
+    extra = {"REPLICATE_EXPLAIN": "0"} if mode == "explicit" else {}
+    result = run_program(program(library, mode), version, api, TOKEN, extra)
+    assert result.returncode == 0, result.stderr
+    failure_dict, unrelated_dict = attached(library, result.stdout, result.stderr)
+    assert unrelated_dict is None
+    assert list(failure_dict) == JSON_KEYS
+    assert (failure_dict["rule_id"], failure_dict["client_version"]) == ("token-whitespace", version)
+    assert leaks(result.stdout + result.stderr, CANARY) == []
+    if library == "loguru":  # the plain text under loguru's traceback, once
+        assert result.stderr.count("replicate-explain: token-whitespace: ") == 1
+        assert "lookup failed" in result.stderr and "KeyError: 'missing'" in result.stderr
+    if library == "sentry":
+        (tagged,) = [e for e in json.loads(result.stdout)["events"] if "replicate_explain.rule" in e.get("tags", {})]
+        assert tagged["tags"]["replicate_explain.rule"] == "token-whitespace"
