@@ -618,3 +618,15 @@ def test_a_real_failure_is_explained_once_and_the_token_never_sent(
     if library == "sentry":
         (tagged,) = [e for e in json.loads(result.stdout)["events"] if "replicate_explain.rule" in e.get("tags", {})]
         assert tagged["tags"]["replicate_explain.rule"] == "token-whitespace"
+
+
+@pytest.mark.e2e
+def test_without_the_integrations_every_library_sends_the_token(api: LoopbackAPI) -> None:
+    """The same programs with replicate-explain off and nothing configured: each library sends
+    or prints the token (what the integrations are for) and attaches nothing."""
+    for library, (code, _, _) in PROGRAMS.items():
+        plain = code.format(explicit_import="", explicit_option="", call=CALL)
+        result = run_program(plain, "1.0.7", api, TOKEN, {"REPLICATE_EXPLAIN": "0"})
+        assert result.returncode == 0, result.stderr
+        assert (library, leaks(result.stdout + result.stderr, CANARY)) == (library, [CANARY])
+        assert (library, attached(library, result.stdout, result.stderr)) == (library, [None, None])
