@@ -113,7 +113,8 @@ def test_sentry_event_of_a_failure_has_the_context_and_the_tag() -> None:
     """Explicit integration: a Replicate failure's event carries ``contexts["replicate_explain"]``
     (the explanation's dictionary) and the tag ``replicate_explain.rule``; its exception value and
     the frame variable holding the token are masked; the unrelated error's event has neither key;
-    a breadcrumb and request headers with the token are masked. Nothing sent has the canary."""
+    a breadcrumb and request headers (added by a scope processor, after ours) with the token
+    are masked. Nothing sent has the canary."""
     import sentry_sdk
 
     from replicate_explain.integrations.sentry import ReplicateExplainIntegration
@@ -124,7 +125,13 @@ def test_sentry_event_of_a_failure_has_the_context_and_the_tag() -> None:
         sentry_sdk.capture_exception(exc)
         sentry_sdk.capture_exception(other)
         headers = {"X-Upstream": f"Bearer {CANARY}"}  # (sentry-sdk filters Authorization itself)
-        sentry_sdk.capture_event({"message": "request", "request": {"headers": headers}})
+        with sentry_sdk.new_scope() as scope:  # as a web framework adds the request, after ours
+
+            def add_request(event: Any, hint: Any) -> Any:
+                return {**event, "request": {"headers": headers}}
+
+            scope.add_event_processor(add_request)
+            sentry_sdk.capture_message("request")
     first, second, third = events
     assert first["contexts"]["replicate_explain"] == explanation_of(exc).to_dict()
     assert first["tags"] == {"replicate_explain.rule": "token-whitespace"}

@@ -24,9 +24,11 @@ frames, which the SDK has already turned into text when event processors run). T
 itself is never sent. For an event whose exception has nothing to do with Replicate only this
 environment's secrets and ``r8_`` tokens are masked, so its text is otherwise unchanged.
 
-Limit: global event processors run before the processors of scopes, so data a scope
-processor adds afterwards (a web framework's request) is not seen here; sentry-sdk's own
-``EventScrubber`` masks its ``Authorization`` header by name.
+Global event processors run before the processors of scopes, which is where web framework
+integrations add the request. So the masking itself runs once the scope has applied every
+processor: ``Scope.apply_to_event`` (the method the client calls right before it serialises the
+event, scrubs it and calls ``before_send``) is wrapped when the processor is registered. Should
+that method be missing in some SDK release, the event processor masks what it sees instead.
 """
 
 from __future__ import annotations
@@ -75,14 +77,24 @@ def _active() -> bool:
     return sentry_sdk.get_client().get_integration(ReplicateExplainIntegration) is not None
 
 
-def _process(event: dict[str, Any], hint: Any) -> dict[str, Any]:
+def _exception(hint: Any) -> BaseException | None:
     info = hint.get("exc_info") if isinstance(hint, dict) else None
-    exc = _common.exception_of(info) if info is not None else None
+    return _common.exception_of(info) if info is not None else None
+
+
+def _process(event: dict[str, Any], hint: Any) -> dict[str, Any]:
+    exc = _exception(hint)
     explanation = _common.explain(exc)
-    masked: dict[str, Any] = _common.mask_deep(event, _common.redactor(exc), reprs=True)
+    if not _state.integrations.get("sentry_scope_wrapped"):
+        event = _mask(event, exc)
     if explanation is not None:
-        masked.setdefault("contexts", {})[_common.KEY] = explanation.to_dict()
-        masked.setdefault("tags", {})[TAG] = explanation.rule_id
+        event.setdefault("contexts", {})[_common.KEY] = explanation.to_dict()
+        event.setdefault("tags", {})[TAG] = explanation.rule_id
+    return event
+
+
+def _mask(event: dict[str, Any], exc: BaseException | None) -> dict[str, Any]:
+    masked: dict[str, Any] = _common.mask_deep(event, _common.redactor(exc), reprs=True)
     return masked
 
 
@@ -91,6 +103,31 @@ def _register() -> None:
         return
     _state.integrations["sentry"] = process_event
     add_global_event_processor(process_event)
+    try:
+        _wrap_apply_to_event()
+    except Exception:
+        _state.report_internal_error("wrapping Scope.apply_to_event")
+
+
+def _wrap_apply_to_event() -> None:
+    from sentry_sdk.scope import Scope
+
+    original: Any = Scope.apply_to_event
+
+    def apply_to_event(self: Any, event: Any, hint: Any, *args: Any, **kwargs: Any) -> Any:
+        result = original(self, event, hint, *args, **kwargs)
+        if isinstance(result, dict):
+            try:
+                if _active():
+                    result = _mask(result, _exception(hint))
+            except Exception:
+                _state.report_internal_error("masking a Sentry event")
+        return result
+
+    apply_to_event.__wrapped__ = original  # type: ignore[attr-defined]
+    apply_to_event.__doc__ = original.__doc__
+    Scope.apply_to_event = apply_to_event  # type: ignore[method-assign]
+    _state.integrations["sentry_scope_wrapped"] = True
 
 
 def _activate(module: Any) -> None:
