@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from clients import CANARY, MODEL_REF, REPO_ROOT, run_program
-from outputs import JSON_KEYS, leaks
+from outputs import ANSI, JSON_KEYS, leaks
 
 import replicate_explain
 from replicate_explain import _state
@@ -637,3 +637,35 @@ def test_without_the_integrations_every_library_sends_the_token(api: LoopbackAPI
         assert result.returncode == 0, result.stderr
         assert (library, leaks(result.stdout + result.stderr, CANARY)) == (library, [CANARY])
         assert (library, attached(library, result.stdout, result.stderr)) == (library, [None, None])
+
+
+UNCONFIGURED = (
+    "import replicate_explain\nimport structlog\nfrom loguru import logger\nlog = structlog.get_logger()\n"
+    + CALL
+    + """
+for work in (call, lookup):
+    try:
+        work()
+    except Exception:
+        log.exception(work.__name__ + " failed")
+        logger.exception(work.__name__ + " failed")
+"""
+)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("colour", [{}, {"NO_COLOR": "", "FORCE_COLOR": "1"}], ids=["plain", "colour"])
+@pytest.mark.parametrize("version", VERSIONS)
+def test_unconfigured_structlog_and_loguru_never_print_the_token(
+    api: LoopbackAPI, version: str, colour: dict[str, str]
+) -> None:
+    """structlog's default chain (ConsoleRenderer, rich tracebacks with local variables) and
+    loguru's default sink (``diagnose=True``), both logging the same failure and an unrelated
+    error, with only ``import replicate_explain``: the explanation once (the first log that
+    showed the failure), both tracebacks, no canary."""
+    result = run_program(UNCONFIGURED, version, api, TOKEN, colour)
+    assert result.returncode == 0, result.stderr
+    output = ANSI.sub("", result.stdout + result.stderr)
+    assert output.count("replicate-explain: token-whitespace: ") == 1
+    assert output.count("KeyError: 'missing'") == 2
+    assert leaks(output, CANARY) == []
