@@ -92,6 +92,7 @@ def reset() -> None:
     log_redactor = None
     warned.clear()
     explained_ids.clear()
+    integrations.pop("redactors", None)
 
 
 def debug_enabled() -> bool:

@@ -44,10 +44,28 @@ def relevant(exc: BaseException | None) -> bool:
 def redactor(exc: BaseException | None) -> Redact:
     """The redactor for text about ``exc``: every token-shaped credential is masked when it
     touches replicate; otherwise only this environment's secrets and ``r8_`` tokens, so an
-    unrelated error reads as it would without us (the excepthook's rule, ``_report.redactor_for``)."""
+    unrelated error reads as it would without us (the excepthook's rule, ``_report.redactor_for``).
+
+    Building one reads every variable (a hundred microseconds on a busy machine), too slow for
+    every log event: it is rebuilt only when the environment visibly changed (the logging
+    integration's key: the number of variables and the token).
+    """
+    return redactor_with(heuristics=exc is None or relevant(exc))
+
+
+def redactor_with(*, heuristics: bool) -> Redact:
+    """The cached redactor, with or without the credential heuristics (see :func:`redactor`)."""
+    environ = os.environ
+    key = (len(environ), environ.get("REPLICATE_API_TOKEN"), heuristics)
+    cache = _state.integrations.setdefault("redactors", {})
+    cached = cache.get(heuristics)
+    if cached is not None and cached[0] == key:
+        return cached[1]  # type: ignore[no-any-return]
     from .._redact import Redactor
 
-    return Redactor.from_environ(os.environ, heuristics=exc is None or relevant(exc))
+    built = Redactor.from_environ(environ, heuristics=heuristics)
+    cache[heuristics] = (key, built)
+    return built
 
 
 def explain(exc: BaseException | None) -> Any:

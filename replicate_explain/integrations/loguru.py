@@ -159,9 +159,7 @@ def _masked_lines(lines: Any, value: Any) -> Any:
         relevant = getattr(value, RELEVANT_ATTR, None)
         if relevant is None:
             relevant = _common.relevant(value) if isinstance(value, BaseException) else False
-        from .._redact import Redactor
-
-        redact: Callable[[str], str] = Redactor.from_environ(__import__("os").environ, heuristics=relevant)
+        redact = _common.redactor_with(heuristics=bool(relevant))
     except Exception:
         _state.report_internal_error("masking a loguru traceback")
         yield from lines
