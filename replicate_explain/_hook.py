@@ -83,10 +83,27 @@ def _hook_ipython(shell_module: "Any") -> None:
 
 #: What :func:`install` attaches to modules the program imports later (and :func:`uninstall`
 #: detaches): module name, post-import callback. The one table of our post-import hooks.
+# ---------------------------------------------------------------------------------------------
+# Integrations (``replicate_explain.integrations``): each turns on once its library is imported.
+
+#: The modules whose import turns on an integration (see ``integrations.activate``).
+INTEGRATED_MODULES = ("sentry_sdk", "structlog", "loguru", "opentelemetry.sdk.trace")
+
+
+def _hook_integration(module: "Any") -> None:
+    """Post-import callback for an integrated library: turn its integration on."""
+    if not _state.installed:
+        return
+    from .integrations import activate
+
+    activate(module)
+
+
 ON_IMPORT: "tuple[tuple[str, Callable[[Any], None]], ...]" = (
     ("threading", _set_threading_hook),
     ("logging", _hook_logging),
     (_state.IPYTHON_SHELL_MODULE, _hook_ipython),
+    *((name, _hook_integration) for name in INTEGRATED_MODULES),
 )
 
 
@@ -210,9 +227,6 @@ def _remove_watcher() -> None:
     _state.import_watcher = None
     if watcher is not None and watcher in sys.meta_path:
         sys.meta_path.remove(watcher)
-
-
-# ---------------------------------------------------------------------------------------------
 
 
 def install() -> None:

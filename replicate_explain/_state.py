@@ -40,6 +40,10 @@ shells_watched: bool = False
 #: The redactor for plain log messages, with the environment key it was built for.
 log_redactor: "tuple[object, Callable[[str], str]] | None" = None
 
+#: What the integrations (``replicate_explain.integrations``) registered, by integration name:
+#: each registers its hooks once per process; uninstalled, the automatic ones pass through.
+integrations: "dict[str, Any]" = {}
+
 #: Attribute set on an exception once it has been explained, so one exception is explained
 #: once even when it is logged and then crashes the program.
 EXPLAINED_ATTR = "__replicate_explain_explained__"
@@ -91,6 +95,7 @@ def reset() -> None:
     log_redactor = None
     warned.clear()
     explained_ids.clear()
+    integrations.pop("redactors", None)
 
 
 def debug_enabled() -> bool:

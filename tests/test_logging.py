@@ -580,6 +580,8 @@ def test_logging_is_hooked_only_once_the_program_imports_it() -> None:
         check=True,
         env={**os.environ, "REPLICATE_EXPLAIN": ""},
     )
-    # Only IPython's shell module is still watched (see _ipython.watch_shells).
-    assert result.stdout == "False replicate_explain.logging SourceFileLoader True ['IPython.core.interactiveshell']\n"
+    # Only IPython's shell module (see _ipython.watch_shells) and the libraries with an
+    # integration (replicate_explain.integrations) are still watched.
+    watched = ["IPython.core.interactiveshell", "loguru", "opentelemetry.sdk.trace", "sentry_sdk", "structlog"]
+    assert result.stdout == f"False replicate_explain.logging SourceFileLoader True {watched}\n"
     assert result.stderr == ""
