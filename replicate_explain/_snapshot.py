@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from types import FrameType, MappingProxyType, ModuleType, TracebackType
 from typing import Union
 
+from ._callsite import CallSite, find_call_site
 from ._common import CLIENT_DISTRIBUTIONS, python_version, same_secret, split_credential
 from ._redact import SECRET_VARIABLES, Redactor
 
@@ -113,6 +114,8 @@ class Snapshot:
     facts: Mapping[str, FactValue]
     client_version: str | None
     python_version: str
+    call_site: CallSite | None = None
+    """The user's line that made the failing call (see :mod:`._callsite`), if known."""
 
     @property
     def relevant(self) -> bool:
@@ -527,7 +530,8 @@ def take_snapshot(
     python = python_version()
     facts["python.version"] = python
     _add_extra_facts(facts, extra_facts)
-    return Snapshot(infos, MappingProxyType(facts), resolved, python)
+    call_site = find_call_site(exc, redactor, cwd=cwd, replicate_dirs=replicate_dirs())
+    return Snapshot(infos, MappingProxyType(facts), resolved, python, call_site)
 
 
 def snapshot_from_data(
