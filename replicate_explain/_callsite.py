@@ -108,7 +108,9 @@ def _frames(tb: TracebackType | None) -> list[tuple[str, str, int, dict[str, obj
             module = frame.f_globals.get("__name__", "")
         except Exception:
             module = ""
-        frames.append((frame.f_code.co_filename, module if isinstance(module, str) else "", tb.tb_lineno, frame.f_globals))
+        frames.append(
+            (frame.f_code.co_filename, module if isinstance(module, str) else "", tb.tb_lineno, frame.f_globals)
+        )
         tb = tb.tb_next
     return frames
 

@@ -134,11 +134,7 @@ def _set_token_sentence(facts: Mapping[str, FactValue]) -> str:
     if extras:
         head += ", with " + _and(extras)
     token = (
-        "the token after the scheme"
-        if facts.get("token.scheme_prefixed")
-        else "the token inside"
-        if extras
-        else "it"
+        "the token after the scheme" if facts.get("token.scheme_prefixed") else "the token inside" if extras else "it"
     )
     if facts.get("token.r8_prefix"):
         return f"{head}; {token} starts with r8_"
