@@ -116,9 +116,7 @@ def render_plain(explanation: Explanation, *, detail: str | None = None) -> str:
     out += [wrap(f"{number}. {step}", hanging=3) for number, step in enumerate(explanation.fix, 1)]
     if explanation.code is not None:
         out += ["", f"{code_label(explanation)}, - broken, + fixed:"]
-        out += [
-            f"  {mark} {line}".rstrip() for mark, line in diff_lines(explanation.code.broken, explanation.code.fixed)
-        ]
+        out += [f"{mark} {line}".rstrip() for mark, line in diff_lines(explanation.code.broken, explanation.code.fixed)]
     if full and explanation.workaround:
         out += ["", "Workaround:", wrap(explanation.workaround)]
     if full and explanation.prevention:
