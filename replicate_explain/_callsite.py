@@ -101,7 +101,7 @@ def _display_path(filename: str, cwd: str | None) -> str:
 
 
 def _frames(tb: TracebackType | None) -> list[tuple[str, str, int, dict[str, object]]]:
-    frames = []
+    frames: list[tuple[str, str, int, dict[str, object]]] = []
     while tb is not None and len(frames) < MAX_FRAMES:
         frame = tb.tb_frame
         try:

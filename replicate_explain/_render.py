@@ -159,7 +159,7 @@ def _code_rows(explanation: Explanation) -> list[Any]:
 
     def highlighted(code: str) -> list[Text]:
         syntax = Syntax("", "python", theme="ansi_dark", background_color="default")
-        return syntax.highlight(code.rstrip() + "\n").split("\n", allow_blank=True)
+        return list(syntax.highlight(code.rstrip() + "\n").split("\n", allow_blank=True))
 
     rows = []
     old, new = highlighted(explanation.code.broken), highlighted(explanation.code.fixed)

@@ -218,7 +218,7 @@ def _raise_from(path: Path, source: str) -> BaseException:
     namespace: dict[str, object] = {"__name__": "user_app"}
     try:
         exec(compile(source, str(path), "exec"), namespace)
-    except Exception as exc:  # noqa: BLE001 - the exception is the value under test
+    except Exception as exc:
         return exc
     raise AssertionError("the program did not raise")
 
