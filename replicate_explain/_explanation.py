@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ._callsite import CallSite
+
 
 @dataclass(frozen=True)
 class CodeFix:
@@ -36,6 +38,8 @@ class Explanation:
     exception: str
     """The matched exception's last traceback line, redacted."""
     client_version: str | None
+    call_site: CallSite | None = None
+    """The user's line that made the failing call, if known."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dictionary (stable keys, the public JSON format)."""
@@ -56,4 +60,5 @@ class Explanation:
             "also": list(self.also),
             "exception": self.exception,
             "client_version": self.client_version,
+            "call_site": None if self.call_site is None else self.call_site.to_dict(),
         }

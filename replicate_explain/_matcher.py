@@ -12,12 +12,12 @@ from ._rules import Case, ExceptionPattern, Match, Rule, RuleSet
 from ._snapshot import ExceptionInfo, Snapshot, snapshot_from_data
 
 _TRAILING = {
-    "newline": "ends with a newline (\\n)",
-    "crlf": "ends with a Windows line break (\\r\\n)",
-    "carriage return": "ends with a carriage return (\\r)",
-    "space": "ends with a space",
-    "tab": "ends with a tab",
-    "whitespace": "ends with whitespace",
+    "newline": "a newline (\\n) at its end",
+    "crlf": "a Windows line break (\\r\\n) at its end",
+    "carriage return": "a carriage return (\\r) at its end",
+    "space": "a space at its end",
+    "tab": "a tab at its end",
+    "whitespace": "whitespace at its end",
 }
 
 
@@ -85,25 +85,7 @@ def token_evidence(facts: Mapping[str, FactValue]) -> list[str]:
             f"REPLICATE_API_TOKEN is set to {facts.get('token.length')} whitespace character(s) and nothing else"
         )
     else:
-        parts = [f"REPLICATE_API_TOKEN is set, {facts.get('token.length')} characters"]
-        if facts.get("token.whitespace") in ("leading", "both"):
-            parts.append("starts with whitespace")
-        trailing = facts.get("token.trailing")
-        if isinstance(trailing, str):
-            parts.append(_TRAILING.get(trailing, "ends with whitespace"))
-        elif facts.get("token.line_break"):
-            parts.append("contains a line break")
-        if facts.get("token.quoted"):
-            parts.append("is wrapped in quotes")
-        if facts.get("token.scheme_prefixed"):
-            parts.append("starts with an auth scheme ('Bearer ' or 'Token ')")
-        if facts.get("token.well_formed"):
-            parts.append("has the r8_ + 37 letters and digits format")
-        elif facts.get("token.r8_prefix"):
-            parts.append("starts with r8_")
-        else:
-            parts.append("does not start with r8_ (older tokens may lack it)")
-        lines.append(", ".join(parts))
+        lines.append(_set_token_sentence(facts))
     lookalike = facts.get("token.lookalike")
     if isinstance(lookalike, str):
         lines.append(f"{lookalike} is set, a name the replicate client does not read")
@@ -157,6 +139,38 @@ def account_refusal_evidence(info: ExceptionInfo) -> str | None:
     )
 
 
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _set_token_sentence(facts: Mapping[str, FactValue]) -> str:
+    """One sentence about a set token: what surrounds it, then whether the token itself (after
+    any whitespace, quotes or auth scheme) starts with r8_."""
+    extras: list[str] = []
+    if facts.get("token.whitespace") in ("leading", "both"):
+        extras.append("whitespace before it")
+    trailing = facts.get("token.trailing")
+    if isinstance(trailing, str):
+        extras.append(_TRAILING.get(trailing, "whitespace at its end"))
+    elif facts.get("token.line_break"):
+        extras.append("a line break inside it")
+    if facts.get("token.quoted"):
+        extras.append("quotes around it")
+    if facts.get("token.scheme_prefixed"):
+        extras.append("an auth scheme ('Bearer ' or 'Token ') before it")
+    head = f"REPLICATE_API_TOKEN is set, {facts.get('token.length')} characters"
+    if facts.get("token.well_formed"):
+        return f"{head}, has the r8_ + 37 letters and digits format"
+    if extras:
+        head += ", with " + _and(extras)
+    token = (
+        "the token after the scheme" if facts.get("token.scheme_prefixed") else "the token inside" if extras else "it"
+    )
+    if facts.get("token.r8_prefix"):
+        return f"{head}; {token} starts with r8_"
+    return f"{head}; {token} does not start with r8_ (older tokens may lack it)"
+
+
 def _evidence(snapshot: Snapshot, info: ExceptionInfo) -> tuple[str, ...]:
     lines = token_evidence(snapshot.facts)
     refusal = account_refusal_evidence(info)
@@ -205,6 +219,7 @@ def build_explanation(rule: Rule, info: ExceptionInfo, snapshot: Snapshot, also:
         also=also,
         exception=info.headline(),
         client_version=snapshot.client_version,
+        call_site=snapshot.call_site,
     )
 
 

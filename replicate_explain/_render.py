@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING, Any
 
-from ._common import indent, wrap
+from ._common import wrap
 from ._explanation import Explanation
 
 if TYPE_CHECKING:
@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 FORMATS = ("rich", "plain", "json")
 FORMAT_ENV = "REPLICATE_EXPLAIN_FORMAT"
-SIDE_BY_SIDE_MIN_WIDTH = 100
+DETAIL_ENV = "REPLICATE_EXPLAIN_DETAIL"
+ERROR_EVIDENCE = "the error raised: "
 
 
 def choose_format(stream: Any, environ: Mapping[str, str] | None = None) -> str:
@@ -45,32 +46,87 @@ def choose_format(stream: Any, environ: Mapping[str, str] | None = None) -> str:
         return "plain"
 
 
-def _code_label(explanation: Explanation) -> str:
+def choose_detail(environ: Mapping[str, str] | None = None) -> str:
+    """``full`` when ``REPLICATE_EXPLAIN_DETAIL=full``, else ``short`` (the default)."""
+    env = os.environ if environ is None else environ
+    return "full" if env.get(DETAIL_ENV, "").strip().lower() == "full" else "short"
+
+
+def code_label(explanation: Explanation) -> str:
+    """One label for the code: the client versions it is written for, and the one installed."""
     version = explanation.client_version
-    installed = f"replicate {version}" if version else "replicate (not installed)"
-    if explanation.code is not None and explanation.code.client:
-        return f"for {installed} (code for versions {explanation.code.client})"
-    return f"for {installed}"
+    installed = f"installed: {version}" if version else "replicate is not installed"
+    spec = explanation.code.client if explanation.code is not None else ""
+    target = f"replicate {spec}" if spec else "any replicate version"
+    return f"Code for {target} ({installed})"
 
 
-def render_plain(explanation: Explanation) -> str:
-    """The explanation as plain text: no colour, no box drawing, ready for logs."""
-    out = [f"replicate-explain: {explanation.rule_id}: {explanation.title}", ""]
-    out += ["What happened:", wrap(explanation.summary), "", "Evidence:"]
-    out += [wrap(f"- {line}", hanging=2) for line in explanation.evidence]
-    out += ["", "Why:", wrap(explanation.why), "", "Fix:"]
+def diff_lines(broken: str, fixed: str) -> list[tuple[str, str]]:
+    """Broken -> fixed as a diff with full context: ``(" ", line)`` kept, ``("-", line)``
+    removed, ``("+", line)`` added. The ``" "`` and ``"+"`` lines are the fixed code."""
+    import difflib
+
+    old, new = broken.rstrip().splitlines(), fixed.rstrip().splitlines()
+    out: list[tuple[str, str]] = []
+    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            out += [(" ", line) for line in new[j1:j2]]
+        else:
+            out += [("-", line) for line in old[i1:i2]]
+            out += [("+", line) for line in new[j1:j2]]
+    return out
+
+
+def more_hint(explanation: Explanation) -> str:
+    """Where the short view's missing sections are."""
+    return f"More: replicate-explain explain --rule {explanation.rule_id}"
+
+
+def shown_evidence(explanation: Explanation, full: bool) -> tuple[str, ...]:
+    """The evidence to show: the short view leaves out the error's own line (the traceback
+    right above ends with it)."""
+    if full:
+        return explanation.evidence
+    return tuple(line for line in explanation.evidence if not line.startswith(ERROR_EVIDENCE))
+
+
+def _call_site_line(explanation: Explanation) -> str | None:
+    site = explanation.call_site
+    if site is None:
+        return None
+    return f"at {site.location()}  {site.code}".rstrip()
+
+
+def render_plain(explanation: Explanation, *, detail: str | None = None) -> str:
+    """The explanation as plain text: no colour, no box drawing, ready for logs. Short unless
+    ``detail`` (default: ``REPLICATE_EXPLAIN_DETAIL``) is ``full``; code lines are never wrapped."""
+    full = (detail or choose_detail()) == "full"
+    out = [f"replicate-explain: {explanation.rule_id}: {explanation.title}"]
+    site = _call_site_line(explanation)
+    if site:
+        out.append(site)
+    if full:
+        out += ["", "What happened:", wrap(explanation.summary)]
+    out += ["", "Evidence:"]
+    out += [wrap(f"- {line}", hanging=2) for line in shown_evidence(explanation, full)]
+    if full:
+        out += ["", "Why:", wrap(explanation.why)]
+    out += ["", "Fix:"]
     out += [wrap(f"{number}. {step}", hanging=3) for number, step in enumerate(explanation.fix, 1)]
     if explanation.code is not None:
-        out += ["", f"Broken, {_code_label(explanation)}:", indent(explanation.code.broken.rstrip(), 4)]
-        out += ["", "Fixed:", indent(explanation.code.fixed.rstrip(), 4)]
-    if explanation.workaround:
+        out += ["", f"{code_label(explanation)}, - broken, + fixed:"]
+        out += [f"{mark} {line}".rstrip() for mark, line in diff_lines(explanation.code.broken, explanation.code.fixed)]
+    if full and explanation.workaround:
         out += ["", "Workaround:", wrap(explanation.workaround)]
-    if explanation.prevention:
+    if full and explanation.prevention:
         out += ["", "Prevention:", wrap(explanation.prevention)]
-    if explanation.references:
+    if full and explanation.references:
         out += ["", "Learn more:"] + [f"  {ref}" for ref in explanation.references]
     if explanation.also:
         out += ["", f"Also possible: {', '.join(explanation.also)}"]
+    if not full:
+        out += ["", more_hint(explanation)]
     return "\n".join(out) + "\n"
 
 
@@ -79,52 +135,111 @@ def render_json(explanation: Explanation) -> str:
     return json.dumps(explanation.to_dict(), ensure_ascii=True, sort_keys=False) + "\n"
 
 
-def panel(explanation: Explanation, width: int = 100) -> RenderableType:
-    """The rich renderable: a panel with the sections, code side by side when ``width`` allows."""
+class _Unwrapped:
+    """Lines rich must neither wrap nor crop (code too wide for the box): printed as they are,
+    so the terminal folds them visually and a copy still gives whole lines."""
+
+    def __init__(self, lines: list[Any]) -> None:
+        self.lines = lines
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        from rich.segment import Segment
+
+        for line in self.lines:
+            yield from line.render(console, end="")
+            yield Segment.line()
+
+
+def _code_rows(explanation: Explanation) -> list[Any]:
+    """The diff as ``Text`` rows: a coloured mark, then the highlighted line."""
+    from rich.syntax import Syntax
+    from rich.text import Text
+
+    assert explanation.code is not None
+
+    def highlighted(code: str) -> list[Text]:
+        syntax = Syntax("", "python", theme="ansi_dark", background_color="default")
+        return list(syntax.highlight(code.rstrip() + "\n").split("\n", allow_blank=True))
+
+    rows = []
+    old, new = highlighted(explanation.code.broken), highlighted(explanation.code.fixed)
+    old_plain = [line.plain for line in old]
+    new_plain = [line.plain for line in new]
+    styles = {" ": "dim", "-": "bold red", "+": "bold green"}
+    for mark, line in diff_lines(explanation.code.broken, explanation.code.fixed):
+        source, plain = (old, old_plain) if mark == "-" else (new, new_plain)
+        body = source[plain.index(line)].copy() if line in plain else Text(line)
+        if mark == "-":
+            body.stylize("dim")
+        row = Text.assemble((mark, styles[mark]), " ", body, no_wrap=True, overflow="ellipsis")
+        row.rstrip()
+        rows.append(row)
+    return rows
+
+
+def panel(explanation: Explanation, width: int = 100, *, detail: str | None = None) -> RenderableType:
+    """The rich renderable: the panel, short unless ``detail`` (default: the environment) is
+    ``full``. Code that does not fit inside the box follows it, unwrapped (print with
+    ``crop=False`` to keep it whole)."""
     from rich.console import Group
     from rich.panel import Panel
-    from rich.syntax import Syntax
-    from rich.table import Table
     from rich.text import Text
+
+    full = (detail or choose_detail()) == "full"
 
     def heading(label: str) -> Text:
         return Text(label, style="bold")
 
-    parts: list[RenderableType] = [Text(explanation.title, style="bold red"), Text()]
-    parts += [heading("What happened"), Text(explanation.summary), Text()]
-    parts += [heading("Evidence"), _listing(["•"] * len(explanation.evidence), explanation.evidence)]
-    parts += [Text(), heading("Why"), Text(explanation.why), Text(), heading("Fix")]
-    parts.append(_listing([f"{n}." for n in range(1, len(explanation.fix) + 1)], explanation.fix))
-    if explanation.code is not None:
-        parts += [Text(), Text.assemble(("Code ", "bold"), (_code_label(explanation), "dim"))]
-
-        def code_box(label: str, code: str, style: str) -> Panel:
-            syntax = Syntax(code.rstrip(), "python", theme="ansi_dark", background_color="default", word_wrap=True)
-            return Panel(syntax, title=Text(label, style=style), title_align="left", border_style=style)
-
-        broken = code_box("Broken", explanation.code.broken, "red")
-        fixed = code_box("Fixed", explanation.code.fixed, "green")
-        widest = max(
-            len(line) for code in (explanation.code.broken, explanation.code.fixed) for line in code.splitlines()
+    parts: list[RenderableType] = [Text(explanation.title, style="bold red")]
+    site = explanation.call_site
+    if site is not None:
+        parts.append(
+            Text.assemble(("at ", "dim"), (site.location(), "bold"), "  ", site.code, no_wrap=True, overflow="ellipsis")
         )
-        if width >= SIDE_BY_SIDE_MIN_WIDTH and widest + 6 <= (width - 4) // 2:
-            grid = Table.grid(expand=True, padding=(0, 1))
-            grid.add_column(ratio=1)
-            grid.add_column(ratio=1)
-            grid.add_row(broken, fixed)
-            parts.append(grid)
+    if full:
+        parts += [Text(), heading("What happened"), Text(explanation.summary)]
+    evidence = shown_evidence(explanation, full)
+    parts += [Text(), heading("Evidence"), _listing(["•"] * len(evidence), evidence)]
+    if full:
+        parts += [Text(), heading("Why"), Text(explanation.why)]
+    parts += [Text(), heading("Fix")] if full else [heading("Fix")]
+    parts.append(_listing([f"{n}." for n in range(1, len(explanation.fix) + 1)], explanation.fix))
+    after: list[Any] = []
+    if explanation.code is not None:
+        rows = _code_rows(explanation)
+        fits = max(row.cell_len for row in rows) <= width - 4
+        label = code_label(explanation) + ("" if fits else ", below the box (too wide for it)")
+        parts += [Text(), Text.assemble(("Code", "bold"), (label[len("Code") :], "dim"))]
+        if fits:
+            parts += rows
         else:
-            parts += [broken, fixed]
-    for label, body in (("Workaround", explanation.workaround), ("Prevention", explanation.prevention)):
-        if body:
-            parts += [Text(), heading(label), Text(body)]
-    if explanation.references:
+            after = rows
+    for name, body in (("Workaround", explanation.workaround), ("Prevention", explanation.prevention)):
+        if full and body:
+            parts += [Text(), heading(name), Text(body)]
+    if full and explanation.references:
         parts += [Text(), heading("Learn more")]
         parts += [Text(f"  {ref}", style=f"link {ref}") for ref in explanation.references]
     if explanation.also:
-        parts += [Text(), Text.assemble(("Also possible: ", "bold"), ", ".join(explanation.also))]
+        also = Text.assemble(("Also possible: ", "bold"), ", ".join(explanation.also))
+        parts += [Text(), also] if full else [also]
+    hint = more_hint(explanation)
+    subtitle = None
+    if not full and len(hint) + 6 <= width:
+        subtitle = Text(hint, style="dim")
+    elif not full:
+        parts.append(Text(hint, style="dim"))
     title = Text.assemble(("replicate-explain", "bold"), " · ", (explanation.rule_id, "bold cyan"))
-    return Panel(Group(*parts), title=title, title_align="left", border_style="red", expand=True)
+    box = Panel(
+        Group(*parts),
+        title=title,
+        title_align="left",
+        subtitle=subtitle,
+        subtitle_align="right",
+        border_style="red",
+        expand=True,
+    )
+    return Group(box, _Unwrapped(after)) if after else box
 
 
 def _listing(marks: list[str], items: tuple[str, ...]) -> RenderableType:
@@ -136,37 +251,63 @@ def _listing(marks: list[str], items: tuple[str, ...]) -> RenderableType:
     grid.add_column(justify="right", style="bold", no_wrap=True)
     grid.add_column(ratio=1)
     for mark, item in zip(marks, items):
-        grid.add_row(Text("  " + mark), Text(item))
+        grid.add_row(Text(mark), Text(item))
     return grid
 
 
-def render_rich(explanation: Explanation, *, width: int = 100, color: bool = True) -> str:
-    """The panel rendered to a string (ANSI colours unless ``color`` is false)."""
-    import io
+def wants_color(stream: Any, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether a panel written to ``stream`` gets colour, decided as rich decides for the
+    excepthook: ``NO_COLOR`` or ``TERM=dumb`` say no, ``FORCE_COLOR`` says yes (even into a file
+    or a pipe), otherwise only a terminal gets colour. The CLI uses this too, so
+    ``FORCE_COLOR=1 replicate-explain demo > file`` draws like a program's own hook."""
+    env = os.environ if environ is None else environ
+    if env.get("NO_COLOR") or env.get("TERM") == "dumb":
+        return False
+    if env.get("FORCE_COLOR"):
+        return True
+    try:
+        return bool(stream.isatty())
+    except Exception:
+        return False
 
+
+def _console(file: IO[str], width: int | None, height: int | None, color: bool | None) -> Any:
+    """The one way a rich Console is built here (the hook, the CLI, tests): ``color=None`` leaves
+    colour to rich's own reading of the environment and the stream."""
     from rich.console import Console
 
-    buffer = io.StringIO()
-    console = Console(
-        file=buffer,
+    if color is None:
+        return Console(file=file, width=width, height=height, legacy_windows=False, soft_wrap=False)
+    return Console(
+        file=file,
         width=width,
+        height=height,
         force_terminal=color,
         color_system="truecolor" if color else None,
         legacy_windows=False,
         soft_wrap=False,
     )
-    console.print(panel(explanation, width))
+
+
+def render_rich(explanation: Explanation, *, width: int = 100, color: bool = True, detail: str | None = None) -> str:
+    """The panel rendered to a string (ANSI colours unless ``color`` is false)."""
+    import io
+
+    buffer = io.StringIO()
+    console = _console(buffer, width, None, color)
+    console.print(panel(explanation, width, detail=detail), crop=False)
     return buffer.getvalue()
 
 
-def render(explanation: Explanation, format: str = "plain", *, width: int = 100) -> str:
-    """Render ``explanation`` as ``rich`` (ANSI panel), ``plain`` text or ``json``."""
+def render(explanation: Explanation, format: str = "plain", *, width: int = 100, detail: str | None = None) -> str:
+    """Render ``explanation`` as ``rich`` (ANSI panel), ``plain`` text or ``json`` (always every
+    field). ``detail="full"`` gives every section (``explain --rule`` uses it)."""
     if format == "json":
         return render_json(explanation)
     if format == "rich":
-        return render_rich(explanation, width=width)
+        return render_rich(explanation, width=width, detail=detail)
     if format == "plain":
-        return render_plain(explanation)
+        return render_plain(explanation, detail=detail)
     raise ValueError(f"unknown format {format!r}; expected one of: {', '.join(FORMATS)}")
 
 
@@ -209,12 +350,10 @@ def print_explanation(explanation: Explanation, file: IO[str] | None = None, for
     chosen = format or choose_format(stream)
     if chosen == "rich":
         try:
-            from rich.console import Console
-
             width, height = _sane_size()
-            console = Console(file=stream, legacy_windows=False, soft_wrap=False, width=width, height=height)
+            console = _console(stream, width, height, None)
             with console.capture() as capture:
-                console.print(panel(explanation, console.width))
+                console.print(panel(explanation, console.width), crop=False)
             text = capture.get()
         except ImportError:  # rich is not installed (or broken): not our bug, say nothing
             text = render_plain(explanation)

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import FrameType, MappingProxyType, ModuleType, TracebackType
 
+from ._callsite import CallSite, find_call_site
 from ._common import CLIENT_DISTRIBUTIONS, python_version, same_secret
 from ._facts import TOKEN_VARIABLE, FactValue, add_extra_facts, find_dotenv, token_facts
 from ._redact import Redactor
@@ -60,6 +61,8 @@ class Snapshot:
     facts: Mapping[str, FactValue]
     client_version: str | None
     python_version: str
+    call_site: CallSite | None = None
+    """The user's line that made the failing call (see :mod:`._callsite`), if known."""
 
     @property
     def relevant(self) -> bool:
@@ -389,7 +392,8 @@ def take_snapshot(
     python = python_version()
     facts["python.version"] = python
     add_extra_facts(facts, extra_facts)
-    return Snapshot(infos, MappingProxyType(facts), resolved, python)
+    call_site = find_call_site(exc, redactor, cwd=cwd, replicate_dirs=replicate_dirs())
+    return Snapshot(infos, MappingProxyType(facts), resolved, python, call_site)
 
 
 def snapshot_from_data(

@@ -24,6 +24,7 @@ JSON_KEYS = [
     "also",
     "exception",
     "client_version",
+    "call_site",
 ]
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\]8;[^\x1b]*\x1b\\")

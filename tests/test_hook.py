@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from clients import CANARY, CLIENT_VERSIONS, MODEL_REF, REPO_ROOT, run_program
-from outputs import explanations, leaks, masked, rule_shown, same_place
+from outputs import ANSI, explanations, leaks, masked, rule_shown, same_place
 
 import replicate_explain
 from replicate_explain import _hook, _state
@@ -64,7 +64,10 @@ def test_the_panel_prints_as_plain_text_when_stderr_is_not_a_terminal(api: Loopb
     result = run_program(RUN, version, api, CANARY + "\n", {"NO_COLOR": ""})
     tail = result.stderr[result.stderr.index("replicate-explain: token-whitespace") :]
     assert "\x1b[" not in result.stderr
-    assert "REPLICATE_API_TOKEN is set, 41 characters, ends with a newline (\\n)" in tail
+    assert (
+        "REPLICATE_API_TOKEN is set, 41 characters, with a newline (\\n) at its end; the token inside starts with r8_"
+    ) in " ".join(tail.split())  # the sentence, however plain text wrapped it
+    assert "\nat program.py:" in tail  # the user's own line that made the call
     assert f"replicate {version} is installed" in tail
     fixed = "replicate.Replicate(bearer_token=" if version.startswith("2") else "replicate.Client(api_token="
     assert fixed in tail
@@ -77,7 +80,7 @@ def test_the_rich_panel_is_used_when_colour_is_forced(api: LoopbackAPI) -> None:
     panel = result.stderr[result.stderr.index("╭") :]
     assert "\x1b[" in panel
     assert "replicate-explain" in panel and "token-whitespace" in panel
-    assert "Broken" in panel and "Fixed" in panel
+    assert "Code for replicate" in ANSI.sub("", panel) and "at program.py:" in ANSI.sub("", panel)
     assert leaks(result.stderr, CANARY) == []
 
 

@@ -39,6 +39,27 @@ EXPLANATION = Explanation(
 PLAIN = """\
 replicate-explain: token-whitespace: Title [with brackets]
 
+Evidence:
+  - REPLICATE_API_TOKEN is set, 41 characters, ends with a newline (\\n)
+  - replicate 1.0.7 is installed (Python 3.11.7)
+
+Fix:
+  1. First step.
+  2. Second step.
+
+Code for replicate <2.0.0a1 (installed: 1.0.7), - broken, + fixed:
++ import os
+  import replicate
+- replicate.run(x)
+
+Also possible: token-unset
+
+More: replicate-explain explain --rule token-whitespace
+"""
+
+FULL = """\
+replicate-explain: token-whitespace: Title [with brackets]
+
 What happened:
   What happened.
 
@@ -53,13 +74,10 @@ Fix:
   1. First step.
   2. Second step.
 
-Broken, for replicate 1.0.7 (code for versions <2.0.0a1):
-    import replicate
-    replicate.run(x)
-
-Fixed:
-    import os
-    import replicate
+Code for replicate <2.0.0a1 (installed: 1.0.7), - broken, + fixed:
++ import os
+  import replicate
+- replicate.run(x)
 
 Workaround:
   A workaround.
@@ -74,9 +92,10 @@ Also possible: token-unset
 """
 
 
-def test_plain_text_is_the_whole_explanation_without_colour() -> None:
-    """Plain text carries every section, in order, as a whole known value."""
-    assert render_plain(EXPLANATION) == PLAIN
+def test_plain_text_is_short_by_default_and_whole_in_full() -> None:
+    """Plain text: the short view by default, every section in order with detail="full"."""
+    assert render_plain(EXPLANATION, detail="short") == PLAIN
+    assert render_plain(EXPLANATION, detail="full") == FULL
 
 
 def test_json_is_one_line_with_the_public_keys() -> None:
@@ -102,13 +121,15 @@ def test_the_panel_shows_id_and_brackets_verbatim() -> None:
     assert "Title [with brackets]" in text
 
 
-def test_code_is_side_by_side_when_wide_and_stacked_when_narrow() -> None:
-    """Broken and Fixed share a row at 100 columns and stack at 60."""
-    wide = [line for line in _panel_text(100).splitlines() if "Broken" in line]
-    narrow = _panel_text(60).splitlines()
-    assert len(wide) == 1 and "Fixed" in wide[0]
-    assert not any("Broken" in line and "Fixed" in line for line in narrow)
-    assert any("Fixed" in line for line in narrow)
+def test_code_is_one_diff_at_every_width() -> None:
+    """Broken -> fixed is drawn as one diff inside the box at 60 and 100 columns."""
+    for width in (60, 100):
+        rows = [line[2:].rstrip(" │") for line in _panel_text(width).splitlines() if line[2:4] in ("+ ", "- ", "  ")]
+        assert [row for row in rows if row.endswith("import os") or "replicate" in row[:20]] == [
+            "+ import os",
+            "  import replicate",
+            "- replicate.run(x)",
+        ]
 
 
 class _Stream(io.StringIO):
@@ -142,7 +163,7 @@ def test_an_ascii_only_stream_gets_replacement_characters_not_an_error() -> None
     """A stderr that can only encode ASCII still receives the explanation."""
     raw = io.BytesIO()
     stream = io.TextIOWrapper(raw, encoding="ascii", errors="strict")
-    explanation = Explanation(**{**EXPLANATION.__dict__, "summary": "Naïve café — done."})
+    explanation = Explanation(**{**EXPLANATION.__dict__, "title": "Naïve café — done."})
     print_explanation(explanation, stream, "plain")
     assert "Na?ve caf? ? done." in raw.getvalue().decode("ascii")
 

@@ -309,7 +309,7 @@ def _demo(args: argparse.Namespace) -> int:
     import shutil
 
     from .._api import rules
-    from .._render import choose_format
+    from .._render import choose_format, wants_color
     from .._snapshot import client_version
 
     version = client_version()
@@ -343,7 +343,7 @@ def _demo(args: argparse.Namespace) -> int:
     if fmt == "auto":
         fmt = choose_format(sys.stdout)
     width = max(60, shutil.get_terminal_size((100, 24)).columns)
-    color = fmt == "rich" and _stdout_is_terminal() and not os.environ.get("NO_COLOR")
+    color = fmt == "rich" and wants_color(sys.stdout)  # as the excepthook decides (FORCE_COLOR too)
     failures: list[str] = []
     if fmt == "json":
         items = []
@@ -378,13 +378,6 @@ def _demo(args: argparse.Namespace) -> int:
     )
     write(f"Each failure above was explained under its own traceback.{more}\n")
     return EXIT_OK
-
-
-def _stdout_is_terminal() -> bool:
-    try:
-        return sys.stdout.isatty()
-    except Exception:
-        return False
 
 
 def _outcome_dict(outcome: Outcome) -> dict[str, Any]:
