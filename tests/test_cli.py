@@ -48,6 +48,7 @@ def test_the_parser_has_the_commands_of_issue_4() -> None:
     assert set(COMMANDS) >= MINE
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
 def test_every_subcommand_has_help_with_exit_codes(command: tuple[str, ...]) -> None:
     """``--help`` works on every subcommand, exits 0 and documents the exit status."""
@@ -58,6 +59,7 @@ def test_every_subcommand_has_help_with_exit_codes(command: tuple[str, ...]) -> 
         assert "Exit status" in done.stdout
 
 
+@pytest.mark.e2e
 def test_top_level_help_lists_the_commands_and_exit_codes() -> None:
     """The top-level help names each command and the exit codes."""
     done = run_cli("--help")
@@ -67,6 +69,7 @@ def test_top_level_help_lists_the_commands_and_exit_codes() -> None:
     assert "Exit status: 0 healthy or done, 1 problems found, 2 usage error." in done.stdout
 
 
+@pytest.mark.e2e
 def test_python_dash_m_is_the_same_program() -> None:
     """``python -m replicate_explain`` prints exactly what the console script prints."""
     script = run_cli("rules", "list")
@@ -84,6 +87,7 @@ def test_python_dash_m_is_the_same_program() -> None:
     )
 
 
+@pytest.mark.e2e
 def test_version_is_the_installed_distribution_version() -> None:
     """``--version`` prints the version pip installed."""
     done = run_cli("--version")
@@ -93,6 +97,7 @@ def test_version_is_the_installed_distribution_version() -> None:
     )
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
@@ -137,6 +142,7 @@ def _leak_commands(tmp_path: Path) -> list[tuple[str, ...]]:
     ]
 
 
+@pytest.mark.e2e
 def test_no_subcommand_prints_the_token(tmp_path: Path) -> None:
     """With the canary token in every token variable, no command prints any piece of it."""
     env = cli_env(

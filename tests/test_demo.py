@@ -12,6 +12,8 @@ from outputs import leaks
 from replicate_explain._demo import DEFAULT, SCENARIOS, applies
 from replicate_explain._rules import load_rules
 
+pytestmark = pytest.mark.e2e
+
 RULE_IDS = {rule.id for rule in load_rules().rules}
 INSTALLED = "1.0.7"
 

@@ -31,6 +31,7 @@ def _problems(document: dict[str, Any], *checks: str) -> list[tuple[str, str | N
     return [(f["check"], f["rule"]) for f in document["findings"] if f["status"] == PROBLEM and f["check"] in checks]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("environ", "dotenv", "expected"),
     [
@@ -88,6 +89,7 @@ def test_token_findings(tmp_path: Path, environ: dict[str, str], dotenv: bool, e
             assert finding["fix"], finding
 
 
+@pytest.mark.e2e
 def test_healthy_report_in_plain_text(tmp_path: Path) -> None:
     """A healthy environment: ok lines and the closing verdict; exit 0."""
     done = run_cli("doctor", env=cli_env(REPLICATE_API_TOKEN=VALID_TOKEN), cwd=tmp_path)
@@ -101,6 +103,7 @@ def test_healthy_report_in_plain_text(tmp_path: Path) -> None:
     assert lines[-1] == "No problems found."
 
 
+@pytest.mark.e2e
 def test_unset_report_in_plain_text(tmp_path: Path) -> None:
     """A problem line names the check, the rule id, the fix and where to read more."""
     done = run_cli("doctor", env=cli_env(), cwd=tmp_path)
@@ -112,6 +115,7 @@ def test_unset_report_in_plain_text(tmp_path: Path) -> None:
     assert lines[-1] == "1 problem found."
 
 
+@pytest.mark.e2e
 def test_an_old_token_format_is_a_note_not_a_problem(tmp_path: Path) -> None:
     """A token without r8_ may still be valid: a note, exit 0."""
     status, document = run_json(
@@ -129,6 +133,7 @@ def test_an_old_token_format_is_a_note_not_a_problem(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.e2e
 def test_outdated_client_is_reported_from_the_rule_file(tmp_path: Path) -> None:
     """replicate 0.15.3 falls in the client-outdated range of the rule file: a problem citing it."""
     env = cli_env(REPLICATE_API_TOKEN=VALID_TOKEN, PYTHONPATH=str(client_path("0.15.3")))
@@ -137,6 +142,7 @@ def test_outdated_client_is_reported_from_the_rule_file(tmp_path: Path) -> None:
     assert _problems(document, "client", "import", "python") == [("client", cited("client-outdated"))]
 
 
+@pytest.mark.e2e
 def test_current_client_is_fine(tmp_path: Path) -> None:
     """The installed 1.0.7: client, Python and import checks are ok."""
     status, document = run_json("doctor", env=cli_env(REPLICATE_API_TOKEN=VALID_TOKEN), cwd=tmp_path)
@@ -194,6 +200,7 @@ def _online(api_url: str, token: str | None, tmp_path: Path, *extra: str) -> tup
     )
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("suffix", ["", "/v1"], ids=["1.x base url", "2.x base url"])
 def test_online_accepts_a_valid_token(api: LoopbackAPI, tmp_path: Path, suffix: str) -> None:
     """A token the API accepts: ok, one GET /v1/account with exactly ``Bearer <token>``."""
@@ -208,6 +215,7 @@ def test_online_accepts_a_valid_token(api: LoopbackAPI, tmp_path: Path, suffix: 
     ]
 
 
+@pytest.mark.e2e
 def test_online_checks_the_token_without_its_padding(api: LoopbackAPI, tmp_path: Path) -> None:
     """A trailing newline: the token is verified without it; the whitespace stays a problem."""
     status, online, _ = _online(api.url, VALID_TOKEN + "\n", tmp_path)
@@ -222,6 +230,7 @@ def test_online_checks_the_token_without_its_padding(api: LoopbackAPI, tmp_path:
     )
 
 
+@pytest.mark.e2e
 def test_online_reports_a_rejected_token(api: LoopbackAPI, tmp_path: Path) -> None:
     """A well-formed token the API refuses: a problem citing token-rejected (if loaded)."""
     status, online, rules = _online(api.url, CANARY, tmp_path)
@@ -237,6 +246,7 @@ def test_online_reports_a_rejected_token(api: LoopbackAPI, tmp_path: Path) -> No
     )
 
 
+@pytest.mark.e2e
 def test_online_without_a_token_is_skipped(api: LoopbackAPI, tmp_path: Path) -> None:
     """Nothing to verify: a note, and no request."""
     api.clear()
@@ -248,6 +258,7 @@ def test_online_without_a_token_is_skipped(api: LoopbackAPI, tmp_path: Path) -> 
     )
 
 
+@pytest.mark.e2e
 def test_without_online_there_is_no_request(api: LoopbackAPI, tmp_path: Path) -> None:
     """Plain ``doctor`` never touches the network, even with a base URL configured."""
     api.clear()
@@ -276,6 +287,7 @@ def silent_server() -> Iterator[str]:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
+@pytest.mark.e2e
 def test_online_network_failure_is_a_clear_problem(closed_port: int, tmp_path: Path) -> None:
     """Nothing listening: a problem saying the API could not be reached, and what to check."""
     status, online, _ = _online(f"http://127.0.0.1:{closed_port}", VALID_TOKEN, tmp_path)
@@ -286,6 +298,7 @@ def test_online_network_failure_is_a_clear_problem(closed_port: int, tmp_path: P
     assert "Connection refused" in finding[1]
 
 
+@pytest.mark.e2e
 def test_online_timeout_is_a_clear_problem(silent_server: str, tmp_path: Path) -> None:
     """No answer within --timeout: a problem naming the timeout."""
     status, online, _ = _online(silent_server, VALID_TOKEN, tmp_path, "--timeout", "0.5")

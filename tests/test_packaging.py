@@ -7,7 +7,10 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
 from clients import REPO_ROOT
+
+pytestmark = pytest.mark.e2e
 
 
 def test_the_wheel_contains_every_rule_and_the_typing_marker(wheel: Path) -> None:

@@ -11,6 +11,8 @@ from commandline import cli_env, run_cli, run_json
 
 from replicate_explain._rules import bundled_rules_dir, load_rules
 
+pytestmark = pytest.mark.e2e
+
 BUNDLED = bundled_rules_dir()
 BUNDLED_IDS = sorted(rule.id for rule in load_rules([BUNDLED]).rules)
 

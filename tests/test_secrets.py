@@ -125,7 +125,7 @@ def _notebook(cells: list[str], env: dict[str, str], cwd: Path) -> str:
     return str(nbformat.writes(notebook))
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 @pytest.mark.parametrize("version", CLIENT_VERSIONS)
 def test_the_canary_appears_in_no_output_channel(api: LoopbackAPI, tmp_path: Path, version: str) -> None:
     """Every scenario on this client generation, every channel: excepthook stderr (JSON,

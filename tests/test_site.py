@@ -30,8 +30,6 @@ from outputs import explanations, leaks, masked
 from replicate_explain import _site
 from replicate_explain._loopback import LoopbackAPI
 
-pytestmark = pytest.mark.slow
-
 CLIENT = "1.0.7"  # the replicate release installed in this interpreter (pyproject's test env)
 PLAIN_PROGRAM = f"import replicate\nreplicate.run({MODEL_REF!r}, input={{'text': 'hi'}})\n"
 STATE = "import sys\nprint('replicate_explain' in sys.modules, getattr(sys.excepthook, '__module__', None))\n"
@@ -197,6 +195,7 @@ def checked_message(venv: Venv, *, user: bool = False) -> str:
 # The default method
 
 
+@pytest.mark.e2e
 def test_install_makes_a_plain_program_explain_its_failure(venv: Venv, api: LoopbackAPI) -> None:
     """Before install nothing is active and status says why; after install, a program that
     never imports replicate_explain prints plain Python's traceback (token masked) followed by
@@ -256,6 +255,7 @@ ORIGINALS = {
 }
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("original", list(ORIGINALS.values()), ids=list(ORIGINALS))
 def test_an_existing_sitecustomize_is_kept_and_restored_byte_for_byte(venv: Venv, original: bytes) -> None:
     """install appends after the existing bytes (which keep running), a second install changes
@@ -289,6 +289,7 @@ def test_an_existing_sitecustomize_is_kept_and_restored_byte_for_byte(venv: Venv
     assert target.read_bytes() == original
 
 
+@pytest.mark.e2e
 def test_uninstall_deletes_the_sitecustomize_it_created(venv: Venv) -> None:
     """A sitecustomize.py that install created is deleted with its cached bytecode; uninstalling
     again finds nothing to do."""
@@ -319,6 +320,7 @@ def test_uninstall_deletes_the_sitecustomize_it_created(venv: Venv) -> None:
 # Start-up never breaks
 
 
+@pytest.mark.e2e
 def test_python_dash_S_and_the_off_switch_leave_startup_alone(venv: Venv) -> None:
     """With the hook installed, ``python -S`` never runs it, ``REPLICATE_EXPLAIN=0`` skips even
     the import, and status says which variable turned it off."""
@@ -339,6 +341,7 @@ def test_python_dash_S_and_the_off_switch_leave_startup_alone(venv: Venv) -> Non
     )
 
 
+@pytest.mark.e2e
 def test_pip_uninstall_with_the_hooks_left_behind_keeps_python_silent(venv: Venv) -> None:
     """Both methods installed, then ``pip uninstall replicate-explain``: python starts with no
     output and exit 0; with REPLICATE_EXPLAIN_DEBUG=1 each method says once why it is off
@@ -357,6 +360,7 @@ def test_pip_uninstall_with_the_hooks_left_behind_keeps_python_silent(venv: Venv
     assert debug.stderr.count("ModuleNotFoundError: No module named 'replicate_explain'") == 2
 
 
+@pytest.mark.e2e
 def test_a_package_that_fails_to_import_does_not_break_startup(venv: Venv) -> None:
     """If replicate_explain itself raises on import, start-up stays silent and the program
     runs; the debug switch shows the error."""
@@ -375,6 +379,7 @@ def test_a_package_that_fails_to_import_does_not_break_startup(venv: Venv) -> No
 # Shadowing
 
 
+@pytest.mark.e2e
 def test_a_sitecustomize_earlier_on_sys_path_is_detected(venv: Venv, tmp_path: Path) -> None:
     """Another sitecustomize first on sys.path (here from PYTHONPATH, as Debian's is from the
     standard library directory): install refuses, names both files and offers --method pth,
@@ -417,6 +422,7 @@ def test_a_sitecustomize_earlier_on_sys_path_is_detected(venv: Venv, tmp_path: P
     )
 
 
+@pytest.mark.e2e
 def test_a_sitecustomize_later_on_sys_path_is_not_hidden(venv: Venv, tmp_path: Path) -> None:
     """A sitecustomize that Python runs today from a directory after site-packages would be
     hidden by a new one in site-packages: install refuses rather than disable it."""
@@ -439,6 +445,7 @@ def test_a_sitecustomize_later_on_sys_path_is_not_hidden(venv: Venv, tmp_path: P
 # The pth method
 
 
+@pytest.mark.e2e
 def test_the_pth_method_writes_three_files_and_removes_them(venv: Venv, api: LoopbackAPI) -> None:
     """--method pth writes the .pth import line, the PEP 829 .start entry point and the module
     both name; a plain program is explained; uninstall deletes exactly those files."""
@@ -462,6 +469,7 @@ def test_the_pth_method_writes_three_files_and_removes_them(venv: Venv, api: Loo
     assert venv.py(STATE).stdout == "False sys\n"
 
 
+@pytest.mark.e2e
 def test_the_start_file_is_a_valid_pep_829_entry_point(venv: Venv, deps: Path) -> None:
     """As Python 3.15's site does: the .start file's non-comment lines are pkg.mod:callable
     entry points resolved with pkgutil.resolve_name and called with no arguments, after the
@@ -505,6 +513,7 @@ def _read_only_prefix(directory: Path) -> tuple[str, ...] | None:
     return None
 
 
+@pytest.mark.e2e
 def test_a_read_only_site_packages_gives_a_clear_error(venv: Venv) -> None:
     """Site-packages read-only (a mount namespace as root, permissions otherwise): install exits
     1 naming the file and suggesting --user or sudo, and nothing is written."""
@@ -528,6 +537,7 @@ def test_a_read_only_site_packages_gives_a_clear_error(venv: Venv) -> None:
     assert not target.exists()
 
 
+@pytest.mark.e2e
 def test_user_install_is_refused_inside_a_venv(venv: Venv) -> None:
     """--user in a venv would write where the venv's python never looks: a clear refusal."""
     result = venv.cli("install", "--user")
@@ -540,6 +550,7 @@ def test_user_install_is_refused_inside_a_venv(venv: Venv) -> None:
     )
 
 
+@pytest.mark.e2e
 def test_user_install_uses_usercustomize_in_the_user_site(tmp_path: Path, wheel: Path, deps: Path) -> None:
     """With a Python outside any venv, --user installs into the user site (PYTHONUSERBASE
     here) as usercustomize.py, which Debian's own sitecustomize cannot shadow; uninstall --user

@@ -80,6 +80,7 @@ def _described(infos: Any) -> list[list[Any]]:
     return [[list(i.types), i.message, dict(i.attributes), i.in_replicate] for i in infos]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("cause", list(TOKENS))
 @pytest.mark.parametrize("version", CLIENT_VERSIONS)
 def test_printed_traceback_reads_back_as_the_live_exceptions(
@@ -106,6 +107,7 @@ def test_printed_traceback_reads_back_as_the_live_exceptions(
     assert leaks(json.dumps(document), CANARY) == []
 
 
+@pytest.mark.e2e
 def test_class_table_matches_the_real_packages() -> None:
     """KNOWN_BASES equals the MRO of each class in the releases that define it."""
     probe = (
@@ -363,6 +365,7 @@ def test_attributes_for(name: str, message: str, expected: dict[str, str]) -> No
 # The command
 
 
+@pytest.mark.e2e
 def test_explain_from_stdin_plain(tmp_path: Path) -> None:
     """A traceback piped in is echoed as its exception lines, then explained; exit 0."""
     done = run_cli("explain", "--format", "plain", stdin=_1X_UNSET, cwd=tmp_path, env=cli_env())
@@ -374,6 +377,7 @@ def test_explain_from_stdin_plain(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.e2e
 def test_explain_echo_masks_the_token(tmp_path: Path) -> None:
     """``--echo`` reprints the traceback found, with the token masked."""
     text = _2X_EMPTY.replace("b'Bearer '", f"b'Bearer {CANARY}\\n'")
@@ -391,6 +395,7 @@ def test_explain_echo_masks_the_token(tmp_path: Path) -> None:
     assert leaks(done.stdout + done.stderr, CANARY) == []
 
 
+@pytest.mark.e2e
 def test_explain_json_document(tmp_path: Path) -> None:
     """``--format json`` gives every chain: its lines, exceptions, explanation and candidates."""
     status, document = run_json("explain", "-", stdin=_2X_EMPTY, cwd=tmp_path, env=cli_env(REPLICATE_API_TOKEN=""))
@@ -404,6 +409,7 @@ def test_explain_json_document(tmp_path: Path) -> None:
     assert (chain["explanation"]["rule_id"], chain["candidates"]) == ("token-empty", [])
 
 
+@pytest.mark.e2e
 def test_explain_says_when_the_environment_does_not_fit(tmp_path: Path) -> None:
     """A known failure shape whose facts do not hold here: exit 1 and the rules it resembles."""
     status, document = run_json("explain", "-", stdin=_1X_UNSET, cwd=tmp_path, env=cli_env(REPLICATE_API_TOKEN=CANARY))
@@ -414,6 +420,7 @@ def test_explain_says_when_the_environment_does_not_fit(tmp_path: Path) -> None:
     assert "This looks like a Replicate authentication failure" in done.stdout
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("text", "stderr"),
     [
@@ -431,6 +438,7 @@ def test_explain_exits_1_when_nothing_is_recognised(tmp_path: Path, text: str, s
     assert done.stderr.startswith(stderr)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -456,6 +464,7 @@ def test_explain_usage_errors(args: tuple[str, ...], message: str) -> None:
     assert message in done.stderr
 
 
+@pytest.mark.e2e
 def test_explain_rule_is_rules_show() -> None:
     """``explain --rule ID`` prints the same long explanation as ``rules show ID``."""
     explained = run_cli("explain", "--rule", "token-whitespace")
