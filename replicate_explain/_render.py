@@ -324,6 +324,12 @@ def write_safely(stream: IO[str], text: str) -> None:
         pass
 
 
+MIN_PANEL_WIDTH = 40
+"""The narrowest panel drawn: below it (``COLUMNS=0``), the panel is drawn 40 columns wide."""
+MAX_PANEL_WIDTH = 200
+"""The widest panel drawn: a wider terminal gets a 200-column panel."""
+
+
 def _sane_size() -> tuple[int | None, int | None]:
     """Width and height for rich when COLUMNS or LINES hold digits it cannot convert (Python
     refuses int() on more than 4,300 digits). rich reads both variables again unless it is given
@@ -352,6 +358,11 @@ def print_explanation(explanation: Explanation, file: IO[str] | None = None, for
         try:
             width, height = _sane_size()
             console = _console(stream, width, height, None)
+            if not MIN_PANEL_WIDTH <= console.width <= MAX_PANEL_WIDTH:
+                # COLUMNS=0 or 1 would draw nothing but borders; COLUMNS=99999 would pad every
+                # line of the panel to that width. Draw at the nearest sensible width instead.
+                clamped = min(max(console.width, MIN_PANEL_WIDTH), MAX_PANEL_WIDTH)
+                console = _console(stream, clamped, height or console.height, None)
             with console.capture() as capture:
                 console.print(panel(explanation, console.width), crop=False)
             text = capture.get()

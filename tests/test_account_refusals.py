@@ -202,7 +202,6 @@ def test_404_422_and_an_outage_get_no_explanation(
     assert (status, [chain["explanation"] for chain in document["chains"]]) == (1, [None])
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("version", ["1.0.7", "2.0.0b4"])
 def test_a_402_in_a_notebook_cell_shows_the_billing_panel(
     refusing_api: LoopbackAPI, version: str, tmp_path: Path

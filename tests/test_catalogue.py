@@ -294,6 +294,7 @@ def run_scenario(
     return run_program(code, version, api, scenario.token, env, cwd=tmp_path / scenario.cwd)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(("scenario", "version"), _params())
 def test_each_cause_is_explained_by_its_own_rule(
     api: LoopbackAPI, scenario: Scenario, version: str, tmp_path: Path
@@ -314,6 +315,7 @@ def _shown(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     return found[0]
 
 
+@pytest.mark.e2e
 def test_the_lookalike_is_named_and_its_value_is_not_shown(api: LoopbackAPI, tmp_path: Path) -> None:
     """The evidence names the variable that holds the token, never the value."""
     scenario = Scenario("look-alike", (V2,), RUN, None, "token-lookalike-var", {"REPLICATE_API_KEY": CANARY})
@@ -325,6 +327,7 @@ def test_the_lookalike_is_named_and_its_value_is_not_shown(api: LoopbackAPI, tmp
     assert leaks(str(shown), CANARY) == []
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("version", ["1.0.7", V2])
 def test_a_stale_token_is_found_by_digest_with_the_fix_for_the_generation(
     api: LoopbackAPI, version: str, tmp_path: Path
@@ -340,6 +343,7 @@ def test_a_stale_token_is_found_by_digest_with_the_fix_for_the_generation(
     assert leaks(str(shown) + str(shown["code"]), CANARY, VALID_TOKEN) == []
 
 
+@pytest.mark.e2e
 def test_a_dotenv_is_named_by_path(api: LoopbackAPI, tmp_path: Path) -> None:
     """The evidence names the .env file found (a path, which is not a secret), and the fix
     loads it before importing replicate."""
@@ -357,6 +361,7 @@ def test_a_dotenv_is_named_by_path(api: LoopbackAPI, tmp_path: Path) -> None:
     assert fixed.index("load_dotenv(") < fixed.index("import replicate")
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(sys.version_info >= (3, 12), reason="1.1.0b1 imports fine on Python 3.12+")
 def test_a_release_with_no_example_for_it_shows_no_code(api: LoopbackAPI, tmp_path: Path) -> None:
     """client-outdated on 1.1.0b1: the fix is another release, so no code of another
@@ -371,6 +376,7 @@ def test_a_release_with_no_example_for_it_shows_no_code(api: LoopbackAPI, tmp_pa
     assert shown["exception"].startswith("builtins.SyntaxError: ")
 
 
+@pytest.mark.e2e
 def test_the_dotenv_example_runs_with_python_dotenv(api: LoopbackAPI, tmp_path: Path) -> None:
     """The dotenv-not-loaded example needs python-dotenv (its ``requires``) and a .env file (its
     ``files``): with both, the broken snippet shows the rule and the fixed one runs."""

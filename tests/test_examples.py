@@ -51,6 +51,7 @@ def test_the_bundled_rules_load_without_errors() -> None:
     assert [str(error) for error in RULES.errors] == []
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(("rule", "example", "version"), _proofs())
 def test_broken_fails_with_this_rule_and_fixed_runs(
     api: LoopbackAPI, rule: Rule, example: Example, version: Any, tmp_path: Path

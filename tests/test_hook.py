@@ -38,6 +38,7 @@ CAUSES = [
 ]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("version", CLIENT_VERSIONS)
 @pytest.mark.parametrize(("cause", "token", "rule"), CAUSES, ids=[c[0] for c in CAUSES])
 def test_a_token_problem_is_explained_under_the_untouched_traceback(
@@ -57,6 +58,7 @@ def test_a_token_problem_is_explained_under_the_untouched_traceback(
     assert leaks(hooked.stdout + hooked.stderr, CANARY) == []
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("version", ["1.0.7", "2.0.0b4"])
 def test_the_panel_prints_as_plain_text_when_stderr_is_not_a_terminal(api: LoopbackAPI, version: str) -> None:
     """Without a terminal the explanation is clean plain text: rule id, evidence, fixed code,
@@ -74,6 +76,7 @@ def test_the_panel_prints_as_plain_text_when_stderr_is_not_a_terminal(api: Loopb
     assert leaks(result.stderr, CANARY) == []
 
 
+@pytest.mark.e2e
 def test_the_rich_panel_is_used_when_colour_is_forced(api: LoopbackAPI) -> None:
     """FORCE_COLOR gives the rich panel: a box with the rule id in its title, ANSI colours."""
     result = run_program(RUN, "1.0.7", api, CANARY + "\n", {"NO_COLOR": "", "FORCE_COLOR": "1", "COLUMNS": "120"})
@@ -105,6 +108,7 @@ UNRELATED = [
 ]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(("name", "code"), UNRELATED, ids=[u[0] for u in UNRELATED])
 def test_anything_else_prints_exactly_what_plain_python_prints(api: LoopbackAPI, name: str, code: str) -> None:
     """Errors that are not Replicate authentication failures, SystemExit and KeyboardInterrupt:
@@ -118,6 +122,7 @@ def test_anything_else_prints_exactly_what_plain_python_prints(api: LoopbackAPI,
     )
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("version", ["1.0.7", "2.0.0b4"])
 def test_a_network_outage_with_a_good_token_gets_no_panel(api: LoopbackAPI, version: str) -> None:
     """A refused connection with a well-formed token is not an authentication failure."""
@@ -129,6 +134,7 @@ def test_a_network_outage_with_a_good_token_gets_no_panel(api: LoopbackAPI, vers
     assert same_place(hooked.stderr) == same_place(plain.stderr)
 
 
+@pytest.mark.e2e
 def test_a_previous_excepthook_still_runs_exactly_once(api: LoopbackAPI) -> None:
     """A hook installed before ours is chained: it runs once, then the explanation follows."""
     code = (
@@ -143,6 +149,7 @@ def test_a_previous_excepthook_still_runs_exactly_once(api: LoopbackAPI) -> None
     assert rule_shown(result.stderr) == "token-unset"
 
 
+@pytest.mark.e2e
 def test_replicate_explain_0_turns_the_automatic_hook_off(api: LoopbackAPI) -> None:
     """REPLICATE_EXPLAIN=0 (or off/false): importing the package installs nothing."""
     for value in ("0", "off", "FALSE", "no"):
@@ -151,6 +158,7 @@ def test_replicate_explain_0_turns_the_automatic_hook_off(api: LoopbackAPI) -> N
         assert result.returncode == 1
 
 
+@pytest.mark.e2e
 def test_an_exception_in_a_thread_is_explained(api: LoopbackAPI) -> None:
     """threading.excepthook is covered too, even when threading is imported after us."""
     code = (
@@ -168,6 +176,7 @@ def test_an_exception_in_a_thread_is_explained(api: LoopbackAPI) -> None:
     assert leaks(result.stderr, CANARY) == []
 
 
+@pytest.mark.e2e
 def test_a_bug_in_the_explainer_never_loses_the_traceback(api: LoopbackAPI) -> None:
     """If explaining fails, the user still gets the full (masked) traceback and the same exit
     status; REPLICATE_EXPLAIN_DEBUG=1 also shows the internal error."""
@@ -188,6 +197,7 @@ def test_a_bug_in_the_explainer_never_loses_the_traceback(api: LoopbackAPI) -> N
     assert "Error in sys.excepthook" not in quiet.stderr + loud.stderr
 
 
+@pytest.mark.e2e
 def test_a_broken_rule_file_is_named_and_the_other_rules_still_work(api: LoopbackAPI, tmp_path: Any) -> None:
     """A malformed user rule: a one-line message naming the file, line and key, after the panel."""
     text = (REPO_ROOT / "rules" / "token-empty.yaml").read_text(encoding="utf-8")
@@ -208,6 +218,7 @@ def test_a_broken_rule_file_is_named_and_the_other_rules_still_work(api: Loopbac
     )
 
 
+@pytest.mark.e2e
 def test_import_is_free_of_heavy_modules() -> None:
     """``import replicate_explain`` imports none of rich, yaml, packaging, replicate, httpx,
     typing or threading, and installs the hook."""
@@ -292,6 +303,7 @@ class TestInstallUninstall:
             sys.excepthook = saved
 
 
+@pytest.mark.e2e
 def test_a_users_own_folder_named_replicate_is_not_the_client(api: LoopbackAPI, tmp_path: Any) -> None:
     """Code in ./replicate/ is the user's, not the client's: its errors print as plain Python's,
     even when they look like the client's (an unexpected keyword, an invalid header value)."""

@@ -379,7 +379,7 @@ def load_ext_notebook(api: LoopbackAPI, tmp_path_factory: pytest.TempPathFactory
     )
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_each_cell_shows_its_traceback_first_and_a_panel_only_for_token_failures(
     load_ext_notebook: Any,
 ) -> None:
@@ -413,7 +413,7 @@ def test_each_cell_shows_its_traceback_first_and_a_panel_only_for_token_failures
     assert [kind for kind, *_ in got[11]] == ["stderr"]  # the exception group: IPython's fallback
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_the_token_appears_nowhere_in_the_saved_notebook(load_ext_notebook: Any) -> None:
     """Tracebacks, error values and panels are masked: the saved notebook has no CANARY, not
     even the one an exception group prints through IPython's fallback; the token typed into
@@ -434,7 +434,7 @@ def test_the_token_appears_nowhere_in_the_saved_notebook(load_ext_notebook: Any)
     assert "ValueError: Illegal header value b'Bearer [REDACTED]'" in group
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_xmode_still_decides_the_traceback_layout(load_ext_notebook: Any) -> None:
     """With %xmode Minimal the traceback is IPython's one-line form, masked."""
     assert _plain_traceback(load_ext_notebook.cells[4].outputs[0]) == [
@@ -442,7 +442,7 @@ def test_xmode_still_decides_the_traceback_layout(load_ext_notebook: Any) -> Non
     ]
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_unloading_restores_what_was_there_and_keeps_the_other_handler(
     load_ext_notebook: Any,
 ) -> None:
@@ -467,7 +467,7 @@ IMPORT_CELLS = [
 ]
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_import_inside_a_kernel_activates_and_coexists_with_an_earlier_handler(
     api: LoopbackAPI, tmp_path: Path
 ) -> None:
@@ -501,7 +501,7 @@ def _kernel_examples() -> list[Any]:
     return params
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 @pytest.mark.parametrize(("example", "version"), _kernel_examples())
 def test_the_rule_examples_fail_and_run_in_a_kernel(
     api: LoopbackAPI, tmp_path: Path, example: Example, version: str
@@ -574,7 +574,7 @@ def _after_traceback(stdout: str) -> tuple[str, str]:
     return before, after
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_terminal_ipython_prints_the_masked_traceback_then_the_ansi_panel(
     terminal_run: Any,
 ) -> None:
@@ -589,7 +589,7 @@ def test_terminal_ipython_prints_the_masked_traceback_then_the_ansi_panel(
     assert "replicate-explain" not in rest
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_terminal_ipython_prints_plain_text_when_colour_is_off(terminal_run: Any) -> None:
     """With NO_COLOR (and output to a pipe) the panel is the plain-text form."""
     result = terminal_run({"NO_COLOR": "1"})
@@ -669,7 +669,7 @@ def startup_notebook(api: LoopbackAPI, tmp_path_factory: pytest.TempPathFactory)
     )
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_kernel_started_with_the_install_explains_cell_errors_without_load_ext(startup_notebook: Any) -> None:
     """The kernel's shell has the integration from its start, as a loaded extension: a token
     failure shows its traceback then the panel, once even after %load_ext (which IPython answers
@@ -697,7 +697,7 @@ def test_a_kernel_started_with_the_install_explains_cell_errors_without_load_ext
     }
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_kernel_started_with_the_install_masks_the_token_in_the_saved_notebook(startup_notebook: Any) -> None:
     """Without any %load_ext the error outputs are masked: the saved notebook has no CANARY."""
     import nbformat
@@ -710,7 +710,7 @@ def test_a_kernel_started_with_the_install_masks_the_token_in_the_saved_notebook
     )
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_replicate_explain_0_leaves_a_kernel_started_with_the_import_alone(api: LoopbackAPI, tmp_path: Path) -> None:
     """REPLICATE_EXPLAIN=0 with a sitecustomize that imports the package at start-up: IPython's
     class is not wrapped, the shell has no integration, a token failure gets no panel."""
@@ -727,7 +727,7 @@ def test_replicate_explain_0_leaves_a_kernel_started_with_the_import_alone(api: 
     assert summary(notebook.cells[1]) == [("error", "ReplicateError")]
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_terminal_ipython_started_with_the_install_explains_without_load_ext(api: LoopbackAPI, tmp_path: Path) -> None:
     """Terminal IPython in an interpreter that ran the install block: the masked traceback, then
     the plain panel; the unrelated error after it gets none."""
@@ -794,6 +794,7 @@ SHELL_LIFECYCLE = textwrap.dedent(
 )
 
 
+@pytest.mark.e2e
 def test_shells_created_after_the_import_get_the_integration_once_and_uninstall_restores_the_class(
     tmp_path: Path,
 ) -> None:

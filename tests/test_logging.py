@@ -325,6 +325,7 @@ FILE_AND_STDERR = (
 )
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("version", VERSIONS)
 def test_a_logged_failure_is_explained_in_the_console_and_in_the_log_file(api: LoopbackAPI, version: str) -> None:
     """``logger.exception`` in a program that survives the failure: stderr and the log file
@@ -382,6 +383,7 @@ WHERE_LOGGED = [
 ]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize(("where", "code"), WHERE_LOGGED, ids=[w[0] for w in WHERE_LOGGED])
 def test_a_failure_logged_through_any_logger_is_explained_once(
@@ -417,6 +419,7 @@ def dict_config(explain_filter: bool) -> str:
     return f"import logging, logging.config\nlogging.config.dictConfig({config!r})\n"
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("version", VERSIONS)
 def test_dictconfig_names_the_filter_by_its_dotted_path(api: LoopbackAPI, version: str) -> None:
     """The filter configured by dotted path alone (automatic activation off), the automatic
@@ -445,6 +448,7 @@ JSON_FORMATTER = (
 )
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("version", VERSIONS)
 def test_a_json_formatter_ships_the_structured_explanation(api: LoopbackAPI, version: str) -> None:
     """``record.replicate_explain`` is the explanation's dictionary (the JSON format's keys),
@@ -479,6 +483,7 @@ LOGGED_THEN_CRASH = [
 ]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize(("case", "setup", "where"), LOGGED_THEN_CRASH, ids=[c[0] for c in LOGGED_THEN_CRASH])
 def test_a_failure_logged_then_crashing_is_explained_once(
@@ -546,6 +551,7 @@ log.error("broken format %d", "x")
 """
 
 
+@pytest.mark.e2e
 def test_unrelated_logging_is_byte_for_byte_plain_python(api: LoopbackAPI) -> None:
     """Records that are not Replicate failures and carry no token (unrelated exceptions, a
     custom ``formatException``, a handler error report, stack info) print exactly what plain
@@ -560,6 +566,7 @@ def test_unrelated_logging_is_byte_for_byte_plain_python(api: LoopbackAPI) -> No
     )
 
 
+@pytest.mark.e2e
 def test_logging_is_hooked_only_once_the_program_imports_it() -> None:
     """``import replicate_explain`` does not import logging; importing it afterwards wraps
     ``makeRecord``, and the logging package still sees its real loader."""

@@ -242,6 +242,7 @@ _SUCCESS_REQUESTS = {
 }
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("version", CLIENT_VERSIONS)
 def test_client_installs_and_imports(version: str) -> None:
     """client_path() gives a directory holding exactly the requested release."""
@@ -250,6 +251,7 @@ def test_client_installs_and_imports(version: str) -> None:
     assert (path / f"replicate-{version}.dist-info").is_dir()
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("version", CLIENT_VERSIONS)
 def test_run_succeeds_with_a_valid_token(fresh_api: LoopbackAPI, version: str) -> None:
     """replicate.run() finishes against the loopback, through the generation's base-URL variable."""
@@ -387,6 +389,7 @@ _CHAINED_2X = {
 }
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("cause", list(_CAUSES))
 @pytest.mark.parametrize("version", CLIENT_VERSIONS)
 def test_broken_token(fresh_api: LoopbackAPI, version: str, cause: str) -> None:
@@ -423,6 +426,7 @@ _EXPLICIT = {
 }
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("version", CLIENT_VERSIONS)
 @pytest.mark.parametrize("ref", [MODEL_REF, "acme/hello-world"])
 def test_explicit_client_runs(fresh_api: LoopbackAPI, version: str, ref: str) -> None:
@@ -450,6 +454,7 @@ _WRONG_KEYWORD = {
 }
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("version", CLIENT_VERSIONS)
 def test_wrong_constructor_keyword(fresh_api: LoopbackAPI, version: str) -> None:
     """The other generation's keyword is a TypeError naming the keyword; no request is sent."""
@@ -465,6 +470,7 @@ def test_wrong_constructor_keyword(fresh_api: LoopbackAPI, version: str) -> None
     assert fresh_api.requests == []
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("version", CLIENT_VERSIONS)
 def test_token_set_after_import(fresh_api: LoopbackAPI, version: str) -> None:
     """Setting the variable after `import replicate` is too late only on 0.14-0.15.3."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import replicate_explain
 from replicate_explain import Explanation, explain
 
@@ -57,6 +59,7 @@ def test_explain_recognises_a_real_client_error() -> None:
     assert result.evidence[0] == "REPLICATE_API_TOKEN is not set in this process"
 
 
+@pytest.mark.e2e
 def test_python_m_replicate_explain_runs_the_cli() -> None:
     """``python -m replicate_explain --help`` prints usage and exits 0."""
     out = subprocess.run([sys.executable, "-m", "replicate_explain", "--help"], capture_output=True, text=True)

@@ -20,6 +20,8 @@ from outputs import leaks
 
 from replicate_explain._loopback import LoopbackAPI
 
+pytestmark = pytest.mark.e2e
+
 PYTHONS = ("3.9", "3.13")
 CACHE = REPO_ROOT / ".cache" / "pythons"
 

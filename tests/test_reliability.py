@@ -530,6 +530,7 @@ def _run_python(
     return subprocess.run(command, env=env, capture_output=True, check=False, timeout=120, **options)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(("name", "code", "identical"), ODD_PROGRAMS, ids=[p[0] for p in ODD_PROGRAMS])
 def test_odd_exceptions_keep_the_exit_status_and_the_plain_output(name: str, code: str, identical: bool) -> None:
     """Raised for real at the top of a program: the exit status and stdout are plain Python's;
@@ -578,6 +579,7 @@ def failing_program() -> str:
     return _failing(MODEL_REF)
 
 
+@pytest.mark.e2e
 def test_broken_rule_files_are_named_and_the_explanation_survives(
     api: LoopbackAPI, tmp_path: Path, failing_program: str
 ) -> None:
@@ -620,6 +622,7 @@ def test_broken_rule_files_are_named_and_the_explanation_survives(
 NO_RICH = "import sys\nsys.modules['rich'] = None  # every import of rich now fails\n"
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("colour", [{}, {"FORCE_COLOR": "1", "NO_COLOR": ""}], ids=["plain text", "FORCE_COLOR"])
 def test_without_rich_the_explanation_is_plain_text(
     api: LoopbackAPI, tmp_path: Path, failing_program: str, colour: dict[str, str]
@@ -639,6 +642,7 @@ def test_without_rich_the_explanation_is_plain_text(
     assert "internal error" not in explanation and "\x1b[" not in explanation
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("how", "shell"),
     [("closed (2>&-)", 'exec "$0" -c "$1" 2>&-'), ("/dev/full", 'exec "$0" -c "$1" 2>/dev/full')],
@@ -666,6 +670,7 @@ def test_a_closed_or_failing_stderr_keeps_the_exit_status(
     assert (plain.returncode, plain.stdout) == (1, b"before\natexit ran\n")
 
 
+@pytest.mark.e2e
 def test_a_broken_pipe_on_stderr_keeps_the_exit_status(api: LoopbackAPI, failing_program: str) -> None:
     """stderr is a pipe whose reader is gone (every write: BrokenPipeError): the exit status,
     stdout and atexit handlers are plain Python's."""
@@ -691,6 +696,7 @@ def test_a_broken_pipe_on_stderr_keeps_the_exit_status(api: LoopbackAPI, failing
     assert (hooked.returncode, hooked.stdout) == (plain.returncode, plain.stdout) == (1, b"before\natexit ran\n")
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("colour", [{}, {"FORCE_COLOR": "1", "NO_COLOR": ""}], ids=["plain text", "rich panel"])
 def test_an_ascii_only_stderr_gets_the_whole_traceback_and_an_ascii_explanation(
     api: LoopbackAPI, failing_program: str, colour: dict[str, str]
@@ -744,6 +750,7 @@ print("all joined")
 THREAD_HEADER = re.compile(r"^Exception in thread (worker-\d\d):$", re.M)
 
 
+@pytest.mark.e2e
 def test_many_threads_failing_at_once_are_each_explained_once_without_interleaving(api: LoopbackAPI) -> None:
     """Eight threads hit the 401 at the same moment: stderr is exactly eight copies of what
     one failing thread prints (its traceback, then its one explanation), one per thread, each

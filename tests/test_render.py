@@ -168,6 +168,7 @@ def test_an_ascii_only_stream_gets_replacement_characters_not_an_error() -> None
     assert "Na?ve caf? ? done." in raw.getvalue().decode("ascii")
 
 
+@pytest.mark.e2e
 def test_rendering_helpers_do_not_import_rich_for_plain_text() -> None:
     """Plain text and JSON need no rich (a log filter must stay light)."""
     code = "import sys; from replicate_explain._render import render_plain, render_json; print('rich' in sys.modules)"
@@ -188,6 +189,7 @@ def _print_rich_in_subprocess(environ: dict[str, str], prelude: str = "") -> sub
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
 
 
+@pytest.mark.e2e
 def test_a_panel_rich_cannot_draw_falls_back_to_plain_text() -> None:
     """When rich fails while drawing, the same explanation is printed as plain text; with
     REPLICATE_EXPLAIN_DEBUG=1 the failure is reported too."""
@@ -199,6 +201,7 @@ def test_a_panel_rich_cannot_draw_falls_back_to_plain_text() -> None:
     assert loud.stderr.startswith("replicate-explain: internal error in rendering the rich panel")
 
 
+@pytest.mark.e2e
 def test_sizes_rich_cannot_read_do_not_stop_the_panel() -> None:
     """A 100,000-digit COLUMNS or LINES (Python refuses to convert it) still gives the panel."""
     done = _print_rich_in_subprocess({"COLUMNS": "9" * 100_000, "LINES": "9" * 100_000})

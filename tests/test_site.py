@@ -30,8 +30,6 @@ from outputs import explanations, leaks, masked
 from replicate_explain import _startup
 from replicate_explain._loopback import LoopbackAPI
 
-pytestmark = pytest.mark.slow
-
 CLIENT = "1.0.7"  # the replicate release installed in this interpreter (pyproject's test env)
 PLAIN_PROGRAM = f"import replicate\nreplicate.run({MODEL_REF!r}, input={{'text': 'hi'}})\n"
 STATE = "import sys\nprint('replicate_explain' in sys.modules, getattr(sys.excepthook, '__module__', None))\n"
