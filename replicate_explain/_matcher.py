@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ._common import version_in
+from ._credential import keyword_evidence, sent_evidence
 from ._explanation import CodeFix, Explanation
 from ._rules import Case, ExceptionPattern, Match, Rule, RuleSet
 from ._snapshot import ExceptionInfo, FactValue, Snapshot, snapshot_from_data
@@ -128,7 +129,8 @@ def token_evidence(facts: Mapping[str, FactValue]) -> list[str]:
 
 
 def _evidence(snapshot: Snapshot, info: ExceptionInfo) -> tuple[str, ...]:
-    lines = token_evidence(snapshot.facts)
+    # The credential the failure used comes first (it names where it was seen), then the variable.
+    lines = sent_evidence(snapshot.facts) + keyword_evidence(snapshot.facts) + token_evidence(snapshot.facts)
     if snapshot.client_version:
         lines.append(f"replicate {snapshot.client_version} is installed (Python {snapshot.python_version})")
     else:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from types import FrameType, MappingProxyType, ModuleType, TracebackType
 from typing import Union
 
+from . import _credential
 from ._common import CLIENT_DISTRIBUTIONS, python_version, same_secret, split_credential
 from ._redact import SECRET_VARIABLES, Redactor
 
@@ -56,6 +57,8 @@ FACTS: Mapping[str, str] = MappingProxyType(
             "(!export, !set, %%bash, os.system...) or profile (a shell profile the kernel never "
             "read); null otherwise or outside IPython"
         ),
+        # The credential the failure actually used (replicate_explain/_credential.py).
+        **_credential.FACTS,
     }
 )
 
@@ -116,7 +119,15 @@ class Snapshot:
 
     @property
     def relevant(self) -> bool:
-        """Whether the failure touches replicate or its HTTP stack at all (a cheap pre-filter)."""
+        """Whether the failure touches replicate or its HTTP stack at all (a cheap pre-filter).
+
+        Not when another library's client raised it: an HTTP-stack error under, say,
+        ``openai.APIConnectionError`` and nothing of replicate's is that library's failure.
+        """
+        if not any(
+            info.in_replicate or "replicate" in {t.split(".", 1)[0] for t in info.types} for info in self.exceptions
+        ) and any(_foreign(info.types) for info in self.exceptions):
+            return False
         for info in self.exceptions:
             if info.in_replicate:
                 return True
@@ -124,6 +135,18 @@ class Snapshot:
                 if dotted.split(".", 1)[0] in RELEVANT_PACKAGES:
                     return True
         return False
+
+
+def _foreign(types: tuple[str, ...]) -> bool:
+    """Whether a class of this MRO comes from a third-party package outside replicate's stack."""
+    stdlib = getattr(sys, "stdlib_module_names", None)
+    if stdlib is None:  # Python 3.9: cannot tell the standard library apart
+        return False
+    for dotted in types:
+        top = dotted.split(".", 1)[0]
+        if top not in RELEVANT_PACKAGES and top not in stdlib and top not in ("builtins", "__main__", "pydantic"):
+            return True
+    return False
 
 
 def is_relevant(exc: BaseException) -> bool:
@@ -444,7 +467,9 @@ def _trailing_kind(raw: str) -> str | None:
 def token_facts(environ: Mapping[str, str]) -> dict[str, FactValue]:
     """Facts about REPLICATE_API_TOKEN in ``environ``: its shape, never its value."""
     raw = environ.get(TOKEN_VARIABLE)
-    facts: dict[str, FactValue] = {name: False for name in FACTS if name.startswith("token.")}
+    facts: dict[str, FactValue] = {
+        name: False for name in FACTS if name.startswith("token.") and name not in _credential.FACTS
+    }
     facts["token.lookalike"] = None
     facts["token.whitespace"] = "none"
     facts["token.trailing"] = None
@@ -516,6 +541,11 @@ def take_snapshot(
     infos = tuple(exception_info(item, redactor) for item in chain)
     facts = token_facts(env)
     facts["token.sent"] = _sent_fact(chain, env.get(TOKEN_VARIABLE))
+    facts.update(_credential.variable_facts(env))
+    try:
+        facts.update(_credential.sent_facts(chain, env))
+    except Exception:  # never let a strange frame or object break the explanation
+        facts.update(_credential.describe(None, None, env))
     try:
         dotenv = find_dotenv(cwd if cwd is not None else os.getcwd())
     except OSError:
@@ -547,6 +577,14 @@ def snapshot_from_data(
     """
     facts = token_facts(environ)
     facts["token.sent"] = sent
+    facts.update(_credential.variable_facts(environ))
+    shown = next(
+        (c for c in map(_credential.message_credential, (i.message for i in exceptions)) if c is not None), None
+    )
+    if shown is not None:
+        facts.update(_credential.describe(shown, "message", environ))
+    else:
+        facts.update(_credential.describe(None, "header" if sent == "absent" else None, environ))
     if dotenv is None and cwd is not None:
         dotenv = find_dotenv(cwd)
     facts["dotenv.defines_token"] = dotenv is not None
