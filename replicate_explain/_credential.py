@@ -35,7 +35,7 @@ TOKEN_KEYWORDS = ("api_token", "bearer_token", "api_key", "apikey", "token", "au
 #: The facts this module sets, with what they mean (merged into ``_snapshot.FACTS``).
 FACTS: Mapping[str, str] = {
     "token.non_ascii": "REPLICATE_API_TOKEN holds a non-ASCII character: its class, e.g. 'zero-width space (U+200B)'",
-    "token.non_ascii_at": "where that character is: leading, trailing or inside (null if none)",
+    "token.non_ascii_at": "where that character is: leading, trailing, both ends or inside (null if none)",
     "sent.source": (
         "where the credential used by the failed call was observed: header (the request's "
         "Authorization header), message (the header value printed in the error), client (a replicate "
@@ -53,7 +53,7 @@ FACTS: Mapping[str, str] = {
     "sent.r8_prefix": "trimmed, it starts with r8_",
     "sent.well_formed": "it is exactly r8_ and 37 letters and digits",
     "sent.non_ascii": "the class of its first non-ASCII character (null if none)",
-    "sent.non_ascii_at": "where that character is: leading, trailing or inside (null if none)",
+    "sent.non_ascii_at": "where that character is: leading, trailing, both ends or inside (null if none)",
     "sent.problem": (
         "its first problem, in the order the client meets them: unset, empty, blank, non_ascii, "
         "whitespace, quoted, scheme, or none"
@@ -112,10 +112,14 @@ def _non_ascii(raw: str) -> tuple[str | None, str | None]:
     if not positions:
         return None, None
     visible = [index for index, char in enumerate(raw) if char.isascii() and char not in _ASCII_SPACE]
-    if not visible or all(index < visible[0] for index in positions):
+    before = sum(1 for index in positions if not visible or index < visible[0])
+    after = sum(1 for index in positions if visible and index > visible[-1])
+    if before == len(positions):
         where = "leading"
-    elif all(index > visible[-1] for index in positions):
+    elif after == len(positions):
         where = "trailing"
+    elif before + after == len(positions):
+        where = "both ends"
     else:
         where = "inside"
     return char_class(raw[positions[0]]), where
@@ -462,7 +466,7 @@ def sent_evidence(facts: Mapping[str, FactValue]) -> list[str]:
     else:
         parts.append("does not start with r8_")
     lines = [", ".join(parts)]
-    if facts.get("sent.origin") == "code" and facts.get("token.state") != "unset":
+    if facts.get("sent.origin") == "code" and facts.get("token.state") not in (None, "unset"):
         lines.append("it is not the value of REPLICATE_API_TOKEN (compared by digest)")
     return lines
 
