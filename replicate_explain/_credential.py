@@ -424,6 +424,7 @@ def variable_facts(environ: Mapping[str, str]) -> dict[str, FactValue]:
     return {"token.non_ascii": kind, "token.non_ascii_at": where}
 
 
+_AT = {"leading": "at the start", "trailing": "at the end", "both ends": "at both ends", "inside": "inside it"}
 _PROBLEM = {
     "empty": "is an empty string",
     "blank": "holds only whitespace",
@@ -436,7 +437,11 @@ def sent_evidence(facts: Mapping[str, FactValue]) -> list[str]:
     if source in (None, "variable") or facts.get("sent.origin") == "variable":
         # The variable's own sentences say the rest; they do not look for non-ASCII characters.
         kind = facts.get("sent.non_ascii")
-        return [f"{TOKEN_VARIABLE} has a {kind} ({facts.get('sent.non_ascii_at')})"] if kind else []
+        return (
+            [f"{TOKEN_VARIABLE} has a {kind} {_AT.get(str(facts.get('sent.non_ascii_at')), '')}".rstrip()]
+            if kind
+            else []
+        )
     where = str(facts.get("sent.where"))
     state = facts.get("sent.state")
     if state == "unset":  # the variable's sentences say "the failed request sent no token"
@@ -445,7 +450,7 @@ def sent_evidence(facts: Mapping[str, FactValue]) -> list[str]:
         return [f"{where} {_PROBLEM[str(state)]}"]
     parts = [f"{where}: {facts.get('sent.length')} characters"]
     if facts.get("sent.non_ascii"):
-        parts.append(f"has a {facts.get('sent.non_ascii')} ({facts.get('sent.non_ascii_at')})")
+        parts.append(f"has a {facts.get('sent.non_ascii')} {_AT.get(str(facts.get('sent.non_ascii_at')), '')}".rstrip())
     if facts.get("sent.whitespace") in ("leading", "both"):
         parts.append("starts with whitespace")
     trailing = facts.get("sent.trailing")

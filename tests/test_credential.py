@@ -155,7 +155,7 @@ def test_nothing_observed_falls_back_to_the_variable() -> None:
     """No request, message or client: the credential is presumed to be the variable's."""
     facts = describe(None, None, {"REPLICATE_API_TOKEN": "\u200b" + TOKEN})
     assert picked(facts) == ("variable", "variable", "set", "non_ascii", "zero-width space (U+200B)", "leading")
-    assert sent_evidence(facts) == ["REPLICATE_API_TOKEN has a zero-width space (U+200B) (leading)"]
+    assert sent_evidence(facts) == ["REPLICATE_API_TOKEN has a zero-width space (U+200B) at the start"]
 
 
 def test_no_fact_holds_the_value() -> None:

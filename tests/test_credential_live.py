@@ -78,7 +78,7 @@ CASES = [
         passed_in_code(CANARY + "\u200b"),
         None,
         "token-non-ascii",
-        ": 41 characters, has a zero-width space (U+200B) (trailing), starts with r8_",
+        ": 41 characters, has a zero-width space (U+200B) at the end, starts with r8_",
     ),
 ]
 
