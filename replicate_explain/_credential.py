@@ -361,10 +361,9 @@ def observe(chain: Iterable[BaseException]) -> tuple[str | None, str | None, str
                 break
     client, keyword = _frame_scan(chain)
     label = client[2] if client is not None else None
-    if found is None and client is not None:
-        explicit, token, _ = client
-        if explicit:
-            found = (token, "client")
+    if client is not None and client[0] and (found is None or (found[0] is None and client[1] == "")):
+        # A token of the client's own; or "" that 0.14-1.x drop, sending no header at all.
+        found = (client[1], "client")
     if found is None:
         return None, None, label if client is not None and client[0] else None, keyword
     return found[0], found[1], label if client is not None and client[0] else None, keyword
@@ -400,8 +399,8 @@ def describe(
         same = credential is not None and variable is not None and same_secret(credential, variable)
         if same:
             origin = "variable"
-        elif client_label is not None and credential is not None:
-            origin = "code"
+        elif credential is not None and (client_label is not None or variable is None):
+            origin = "code"  # with the variable unset, a token sent can only come from code
         else:
             origin = "unknown"
         facts["sent.origin"] = origin

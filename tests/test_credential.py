@@ -97,9 +97,10 @@ def _connection_error(header: str) -> BaseException:
 
 
 def test_the_request_in_the_chain_is_read_first() -> None:
-    """An httpx exception's request gives the header: source header, compared with the variable."""
+    """An httpx exception's request gives the header: source header, compared with the variable
+    (with the variable unset, a token sent can only come from code)."""
     exc = _connection_error(f"Bearer {TOKEN} ")
-    assert picked(sent_facts(iter_chain(exc), {})) == ("header", "unknown", "set", "whitespace", None, None)
+    assert picked(sent_facts(iter_chain(exc), {})) == ("header", "code", "set", "whitespace", None, None)
     assert picked(sent_facts(iter_chain(exc), {"REPLICATE_API_TOKEN": TOKEN + " "}))[:2] == ("header", "variable")
 
 
@@ -123,7 +124,7 @@ def test_an_encoding_error_of_a_header_is_read() -> None:
         httpx.Headers({"Authorization": f"Bearer \u200b{TOKEN}"})
     except UnicodeEncodeError as exc:
         facts = sent_facts(iter_chain(exc), {})
-    assert picked(facts) == ("header", "unknown", "set", "non_ascii", "zero-width space (U+200B)", "leading")
+    assert picked(facts) == ("header", "code", "set", "non_ascii", "zero-width space (U+200B)", "leading")
 
 
 class _FakeReplicateModule:

@@ -101,11 +101,22 @@ def test_a_token_passed_in_code_is_explained_by_what_was_sent(
     assert leaks(result.stdout + result.stderr, CANARY) == []
 
 
-@pytest.mark.parametrize("version", [v for v in CLIENT_VERSIONS if v != "0.15.3"])
+@pytest.mark.parametrize("version", CLIENT_VERSIONS)
 def test_a_clean_token_passed_in_code_and_refused_is_rejected(api: LoopbackAPI, version: str) -> None:
     """With the variable unset, a clean token from code that the API refuses is token-rejected."""
     result = run_program(passed_in_code(CANARY)(version), version, api, None, JSON)
     assert [e["rule_id"] for e in explanations(result.stderr)] == ["token-rejected"], result.stderr
+
+
+@pytest.mark.parametrize("version", [v for v in CLIENT_VERSIONS if v != "0.15.3"])
+def test_an_empty_token_passed_in_code_is_empty_not_unset(api: LoopbackAPI, version: str) -> None:
+    """Client(api_token="") with the variable unset: token-empty, naming the code (0.14-1.x
+    drop "" and send nothing; 0.15.3 keeps no token on the client, so it cannot be told)."""
+    result = run_program(passed_in_code("")(version), version, api, None, JSON)
+    shown = explanations(result.stderr)
+    assert [(e["rule_id"], e["evidence"][0]) for e in shown] == [
+        ("token-empty", where(version) + " is an empty string")
+    ], result.stderr
 
 
 @pytest.mark.parametrize("version", CLIENT_VERSIONS)
