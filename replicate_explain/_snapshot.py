@@ -137,11 +137,13 @@ class Snapshot:
         return False
 
 
+#: Python 3.9 has no ``sys.stdlib_module_names``: the standard modules an HTTP failure shows.
+_STDLIB_39 = frozenset("asyncio codecs concurrent email encodings errno http io json os socket ssl urllib zlib".split())
+
+
 def _foreign(types: tuple[str, ...]) -> bool:
     """Whether a class of this MRO comes from a third-party package outside replicate's stack."""
-    stdlib = getattr(sys, "stdlib_module_names", None)
-    if stdlib is None:  # Python 3.9: cannot tell the standard library apart
-        return False
+    stdlib = getattr(sys, "stdlib_module_names", _STDLIB_39)
     for dotted in types:
         top = dotted.split(".", 1)[0]
         if top not in RELEVANT_PACKAGES and top not in stdlib and top not in ("builtins", "__main__", "pydantic"):
