@@ -138,7 +138,24 @@ class Snapshot:
 
 
 #: Python 3.9 has no ``sys.stdlib_module_names``: the standard modules an HTTP failure shows.
-_STDLIB_39 = frozenset("asyncio codecs concurrent email encodings errno http io json os socket ssl urllib zlib".split())
+_STDLIB_39 = frozenset(
+    [
+        "asyncio",
+        "codecs",
+        "concurrent",
+        "email",
+        "encodings",
+        "errno",
+        "http",
+        "io",
+        "json",
+        "os",
+        "socket",
+        "ssl",
+        "urllib",
+        "zlib",
+    ]
+)
 
 
 def _foreign(types: tuple[str, ...]) -> bool:
