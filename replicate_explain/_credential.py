@@ -406,8 +406,11 @@ def describe(
         facts["sent.origin"] = origin
         if origin == "variable":
             facts["sent.where"] = TOKEN_VARIABLE
-        elif origin == "code":
+        elif origin == "code" and client_label is not None:
             facts["sent.where"] = f"the token your code passed to {client_label}"
+        elif origin == "code":
+            seen = "the error message" if source == "message" else "the Authorization header"
+            facts["sent.where"] = f"the token your code passed to the client (seen in {seen})"
         elif source == "message":
             facts["sent.where"] = "the header value printed in the error"
         else:

@@ -106,7 +106,7 @@ def token_evidence(facts: Mapping[str, FactValue]) -> list[str]:
     if isinstance(lookalike, str):
         lines.append(f"{lookalike} is set, a name the replicate client does not read")
     sent = facts.get("token.sent")
-    if sent == "differs":
+    if sent == "differs" and facts.get("sent.origin") != "code":  # else the sent.* sentences say it
         lines.append(
             "the failed request sent a different token than REPLICATE_API_TOKEN holds now (compared by digest)"
         )
