@@ -89,8 +89,8 @@ def problem(check: str, message: str, rule_id: str | None, rules: RuleSet, fix: 
 
 def token_findings(environ: Mapping[str, str], cwd: str, rules: RuleSet) -> list[Finding]:
     """The state of REPLICATE_API_TOKEN, look-alike variables and a nearby ``.env``."""
+    from ._evidence import token_evidence
     from ._facts import find_dotenv, token_facts
-    from ._matcher import token_evidence
 
     facts = token_facts(environ)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -100,3 +101,27 @@ def indent(text: str, width: int = 2, hanging: int = 0) -> str:
     return "\n".join(
         (pad if index == 0 else pad + " " * hanging) + line if line else "" for index, line in enumerate(lines)
     )
+
+
+def replicate_dirs() -> tuple[str, ...]:
+    """The directories of the installed ``replicate`` package, each ending with a separator.
+
+    Read from the imported package, or located without importing it (``find_spec`` on a
+    top-level name runs no code). A user's own folder named ``replicate`` is not among them.
+    """
+    module = sys.modules.get("replicate")
+    paths: list[str] = list(getattr(module, "__path__", None) or [])
+    if not paths:
+        try:
+            from importlib.util import find_spec
+
+            spec = find_spec("replicate")
+            paths = list(spec.submodule_search_locations or []) if spec is not None else []
+        except Exception:
+            paths = []
+    return tuple(os.path.join(os.path.abspath(path), "") for path in paths)
+
+
+def in_replicate_package(filename: str, dirs: tuple[str, ...]) -> bool:
+    """Whether ``filename`` is a file of the installed replicate package."""
+    return bool(filename) and os.path.abspath(filename).startswith(dirs) if dirs else False

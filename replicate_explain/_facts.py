@@ -11,12 +11,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Union
 
+from . import _credential
 from ._common import split_credential
 from ._redact import SECRET_VARIABLES
-
-FactValue = Union[str, int, bool, None]
+from ._shape import FactValue as FactValue
+from ._shape import trailing_kind
 
 TOKEN_VARIABLE = "REPLICATE_API_TOKEN"
 #: Variables users set instead of REPLICATE_API_TOKEN (field notes, section 6).
@@ -46,6 +46,8 @@ FACTS: Mapping[str, str] = MappingProxyType(
             "(!export, !set, %%bash, os.system...) or profile (a shell profile the kernel never "
             "read); null otherwise or outside IPython"
         ),
+        # The credential the failure actually used (replicate_explain/_credential.py).
+        **_credential.FACTS,
     }
 )
 
@@ -104,19 +106,12 @@ def find_dotenv(start: str) -> str | None:
     return None
 
 
-def _trailing_kind(raw: str) -> str | None:
-    if raw.endswith("\r\n"):
-        return "crlf"
-    last = raw[-1:]
-    return {"\n": "newline", "\r": "carriage return", " ": "space", "\t": "tab"}.get(
-        last, "whitespace" if last.isspace() else None
-    )
-
-
 def token_facts(environ: Mapping[str, str]) -> dict[str, FactValue]:
     """Facts about REPLICATE_API_TOKEN in ``environ``: its shape, never its value."""
     raw = environ.get(TOKEN_VARIABLE)
-    facts: dict[str, FactValue] = {name: False for name in FACTS if name.startswith("token.")}
+    facts: dict[str, FactValue] = {
+        name: False for name in FACTS if name.startswith("token.") and name not in _credential.FACTS
+    }
     facts["token.lookalike"] = None
     facts["token.whitespace"] = "none"
     facts["token.trailing"] = None
@@ -134,7 +129,9 @@ def token_facts(environ: Mapping[str, str]) -> dict[str, FactValue]:
             "both" if leading and trailing else "leading" if leading else "trailing" if trailing else "none"
         )
         facts["token.line_break"] = "\n" in raw or "\r" in raw
-        facts["token.trailing"] = _trailing_kind(raw) if stripped else None
+        facts["token.trailing"] = (
+            (trailing_kind(raw) or ("whitespace" if raw[-1:].isspace() else None)) if stripped else None
+        )
         facts["token.quoted"] = bool(stripped) and (stripped[0] in "'\"" or stripped[-1] in "'\"")
         scheme, core = split_credential(raw)
         facts["token.scheme_prefixed"] = scheme is not None

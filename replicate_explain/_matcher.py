@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
-
 from ._common import version_in
+from ._evidence import account_refusal_evidence, keyword_evidence, sent_evidence, token_evidence
 from ._explanation import CodeFix, Explanation
 from ._facts import FactValue
 from ._rules import Case, ExceptionPattern, Match, Rule, RuleSet
 from ._snapshot import ExceptionInfo, Snapshot, snapshot_from_data
-
-_TRAILING = {
-    "newline": "a newline (\\n) at its end",
-    "crlf": "a Windows line break (\\r\\n) at its end",
-    "carriage return": "a carriage return (\\r) at its end",
-    "space": "a space at its end",
-    "tab": "a tab at its end",
-    "whitespace": "whitespace at its end",
-}
 
 
 def _same(actual: FactValue, expected: FactValue) -> bool:
@@ -72,107 +61,9 @@ def matching_rules(snapshot: Snapshot, rules: RuleSet) -> list[tuple[Rule, Excep
     return [(rule, info) for _, rule, info in hits]
 
 
-def token_evidence(facts: Mapping[str, FactValue]) -> list[str]:
-    """Sentences about the token's state and shape; never its value."""
-    state = facts.get("token.state")
-    lines: list[str] = []
-    if state == "unset":
-        lines.append("REPLICATE_API_TOKEN is not set in this process")
-    elif state == "empty":
-        lines.append("REPLICATE_API_TOKEN is set to an empty string")
-    elif state == "blank":
-        lines.append(
-            f"REPLICATE_API_TOKEN is set to {facts.get('token.length')} whitespace character(s) and nothing else"
-        )
-    else:
-        lines.append(_set_token_sentence(facts))
-    lookalike = facts.get("token.lookalike")
-    if isinstance(lookalike, str):
-        lines.append(f"{lookalike} is set, a name the replicate client does not read")
-    sent = facts.get("token.sent")
-    if sent == "differs":
-        lines.append(
-            "the failed request sent a different token than REPLICATE_API_TOKEN holds now (compared by digest)"
-        )
-    elif sent == "absent":
-        lines.append("the failed request sent no token")
-    if facts.get("dotenv.defines_token"):
-        lines.append(f"{facts.get('dotenv.path')} defines REPLICATE_API_TOKEN")
-    shell = facts.get("notebook.shell_export")
-    if shell == "subshell":
-        lines.append(
-            "this session set REPLICATE_API_TOKEN in a shell command (!export, !set, %%bash, "
-            "os.system...), which ran in a subshell that exited; the kernel did not get it"
-        )
-    elif shell == "profile":
-        lines.append(
-            "a shell profile in your home directory sets REPLICATE_API_TOKEN, but this kernel "
-            "was not started from a shell that read it"
-        )
-    return lines
-
-
-# Where an account refusal's status shows: 1.x/2.x attributes, 2.x and 1.x text, requests'
-# RetryError; 0.x keeps only the API's detail, known by its words.
-_STATUS_TEXT = re.compile(r"Error code: (\d{3})|^status: (\d{3})$|too many (\d{3}) error responses", re.MULTILINE)
-_DETAIL_STATUS = (
-    (re.compile(r"(?i)set up billing|insufficient credit"), "402"),
-    (re.compile(r"Request was throttled"), "429"),
-)
-_ACCOUNT_REFUSALS = {"402": "402 Payment Required", "429": "429 Too Many Requests"}
-
-
-def account_refusal_evidence(info: ExceptionInfo) -> str | None:
-    """A sentence saying the token was accepted, when the API refused the account (402, 429)."""
-    status = info.attributes.get("status") or info.attributes.get("status_code")
-    found = _STATUS_TEXT.search(info.message)
-    if not status and found:
-        status = next(group for group in found.groups() if group)
-    for pattern, code in _DETAIL_STATUS:
-        if not status and pattern.search(info.message):
-            status = code
-    if status not in _ACCOUNT_REFUSALS:
-        return None
-    return (
-        f"the API answered {_ACCOUNT_REFUSALS[status]}, which it sends only after accepting the "
-        "token (a token it refuses gets 401): the refusal is about the account, not the token"
-    )
-
-
-def _and(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
-def _set_token_sentence(facts: Mapping[str, FactValue]) -> str:
-    """One sentence about a set token: what surrounds it, then whether the token itself (after
-    any whitespace, quotes or auth scheme) starts with r8_."""
-    extras: list[str] = []
-    if facts.get("token.whitespace") in ("leading", "both"):
-        extras.append("whitespace before it")
-    trailing = facts.get("token.trailing")
-    if isinstance(trailing, str):
-        extras.append(_TRAILING.get(trailing, "whitespace at its end"))
-    elif facts.get("token.line_break"):
-        extras.append("a line break inside it")
-    if facts.get("token.quoted"):
-        extras.append("quotes around it")
-    if facts.get("token.scheme_prefixed"):
-        extras.append("an auth scheme ('Bearer ' or 'Token ') before it")
-    head = f"REPLICATE_API_TOKEN is set, {facts.get('token.length')} characters"
-    if facts.get("token.well_formed"):
-        return f"{head}, has the r8_ + 37 letters and digits format"
-    if extras:
-        head += ", with " + _and(extras)
-    token = (
-        "the token after the scheme" if facts.get("token.scheme_prefixed") else "the token inside" if extras else "it"
-    )
-    if facts.get("token.r8_prefix"):
-        return f"{head}; {token} starts with r8_"
-    return f"{head}; {token} does not start with r8_ (older tokens may lack it)"
-
-
 def _evidence(snapshot: Snapshot, info: ExceptionInfo) -> tuple[str, ...]:
-    lines = token_evidence(snapshot.facts)
+    # The credential the failure used comes first (it names where it was seen), then the variable.
+    lines = sent_evidence(snapshot.facts) + keyword_evidence(snapshot.facts) + token_evidence(snapshot.facts)
     refusal = account_refusal_evidence(info)
     if refusal is not None:
         lines.append(refusal)

@@ -14,10 +14,11 @@ import re
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from types import FrameType, MappingProxyType, ModuleType, TracebackType
+from types import MappingProxyType, ModuleType, TracebackType
 
+from . import _credential
 from ._callsite import CallSite, find_call_site
-from ._common import CLIENT_DISTRIBUTIONS, python_version, same_secret
+from ._common import CLIENT_DISTRIBUTIONS, in_replicate_package, python_version, replicate_dirs
 from ._facts import TOKEN_VARIABLE, FactValue, add_extra_facts, find_dotenv, token_facts
 from ._redact import Redactor
 
@@ -66,7 +67,15 @@ class Snapshot:
 
     @property
     def relevant(self) -> bool:
-        """Whether the failure touches replicate or its HTTP stack at all (a cheap pre-filter)."""
+        """Whether the failure touches replicate or its HTTP stack at all (a cheap pre-filter).
+
+        Not when another library's client raised it: an HTTP-stack error under, say,
+        ``openai.APIConnectionError`` and nothing of replicate's is that library's failure.
+        """
+        if not any(
+            info.in_replicate or "replicate" in {t.split(".", 1)[0] for t in info.types} for info in self.exceptions
+        ) and any(_foreign(info.types) for info in self.exceptions):
+            return False
         for info in self.exceptions:
             if info.in_replicate:
                 return True
@@ -74,6 +83,37 @@ class Snapshot:
                 if dotted.split(".", 1)[0] in RELEVANT_PACKAGES:
                     return True
         return False
+
+
+#: Python 3.9 has no ``sys.stdlib_module_names``: the standard modules an HTTP failure shows.
+_STDLIB_39 = frozenset(
+    [
+        "asyncio",
+        "codecs",
+        "concurrent",
+        "email",
+        "encodings",
+        "errno",
+        "http",
+        "io",
+        "json",
+        "os",
+        "socket",
+        "ssl",
+        "urllib",
+        "zlib",
+    ]
+)
+
+
+def _foreign(types: tuple[str, ...]) -> bool:
+    """Whether a class of this MRO comes from a third-party package outside replicate's stack."""
+    stdlib = getattr(sys, "stdlib_module_names", _STDLIB_39)
+    for dotted in types:
+        top = dotted.split(".", 1)[0]
+        if top not in RELEVANT_PACKAGES and top not in stdlib and top not in ("builtins", "__main__", "pydantic"):
+            return True
+    return False
 
 
 def is_relevant(exc: BaseException) -> bool:
@@ -146,30 +186,6 @@ def _clip(text: str, redactor: Redactor) -> str:
     if len(text) > MAX_MESSAGE:
         text = text[:MAX_MESSAGE] + f"... [{len(text) - MAX_MESSAGE} more characters]"
     return text
-
-
-def replicate_dirs() -> tuple[str, ...]:
-    """The directories of the installed ``replicate`` package, each ending with a separator.
-
-    Read from the imported package, or located without importing it (``find_spec`` on a
-    top-level name runs no code). A user's own folder named ``replicate`` is not among them.
-    """
-    module = sys.modules.get("replicate")
-    paths: list[str] = list(getattr(module, "__path__", None) or [])
-    if not paths:
-        try:
-            from importlib.util import find_spec
-
-            spec = find_spec("replicate")
-            paths = list(spec.submodule_search_locations or []) if spec is not None else []
-        except Exception:
-            paths = []
-    return tuple(os.path.join(os.path.abspath(path), "") for path in paths)
-
-
-def in_replicate_package(filename: str, dirs: tuple[str, ...]) -> bool:
-    """Whether ``filename`` is a file of the installed replicate package."""
-    return bool(filename) and os.path.abspath(filename).startswith(dirs) if dirs else False
 
 
 def _in_replicate(tb: TracebackType | None, exc: BaseException) -> bool:
@@ -255,67 +271,6 @@ def _calls_replicate_class(tb: TracebackType, exc: BaseException) -> bool:
         return False
 
 
-def _request_headers(holder: object) -> object:
-    """``holder.request.headers`` (httpx and requests objects alike), or ``None``."""
-    try:
-        request = getattr(holder, "request", None)
-        return getattr(request, "headers", None)
-    except Exception:  # httpx raises RuntimeError from ``.request`` when unset
-        return None
-
-
-def _response_headers(tb: TracebackType | None) -> object:
-    """The request headers of the HTTP response a 0.x/1.x client raised about, if any.
-
-    Those clients raise ``ReplicateError`` next to the response (a local ``resp`` or
-    ``response`` in a frame inside the replicate package), and the response keeps the
-    request as it was sent. The innermost such frame wins.
-    """
-    frames: list[FrameType] = []
-    while tb is not None and len(frames) < 200:
-        frames.append(tb.tb_frame)
-        tb = tb.tb_next
-    dirs = replicate_dirs()
-    for frame in reversed(frames):
-        if not in_replicate_package(frame.f_code.co_filename, dirs):
-            continue
-        try:
-            local = frame.f_locals
-            candidates = [local.get(name) for name in ("resp", "response")]
-        except Exception:
-            continue
-        for candidate in candidates:
-            headers = _request_headers(candidate) if candidate is not None else None
-            if headers is not None:
-                return headers
-    return None
-
-
-def _sent_credential(exc: BaseException) -> str | None:
-    """The credential in the Authorization header of the request behind ``exc``, if known.
-
-    ``""`` when the request is known and carried no Authorization header. 2.x and httpx
-    exceptions have ``.request``; 0.x and 1.x keep the response in the raising frame.
-    """
-    headers = _request_headers(exc)
-    if headers is None:
-        headers = _response_headers(exc.__traceback__)
-    if headers is None:
-        return None
-    try:
-        value = headers.get("authorization") or headers.get("Authorization")  # type: ignore[attr-defined]
-    except Exception:
-        return None
-    if value is None:
-        return ""
-    if isinstance(value, bytes):
-        value = value.decode("latin-1", "replace")
-    if not isinstance(value, str):
-        return None
-    scheme, _, credential = value.partition(" ")
-    return credential if scheme.lower() in ("bearer", "token") else value
-
-
 def exception_info(exc: BaseException, redactor: Redactor) -> ExceptionInfo:
     """Reduce one exception to an :class:`ExceptionInfo`."""
     types = tuple(name for cls in type(exc).__mro__ if cls is not object for name in public_names(_dotted(cls)))
@@ -333,21 +288,6 @@ def exception_info(exc: BaseException, redactor: Redactor) -> ExceptionInfo:
         attributes=MappingProxyType(attributes),
         in_replicate=_in_replicate(exc.__traceback__, exc),
     )
-
-
-def _sent_fact(chain: list[BaseException], raw: str | None) -> str:
-    sent = None
-    for exc in chain:
-        sent = _sent_credential(exc)
-        if sent is not None:
-            break
-    if sent is None:
-        return "unknown"
-    if sent in ("", "None"):
-        return "absent"
-    if raw is None:
-        return "differs"
-    return "matches" if same_secret(sent, raw) else "differs"
 
 
 def client_version() -> str | None:
@@ -380,7 +320,12 @@ def take_snapshot(
     chain = list(iter_chain(exc))
     infos = tuple(exception_info(item, redactor) for item in chain)
     facts = token_facts(env)
-    facts["token.sent"] = _sent_fact(chain, env.get(TOKEN_VARIABLE))
+    facts["token.sent"] = _credential.token_sent_fact(chain, env.get(TOKEN_VARIABLE))
+    facts.update(_credential.variable_facts(env))
+    try:
+        facts.update(_credential.sent_facts(chain, env))
+    except Exception:  # never let a strange frame or object break the explanation
+        facts.update(_credential.describe(None, None, env))
     try:
         dotenv = find_dotenv(cwd if cwd is not None else os.getcwd())
     except OSError:
@@ -413,6 +358,14 @@ def snapshot_from_data(
     """
     facts = token_facts(environ)
     facts["token.sent"] = sent
+    facts.update(_credential.variable_facts(environ))
+    shown = next(
+        (c for c in map(_credential.message_credential, (i.message for i in exceptions)) if c is not None), None
+    )
+    if shown is not None:
+        facts.update(_credential.describe(shown, "message", environ))
+    else:
+        facts.update(_credential.describe(None, "header" if sent == "absent" else None, environ))
     if dotenv is None and cwd is not None:
         dotenv = find_dotenv(cwd)
     facts["dotenv.defines_token"] = dotenv is not None

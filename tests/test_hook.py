@@ -200,7 +200,7 @@ def test_a_bug_in_the_explainer_never_loses_the_traceback(api: LoopbackAPI) -> N
 @pytest.mark.e2e
 def test_a_broken_rule_file_is_named_and_the_other_rules_still_work(api: LoopbackAPI, tmp_path: Any) -> None:
     """A malformed user rule: a one-line message naming the file, line and key, after the panel."""
-    text = (REPO_ROOT / "rules" / "token-empty.yaml").read_text(encoding="utf-8")
+    text = (REPO_ROOT / "tests" / "data" / "schema-example-rule.yaml").read_text(encoding="utf-8")
     (tmp_path / "my-rule.yaml").write_text(
         text.replace(
             "    - type: httpx.LocalProtocolError\n      message:",

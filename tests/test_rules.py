@@ -13,7 +13,8 @@ from replicate_explain._matcher import case_snapshot, explain_snapshot
 from replicate_explain._rules import bundled_rules_dir, load_rules, parse_rule
 
 RULES = load_rules()
-GOOD = (bundled_rules_dir() / "token-empty.yaml").read_text(encoding="utf-8")
+# A valid rule with one ``match`` mapping (token-empty as it was), kept fixed for the schema tests.
+GOOD = (Path(__file__).parent / "data" / "schema-example-rule.yaml").read_text(encoding="utf-8")
 FIRST_PATTERN_LINE = GOOD.splitlines().index("    - type: replicate.APIConnectionError") + 1
 
 
