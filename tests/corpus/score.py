@@ -2,7 +2,7 @@
 
 Each ``tests/corpus/*.yaml`` item holds text a user posted about a failure, the cause its thread
 established and the rule that should explain it (``expect``; ``null``: nothing should). The text
-goes through :func:`replicate_explain._textmatch.explain_text` as ``replicate-explain explain``
+goes through :func:`replicate_explain._pasted.explain_text` as ``replicate-explain explain``
 would read it, but with an empty environment, no client version and an empty working directory,
 so nothing of the machine that runs the score counts: every fact must come from the text.
 
@@ -175,7 +175,7 @@ def bundled_rules() -> RuleSet:
 
 def run_item(item: Item, rules: RuleSet, cwd: str) -> Outcome:
     """Explain ``item.text`` as pasted text with no environment, no client version, an empty cwd."""
-    from replicate_explain._textmatch import explain_text
+    from replicate_explain._pasted import explain_text
 
     results = explain_text(item.text, rules, {}, client=None, cwd=cwd)
     shown = tuple(r.explanation.rule_id for r in results if r.explanation is not None)
