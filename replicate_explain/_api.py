@@ -35,14 +35,38 @@ def explain(exc: BaseException, environ: Mapping[str, str] | None = None) -> Exp
     return explain_snapshot(snapshot, rules())
 
 
+#: Rule-file warnings printed at most per process; one line counts the rest.
+MAX_WARNINGS = 5
+
+
 def warn_rule_errors(ruleset: RuleSet) -> None:
-    """Print each rule-file error once per process to stderr (never raises)."""
-    for error in ruleset.errors:
-        text = str(error)
-        if text in _state.warned:
-            continue
+    """Print each rule-file error once per process to stderr, tokens masked, at most
+    :data:`MAX_WARNINGS` of them and then one line for the rest (never raises)."""
+    import os
+
+    from ._redact import Redactor
+
+    pending = [str(error) for error in ruleset.errors if str(error) not in _state.warned]
+    if not pending:
+        return
+    mask = Redactor.from_environ(os.environ)
+    printed = sum(1 for text in _state.warned if not text.startswith("\0"))
+    for text in pending:
         _state.warned.add(text)
+        if printed >= MAX_WARNINGS:
+            continue
+        printed += 1
         try:
-            sys.stderr.write(f"replicate-explain: skipped a rule file: {text}\n")
+            sys.stderr.write(f"replicate-explain: skipped a rule file: {mask(text)}\n")
+        except Exception:
+            pass
+    rest = len(ruleset.errors) - MAX_WARNINGS
+    if printed >= MAX_WARNINGS and rest > 0 and "\0rest" not in _state.warned:
+        _state.warned.add("\0rest")
+        try:
+            sys.stderr.write(
+                f"replicate-explain: {rest} more rule-file problems not shown; "
+                "run `replicate-explain rules check` to see them all\n"
+            )
         except Exception:
             pass

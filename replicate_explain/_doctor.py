@@ -451,7 +451,9 @@ def online_findings(environ: Mapping[str, str], rules: RuleSet, timeout: float) 
         },
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        from ._redirects import urlopen  # no Authorization header to another origin
+
+        with urlopen(request, timeout=timeout) as response:
             body = response.read(65536)
             status = response.status
     except urllib.error.HTTPError as error:
@@ -561,14 +563,29 @@ def format_findings(findings: Sequence[Finding]) -> str:
     return "\n".join(out) + "\n"
 
 
+#: The longest ``--timeout`` accepted (socket timeouts overflow beyond about 1e9 seconds).
+MAX_TIMEOUT = 3600.0
+
+
 def _doctor(args: argparse.Namespace) -> int:
+    import math
+
     from ._cli import EXIT_OK, EXIT_PROBLEMS, UsageError, write, write_json
 
-    if args.timeout <= 0:
-        raise UsageError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
+    if not (math.isfinite(args.timeout) and 0 < args.timeout <= MAX_TIMEOUT):
+        raise UsageError(
+            f"--timeout must be a number of seconds above 0 and at most {MAX_TIMEOUT:g}, got {args.timeout:g}"
+        )
+    try:
+        cwd = os.getcwd()
+    except OSError:
+        raise UsageError(
+            "the current working directory no longer exists (it was deleted or moved); "
+            "cd into your project directory and run doctor again"
+        ) from None
     from ._api import rules
 
-    findings = run_checks(rules=rules(), online=args.online, timeout=args.timeout)
+    findings = run_checks(rules=rules(), cwd=cwd, online=args.online, timeout=args.timeout)
     problems = sum(1 for f in findings if f.status == PROBLEM)
     if args.format == "json":
         from ._snapshot import client_version

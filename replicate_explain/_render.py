@@ -201,6 +201,10 @@ def _sane_size() -> tuple[int | None, int | None]:
     return size("COLUMNS", fallback.columns), size("LINES", fallback.lines)
 
 
+#: Narrower than this (``COLUMNS=0``, ``1``...), a panel cannot hold the text: plain text instead.
+MIN_PANEL_WIDTH = 40
+
+
 def print_explanation(explanation: Explanation, file: IO[str] | None = None, format: str | None = None) -> None:
     """Print ``explanation`` to ``file`` (default ``sys.stderr``) in the format that suits it."""
     import sys
@@ -213,9 +217,12 @@ def print_explanation(explanation: Explanation, file: IO[str] | None = None, for
 
             width, height = _sane_size()
             console = Console(file=stream, legacy_windows=False, soft_wrap=False, width=width, height=height)
-            with console.capture() as capture:
-                console.print(panel(explanation, console.width))
-            text = capture.get()
+            if console.width < MIN_PANEL_WIDTH:  # COLUMNS=0 or 1: a panel would print nothing
+                text = render_plain(explanation)
+            else:
+                with console.capture() as capture:
+                    console.print(panel(explanation, console.width))
+                text = capture.get()
         except ImportError:  # rich is not installed (or broken): not our bug, say nothing
             text = render_plain(explanation)
         except Exception:

@@ -23,6 +23,9 @@ class RedactingStream:
         self._redactor = redactor
 
     def write(self, text: str) -> int:
+        if self._buffer is not None and isinstance(text, str):
+            self._buffer.append(text)
+            return len(text)
         try:
             masked = self._redactor(text) if isinstance(text, str) else text
         except Exception:
@@ -33,6 +36,33 @@ class RedactingStream:
     def writelines(self, lines: Any) -> None:
         for line in lines:
             self.write(line)
+
+    #: ``buffered()`` streams keep the writes until ``flush()`` (or the end of the hook), then
+    #: mask the joined text, so a secret a printer wrapped over lines is masked whole.
+    _buffer: list[str] | None = None
+
+    def buffered(self) -> RedactingStream:
+        self._buffer = []
+        return self
+
+    def flush(self) -> None:
+        self.drain()
+        flush = getattr(self._stream, "flush", None)
+        if flush is not None:
+            flush()
+
+    def drain(self) -> None:
+        """Write what was buffered, masked as one text (over line breaks too)."""
+        if not self._buffer:
+            return
+        text = "".join(self._buffer)
+        self._buffer.clear()
+        try:
+            wrapped = getattr(self._redactor, "wrapped", None)
+            masked = wrapped(text) if wrapped is not None else self._redactor(text)
+        except Exception:
+            masked = text
+        self._stream.write(masked)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
@@ -60,12 +90,20 @@ def print_traceback_masked(previous: Callable[..., Any], *args: Any, exc: BaseEx
     if redactor is None or original is None:
         previous(*args)
         return
-    sys.stderr = RedactingStream(original, redactor)
+    from ._scrub import scrub_exception
+
+    scrub_exception(exc, redactor)  # before the previous hook formats it (rich wraps lines)
+    stream = RedactingStream(original, redactor).buffered()
+    sys.stderr = stream
     try:
         previous(*args)
     finally:
-        if isinstance(sys.stderr, RedactingStream):
+        if sys.stderr is stream:
             sys.stderr = original
+        try:
+            stream.drain()
+        except Exception:
+            _state.report_internal_error("writing the masked traceback")
 
 
 def report(exc: BaseException, stream: Any = None) -> bool:
@@ -95,9 +133,32 @@ def report(exc: BaseException, stream: Any = None) -> bool:
         return False
 
 
-def print_and_explain(previous: Callable[..., Any], args: tuple[Any, ...], exc: BaseException | None) -> None:
+def print_and_explain(
+    previous: Callable[..., Any],
+    args: tuple[Any, ...],
+    exc: BaseException | None,
+    fallback: Callable[..., Any] | None = None,
+) -> None:
     """Under the output lock (so concurrent failures never interleave): ``previous(*args)``
-    with tokens masked, then the explanation of ``exc``."""
+    with tokens masked, then the explanation of ``exc``.
+
+    Re-entered in the same thread (another tool's hook, chained over ours, that ours calls as
+    its previous hook and that calls ours again): ``fallback(*args)``, the standard printer,
+    still writing through the outer call's masking stream, instead of recursing."""
+    import _thread
+
+    ident = _thread.get_ident()
+    if ident in _state.active_hooks and fallback is not None:
+        fallback(*args)
+        return
+    _state.active_hooks.add(ident)
+    try:
+        _print_and_explain(previous, args, exc)
+    finally:
+        _state.active_hooks.discard(ident)
+
+
+def _print_and_explain(previous: Callable[..., Any], args: tuple[Any, ...], exc: BaseException | None) -> None:
     lock = None
     try:
         lock = _state.output_lock()

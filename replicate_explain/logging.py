@@ -118,28 +118,31 @@ class ExplainFilter(logging.Filter):
 # The work on one record
 
 
-def _prepare(record: logging.LogRecord, *, show: bool) -> None:
+def _prepare(record: logging.LogRecord, *, show: bool, extra: Any = None) -> None:
     """Mask tokens in ``record``; explain its exception if it is a Replicate failure.
 
     ``show`` says whether the record will reach a handler that prints it: only then is the
     explanation appended and the exception counted as explained. Idempotent.
     """
-    _mask_message(record, _message_redactor())
     exc = _exception_of(record)
+    relevant = exc is not None and _relevant(exc)
+    redactor = _message_redactor(relevant or _touches_replicate(record))
+    _mask_message(record, redactor, extra)
     if exc is None:
         return
-    if not _relevant(exc):
-        _mask_traceback(record, _message_redactor(), exc, None)
+    from ._scrub import scrub_exception
+
+    scrub_exception(exc, redactor)  # at the source: a formatter of its own sees masked text too
+    if not relevant:
+        _mask_traceback(record, redactor, exc, None)
         return
-    extra = None
+    extra_text = None
     if getattr(record, TEXT_ATTRIBUTE, None) is None:
         try:
-            extra = _attach(record, exc)
+            extra_text = _attach(record, exc)
         except Exception:  # the token is still masked below
             _state.report_internal_error("explaining a log record")
-    from ._redact import Redactor
-
-    _mask_traceback(record, Redactor.from_environ(os.environ), exc, extra if show else None)
+    _mask_traceback(record, redactor, exc, extra_text if show else None)
 
 
 def _attach(record: logging.LogRecord, exc: BaseException) -> str | None:
@@ -164,54 +167,44 @@ def _exception_of(record: logging.LogRecord) -> BaseException | None:
     return None
 
 
-def _message_redactor() -> Redactor:
+def _message_redactor(heuristics: bool = True) -> Redactor:
     """The redactor for this environment, rebuilt only when the environment visibly changed.
 
     Building one reads every variable (tens of microseconds), too slow for every record; the
     key is cheap and changes when a variable is added or removed or the token is replaced.
+    ``heuristics=False``: the same secrets without the ``Bearer``/``Token`` guesswork, for
+    records that do not touch replicate.
     """
     environ = os.environ
     key = (len(environ), environ.get("REPLICATE_API_TOKEN"))
     cached = _state.log_redactor
     if cached is not None and cached[0] == key:
-        return cached[1]  # type: ignore[return-value]
-    from ._redact import Redactor
+        redactor: Redactor = cached[1]  # type: ignore[assignment]
+    else:
+        from ._redact import Redactor
 
-    redactor = Redactor.from_environ(environ)
-    _state.log_redactor = (key, redactor)
-    return redactor
-
-
-def _mask_message(record: logging.LogRecord, redactor: Callable[[str], str]) -> None:
-    try:
-        message = record.getMessage()
-    except Exception:
-        # A broken format string: the handler reports it and prints msg and args, so mask
-        # those one by one (the report stays the same, minus the token).
-        if isinstance(record.msg, str):
-            record.msg = redactor(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(_masked_value(arg, redactor) for arg in record.args)
-        message = None
-    if message is not None:
-        masked = redactor(message)
-        if masked != message:
-            record.msg = masked
-            record.args = ()
-    stack = record.stack_info
-    if isinstance(stack, str) and stack:
-        masked = redactor(stack)
-        if masked != stack:
-            record.stack_info = masked
+        redactor = Redactor.from_environ(environ)
+        _state.log_redactor = (key, redactor)
+    return redactor if heuristics else redactor.with_heuristics(False)
 
 
-def _masked_value(value: object, redactor: Callable[[str], str]) -> object:
-    try:
-        text = repr(value)
-    except Exception:
-        return value
-    masked = redactor(text)
-    return value if masked == text else masked
+_FIELDS: Any = None
+
+
+def _mask_message(record: logging.LogRecord, redactor: Callable[[str], str], extra: Any = None) -> None:
+    """Mask ``msg``, each argument (keeping its type), ``stack_info`` and ``extra`` fields
+    (``_logmask.mask_fields``): substring tests, no formatting, for the common record."""
+    global _FIELDS
+    if _FIELDS is None:
+        from ._logmask import mask_fields
+
+        _FIELDS = mask_fields
+    _FIELDS(record, redactor, extra)
+
+
+def _touches_replicate(record: logging.LogRecord) -> bool:
+    name = record.name
+    return isinstance(name, str) and name.startswith(("replicate", "httpx", "httpcore"))
 
 
 def _mask_traceback(
@@ -286,10 +279,12 @@ def _make_record(self: logging.Logger, *args: Any, **kwargs: Any) -> logging.Log
     record: logging.LogRecord = previous(self, *args, **kwargs)
     if _state.logging_active:
         try:
+            extra = kwargs.get("extra") if len(args) < 9 else args[8]
             if record.exc_info is None and record.stack_info is None:
-                _mask_message(record, _message_redactor())  # the common case, kept short
+                # the common case, kept short: substring tests on the fields, no formatting
+                _mask_message(record, _message_redactor(_touches_replicate(record)), extra)
             else:
-                _prepare(record, show=_will_show(self, record))
+                _prepare(record, show=_will_show(self, record), extra=extra)
         except Exception:
             _state.report_internal_error("explaining a log record")
     return record
