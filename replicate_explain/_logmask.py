@@ -24,6 +24,15 @@ from ._scrub import scrub_exception, scrub_value
 #: Loggers whose records touch replicate.
 REPLICATE_LOGGERS = ("replicate", "httpx", "httpcore")
 _PLAIN = (int, float, bool, type(None))
+_PLAIN_TYPES = frozenset(_PLAIN)
+
+
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "taskName"}
+
+
+def extra_fields(record: logging.LogRecord) -> list[str]:
+    """The names of ``record``'s fields that ``extra={...}`` (or a filter) added."""
+    return [key for key in record.__dict__ if key not in _STANDARD and not key.startswith("replicate_explain")]
 
 
 def touches_replicate(record: logging.LogRecord) -> bool:
@@ -39,8 +48,14 @@ def mask_fields(record: logging.LogRecord, redactor: Callable[[str], str], extra
         if masked != msg:
             record.msg = masked
     args = record.args
+    if type(args) is tuple:
+        for item in args:
+            if type(item) not in _PLAIN_TYPES:
+                break
+        else:  # only numbers (the usual record): nothing to mask, nothing to format
+            args = ()
     opaque = False
-    if isinstance(args, tuple):
+    if args and isinstance(args, tuple):
         new_args: Any = args
         for number, item in enumerate(args):
             if isinstance(item, _PLAIN):
@@ -69,11 +84,11 @@ def mask_fields(record: logging.LogRecord, redactor: Callable[[str], str], extra
     if opaque:
         _mask_formatted(record, redactor)
     stack = record.stack_info
-    if isinstance(stack, str) and stack:
+    if stack and isinstance(stack, str):
         masked = redactor(stack)
         if masked != stack:
             record.stack_info = masked
-    if isinstance(extra, dict):
+    if extra and isinstance(extra, (dict, list)):
         for key in extra:
             value = record.__dict__.get(key)
             if value is None or isinstance(value, _PLAIN):

@@ -607,3 +607,17 @@ def test_execute_reply_and_cell_execution_error_are_masked(api: LoopbackAPI, tmp
         client.execute(env=_kernel_env(api, tmp_path))
     assert "Illegal header value" in caught.value.evalue
     assert leaks(str(caught.value) + caught.value.evalue + json.dumps(notebook)) == []
+
+
+def test_the_filter_masks_extra_fields_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ExplainFilter`` (configured by hand, without the automatic integration) masks the
+    ``extra`` fields of a record as well, keeping their types."""
+    from replicate_explain.logging import ExplainFilter
+
+    monkeypatch.setenv("REPLICATE_API_TOKEN", CANARY)
+    _state.reset()
+    record = logging.LogRecord("app", logging.INFO, "f", 1, "m", (), None)
+    record.tok = CANARY
+    record.count = 3
+    ExplainFilter().filter(record)
+    assert (record.tok, record.count) == (MASK, 3)
