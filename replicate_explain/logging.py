@@ -314,7 +314,7 @@ def _make_record(
             if record.exc_info is None and record.stack_info is None:
                 # The common case, kept short (no call we can avoid): a string message without
                 # a secret, number arguments, a logger that is not replicate's: nothing to do.
-                cached = _state.log_redactor
+                cached: Any = _state.log_redactor
                 data = _ENV_DATA
                 arguments = record.args
                 if (
