@@ -337,7 +337,7 @@ def _make_record(
 
 #: Messages (format strings) known to hold no secret, each with the ``_state.log_redactor``
 #: entry it was checked with (a new entry, after the environment changed, invalidates them).
-_CLEAN: dict[object, object] = {}
+_CLEAN: dict[object, Any] = {}
 #: Logger names, ``True`` for those that do not touch replicate (no heuristics needed).
 _PLAIN_LOGGERS: dict[object, bool] = {}
 _CACHE_MAX = 4096
