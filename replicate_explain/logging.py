@@ -323,8 +323,8 @@ def _make_record(
                     or data is None
                     or _CLEAN.get(record.msg) is not cached  # a message seen before, no secret
                     or _PLAIN_LOGGERS.get(record.name) is not True
-                    or cached[0][0] != len(data)
-                    or data.get(_RAW_TOKEN_KEY) is not cached[0][1]
+                    or cached[0][0] != len(data)  # type: ignore[index]
+                    or data.get(_RAW_TOKEN_KEY) is not cached[0][1]  # type: ignore[index]
                     or (arguments and not (type(arguments) is tuple and _NUMBERS.issuperset(map(type, arguments))))
                 ):
                     _mask_slowly(record, extra)
