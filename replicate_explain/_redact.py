@@ -59,6 +59,11 @@ _PATTERNS = (
 )
 
 
+#: A token a printer cut short with an ellipsis (rich shows ``'r8_Ab3d…`` for a long value in
+#: a narrow terminal): ``r8_``, word-bounded, then any letters and digits up to the ellipsis.
+_CUT_TOKEN = re.compile(_TOKEN_BOUNDARY + r"r8_[A-Za-z0-9]*(?=…|\.\.\.)")
+
+
 def _is_token(text: str) -> bool:
     body = text[3:]
     return len(body) >= 37 or any(c.isdigit() or c.isupper() for c in body)
@@ -139,6 +144,8 @@ class Redactor:
                 text = text.replace(value, MASK)
         if "r8_" in text:
             text = _PATTERNS[0].sub(_mask_tokens, text)
+            if "…" in text or "..." in text:  # a printer cut the token short: r8_CANARY…
+                text = _CUT_TOKEN.sub(MASK, text)
         if not self._heuristics:
             return text
         lowered = text.lower()

@@ -55,7 +55,7 @@ def call():
 def leaks(text: str) -> list[str]:
     """The pieces of the canary found in ``text`` (whole, or a fragment a printer cut off)."""
     body = CANARY[3:]
-    pieces = [CANARY, body[:12], body[12:24], body[24:]]
+    pieces = [CANARY, CANARY[:9], body[:12], body[12:24], body[24:]]
     return [piece for piece in pieces if piece in text]
 
 
@@ -71,8 +71,8 @@ def test_r8_words_and_loose_variable_names_print_unchanged() -> None:
     redactor = Redactor.from_environ(environ, heuristics=False)
     text = "user8_email r8_data and arr8_items r8_database default /srv/app"
     assert redactor(text) == text
-    assert redactor(f"t={CANARY} cut=r8_Ab3dEf9h... two={CANARY}{CANARY}") == (
-        f"t={MASK} cut={MASK}... two={MASK}{MASK}"
+    assert redactor(f"t={CANARY} cut=r8_Ab3dEf9h... two={CANARY}{CANARY} rich='r8_CANA…'") == (
+        f"t={MASK} cut={MASK}... two={MASK}{MASK} rich='{MASK}…'"
     )
     names = ["REPLICATE_API_TOKEN", "MY_REPLICATE_TOKEN", "replicate_org_key", "REPLICATE_SECRET"]
     assert [is_secret_variable(n) for n in names] == [True, True, True, True]
