@@ -68,6 +68,25 @@ class RedactingStream:
         return getattr(self._stream, name)
 
 
+class _DrainFirst:
+    """A stdout proxy that writes out a buffered stderr before each of its own writes."""
+
+    def __init__(self, stream: Any, pending: RedactingStream) -> None:
+        self._stream = stream
+        self._pending = pending
+
+    def write(self, text: str) -> int:
+        try:
+            self._pending.flush()
+        except Exception:
+            pass
+        result: int = self._stream.write(text)
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def redactor_for(exc: BaseException | None) -> Callable[[str], str] | None:
     """The redactor for printing ``exc``: every token-shaped credential is masked when the
     failure touches replicate; otherwise only the environment's secrets and ``r8_`` tokens, so
@@ -95,11 +114,18 @@ def print_traceback_masked(previous: Callable[..., Any], *args: Any, exc: BaseEx
     scrub_exception(exc, redactor)  # before the previous hook formats it (rich wraps lines)
     stream = RedactingStream(original, redactor).buffered()
     sys.stderr = stream
+    # An interactive hook (a post-mortem debugger) prompts on stdout: the traceback held in
+    # the buffer is written out before anything reaches stdout, so it shows above the prompt.
+    out = sys.stdout
+    if out is not None:
+        sys.stdout = _DrainFirst(out, stream)
     try:
         previous(*args)
     finally:
         if sys.stderr is stream:
             sys.stderr = original
+        if out is not None and isinstance(sys.stdout, _DrainFirst):
+            sys.stdout = out
         try:
             stream.drain()
         except Exception:

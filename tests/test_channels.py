@@ -621,3 +621,35 @@ def test_the_filter_masks_extra_fields_too(monkeypatch: pytest.MonkeyPatch) -> N
     record.count = 3
     ExplainFilter().filter(record)
     assert (record.tok, record.count) == (MASK, 3)
+
+
+def test_an_interactive_previous_hook_shows_the_traceback_before_its_prompt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The previous hook's stderr is held to be masked as one text, but written out before the
+    hook writes to stdout (a post-mortem debugger's prompt), so the order is kept."""
+    import traceback
+
+    from replicate_explain._report import print_traceback_masked
+
+    order: list[str] = []
+
+    class Recorder(io.StringIO):
+        def __init__(self, name: str) -> None:
+            super().__init__()
+            self.name = name
+
+        def write(self, text: str) -> int:
+            order.append(f"{self.name}:{text.strip()}")
+            return len(text)
+
+    monkeypatch.setattr(sys, "stderr", Recorder("err"))
+    monkeypatch.setattr(sys, "stdout", Recorder("out"))
+
+    def debugger_hook(*args: Any) -> None:
+        traceback.print_exception(*args)
+        print("(Pdb) ")
+
+    error = ValueError(f"bad {CANARY}")
+    print_traceback_masked(debugger_hook, ValueError, error, None, exc=error)
+    assert order == [f"err:ValueError: bad {MASK}", "out:(Pdb)", "out:"]
