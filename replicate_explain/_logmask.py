@@ -21,8 +21,6 @@ from typing import Any, Callable
 
 from ._scrub import scrub_exception, scrub_value
 
-#: Loggers whose records touch replicate.
-REPLICATE_LOGGERS = ("replicate", "httpx", "httpcore")
 _PLAIN = (int, float, bool, type(None))
 _PLAIN_TYPES = frozenset(_PLAIN)
 
@@ -33,11 +31,6 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"m
 def extra_fields(record: logging.LogRecord) -> list[str]:
     """The names of ``record``'s fields that ``extra={...}`` (or a filter) added."""
     return [key for key in record.__dict__ if key not in _STANDARD and not key.startswith("replicate_explain")]
-
-
-def touches_replicate(record: logging.LogRecord) -> bool:
-    name = record.name
-    return isinstance(name, str) and name.startswith(REPLICATE_LOGGERS)
 
 
 def mask_fields(record: logging.LogRecord, redactor: Callable[[str], str], extra: Any = None) -> None:
