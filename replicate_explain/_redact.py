@@ -60,8 +60,9 @@ _PATTERNS = (
 
 
 #: A token a printer cut short with an ellipsis (rich shows ``'r8_Ab3d…`` for a long value in
-#: a narrow terminal): ``r8_``, word-bounded, then any letters and digits up to the ellipsis.
-_CUT_TOKEN = re.compile(_TOKEN_BOUNDARY + r"r8_[A-Za-z0-9]*(?=…|\.\.\.)")
+#: a narrow terminal): ``r8_``, word-bounded, then letters and digits up to the ellipsis
+#: (``r8_...`` alone is a placeholder in documentation, left as it is).
+_CUT_TOKEN = re.compile(_TOKEN_BOUNDARY + r"r8_[A-Za-z0-9]+(?=…|\.\.\.)")
 
 
 def _is_token(text: str) -> bool:
