@@ -500,7 +500,16 @@ def test_fork_while_another_thread_holds_the_output_lock() -> None:
     import replicate_explain
     from replicate_explain import _state
     lock = _state.output_lock()
-    lock.acquire()
+    holding, release = threading.Event(), threading.Event()
+
+    def hold():
+        with lock:
+            holding.set()
+            release.wait()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    holding.wait()
     pid = os.fork()
     if pid == 0:
         try:
@@ -509,7 +518,8 @@ def test_fork_while_another_thread_holds_the_output_lock() -> None:
             sys.excepthook(*sys.exc_info())
         os._exit(3)
     _, status = os.waitpid(pid, 0)
-    lock.release()
+    release.set()
+    holder.join()
     print("child", os.waitstatus_to_exitcode(status))
     """
     done = _python(code, timeout=20)
