@@ -66,8 +66,24 @@ def same_secret(left: str, right: str) -> bool:
 
 
 def rule_files(directory: Path) -> list[Path]:
-    """The rule files (``*.yaml``, ``*.yml``, not hidden) of ``directory``, sorted by name."""
-    return sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and not p.name.startswith("."))
+    """The rule files (``*.yaml``, ``*.yml``, not hidden) of ``directory``, sorted by name.
+
+    Regular files only (or links to them): reading a FIFO, a socket or a device named
+    ``x.yaml`` would block or never end."""
+    import os
+
+    found = []
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            name = entry.name
+            if name.endswith((".yaml", ".yml")) and not name.startswith("."):
+                try:
+                    regular = entry.is_file()
+                except OSError:
+                    regular = False
+                if regular:
+                    found.append(Path(entry.path))
+    return sorted(found)
 
 
 def wrap(text: str, width: int = 2, hanging: int = 0) -> str:

@@ -33,7 +33,7 @@ def excepthook(exc_type: "type[BaseException]", exc: BaseException, tb: "Traceba
         return
     from ._report import print_and_explain
 
-    print_and_explain(previous, (exc_type, exc, tb), exc)
+    print_and_explain(previous, (exc_type, exc, tb), exc, sys.__excepthook__)
 
 
 def threading_excepthook(args: "Any") -> None:
@@ -47,9 +47,37 @@ def threading_excepthook(args: "Any") -> None:
         previous(args)
         return
     exc = getattr(args, "exc_value", None)
+    import threading
+
     from ._report import print_and_explain
 
-    print_and_explain(previous, (args,), exc if isinstance(exc, BaseException) else None)
+    fallback = threading.__excepthook__
+    print_and_explain(previous, (args,), exc if isinstance(exc, BaseException) else None, fallback)
+
+
+def unraisablehook(unraisable: "Any") -> None:
+    """``sys.unraisablehook`` ("Exception ignored in ...": ``__del__``, ``atexit``...): the same."""
+    previous = _state.previous_unraisablehook or sys.__unraisablehook__
+    if not _state.installed:
+        previous(unraisable)
+        return
+    from ._channels import unraisable as handle
+
+    handle(previous, unraisable)
+
+
+def _hook_multiprocessing(process_module: "Any") -> None:
+    """Post-import callback for ``multiprocessing.process``: mask and explain in children."""
+    from ._channels import hook_multiprocessing
+
+    hook_multiprocessing(process_module)
+
+
+def _hook_rich_traceback(module: "Any") -> None:
+    """Post-import callback for ``rich.traceback``: stay on top of a later ``install()``."""
+    from ._channels import hook_rich_traceback
+
+    hook_rich_traceback(module, excepthook)
 
 
 def _set_threading_hook(threading_module: "Any") -> None:
@@ -103,6 +131,8 @@ ON_IMPORT: "tuple[tuple[str, Callable[[Any], None]], ...]" = (
     ("threading", _set_threading_hook),
     ("logging", _hook_logging),
     (_state.IPYTHON_SHELL_MODULE, _hook_ipython),
+    ("multiprocessing.process", _hook_multiprocessing),
+    ("rich.traceback", _hook_rich_traceback),
     *((name, _hook_integration) for name in INTEGRATED_MODULES),
 )
 
@@ -162,27 +192,22 @@ class _PostImportFinder:
     """
 
     def find_spec(self, fullname: str, path: "Any" = None, target: "Any" = None) -> "Any":
-        callbacks = _state.post_import_hooks.pop(fullname, None)
-        if callbacks is None:
+        # The callbacks stay registered until the module's code has actually run: a spec may be
+        # looked up without any import (``importlib.util.find_spec("threading")``).
+        if fullname not in _state.post_import_hooks:
             return None
         spec = None
-        try:
-            for finder in list(sys.meta_path):
-                find = getattr(finder, "find_spec", None)
-                if finder is self or find is None:
-                    continue
-                spec = find(fullname, path, target)
-                if spec is not None:
-                    break
-        finally:
-            if spec is None:  # not found (or a finder raised): keep waiting for a later import
-                _register(fullname, callbacks)
+        for finder in list(sys.meta_path):
+            find = getattr(finder, "find_spec", None)
+            if finder is self or find is None:
+                continue
+            spec = find(fullname, path, target)
+            if spec is not None:
+                break
         if spec is None:
             return None
         if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-            spec.loader = _PostImportLoader(spec.loader, fullname, callbacks)
-        if not _state.post_import_hooks:
-            _remove_watcher()
+            spec.loader = _PostImportLoader(spec.loader, fullname)
         return spec
 
 
@@ -193,10 +218,9 @@ class _PostImportLoader:
     are put back before its code runs.
     """
 
-    def __init__(self, loader: "Any", name: str, callbacks: "list[Callable[[Any], None]]") -> None:
+    def __init__(self, loader: "Any", name: str) -> None:
         self._loader = loader
         self._name = name
-        self._callbacks = callbacks
 
     def create_module(self, spec: "Any") -> "Any":
         create = getattr(self._loader, "create_module", None)
@@ -211,12 +235,12 @@ class _PostImportLoader:
                 spec.loader = self._loader
         except Exception:
             _state.report_internal_error(f"restoring the loader of {self._name}")
-        try:
-            self._loader.exec_module(module)
-        except BaseException:
-            _register(self._name, self._callbacks)  # the import failed: wait for the next one
-            raise
-        _run_callbacks(self._name, module, self._callbacks)
+        self._loader.exec_module(module)  # if it fails, the callbacks wait for the next import
+        callbacks = _state.post_import_hooks.pop(self._name, None)
+        if not _state.post_import_hooks:
+            _remove_watcher()
+        if callbacks:
+            _run_callbacks(self._name, module, callbacks)
 
     def __getattr__(self, name: str) -> "Any":
         return getattr(self._loader, name)
@@ -238,9 +262,15 @@ def install() -> None:
     """
     if _state.installed:
         return
+    # A hook recorded as "previous" may itself call ours (a tool chained over ours before an
+    # uninstall()/install()): ``_report.print_and_explain`` then sees itself re-entered and
+    # prints with the standard printer instead of looping.
     if sys.excepthook is not excepthook:
         _state.previous_excepthook = sys.excepthook
         sys.excepthook = excepthook
+    if getattr(sys, "unraisablehook", None) is not None and sys.unraisablehook is not unraisablehook:
+        _state.previous_unraisablehook = sys.unraisablehook
+        sys.unraisablehook = unraisablehook
     _state.installed = True
     for name, callback in ON_IMPORT:
         when_imported(name, callback)
@@ -258,10 +288,14 @@ def uninstall() -> None:
     if sys.excepthook is excepthook:
         sys.excepthook = _state.previous_excepthook or sys.__excepthook__
         _state.previous_excepthook = None
+    if getattr(sys, "unraisablehook", None) is unraisablehook:
+        sys.unraisablehook = _state.previous_unraisablehook or sys.__unraisablehook__
+        _state.previous_unraisablehook = None
     threading_module: Any = sys.modules.get("threading")
     if threading_module is not None and getattr(threading_module, "excepthook", None) is threading_excepthook:
         threading_module.excepthook = _state.previous_threading_excepthook or threading_module.__excepthook__
         _state.previous_threading_excepthook = None
+
     if _state.logging_active or _state.previous_make_record is not None:
         try:
             from .logging import _deactivate

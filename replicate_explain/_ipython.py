@@ -118,6 +118,12 @@ def _masked_value(value: Any, redactor: Callable[[str], str]) -> Any:
     return value if masked == text else _MaskedValue(value, masked)
 
 
+def _scrub_at_source(value: Any, redactor: Callable[[str], str]) -> None:
+    from ._scrub import scrub_exception
+
+    scrub_exception(value if isinstance(value, BaseException) else None, redactor)
+
+
 class _Patch:
     """One wrapper we set on the shell instance, and what was there before it."""
 
@@ -139,6 +145,7 @@ def _wrap_show(patch: _Patch) -> Callable[..., Any]:
             redactor = redactor_for(evalue if isinstance(evalue, BaseException) else None)
             if redactor is not None:
                 try:
+                    _scrub_at_source(evalue, redactor)
                     if isinstance(stb, list):
                         stb = [redactor(line) if isinstance(line, str) else line for line in stb]
                     elif isinstance(stb, str):
@@ -160,6 +167,9 @@ def _wrap_showtraceback(patch: _Patch) -> Callable[..., Any]:
         redactor = redactor_for(sys.exc_info()[1])
         if redactor is None:
             return patch.previous(*args, **kwargs)
+        # At the source: ipykernel's execute_reply (and so nbclient's CellExecutionError) carries
+        # str() of this very exception, not the traceback we mask.
+        _scrub_at_source(sys.exc_info()[1], redactor)
         # stderr: IPython's traceback.print_exc() fallback for exception groups; stdout: what
         # another traceback printer chained before us prints itself.
         saved = (sys.stdout, sys.stderr)

@@ -31,9 +31,29 @@ SECRET_VARIABLES = (
 #: occurrence of a 3-letter value would garble unrelated text without protecting anything.
 MIN_SECRET_LEN = 6
 
+#: Secret values longer than this are not looked for across wrapped lines: a token is 40
+#: characters, and the pattern for a value grows with it (a megabyte-long variable would
+#: compile a regular expression of a hundred megabytes).
+MAX_WRAPPED_SECRET_LEN = 256
+
+#: A token: ``r8_`` not preceded by a letter, digit or underscore (``user8_email`` and
+#: ``arr8_items`` are words, not tokens), then letters and digits up to the next ``r8_`` (two
+#: tokens back to back are two matches). The whole 37 always; a shorter run (a message that cut
+#: the token: ``r8_Ab3dEf9h...``) from 8 characters when it holds a digit or a capital letter,
+#: so a lower-case identifier such as ``r8_database`` or ``r8_data`` is left alone.
+_TOKEN = r"r8_(?:(?!r8_)[A-Za-z0-9]){8,}"
+#: The left boundary: no letter, digit or underscore before ``r8_``, except the end of an escape
+#: sequence (``'\\nr8_...'`` in a repr is a token after an escaped line break, not a word).
+_TOKEN_BOUNDARY = (
+    r"(?:(?<![A-Za-z0-9_])|(?<=\\[nrtvfab0])|(?<=\\x[0-9A-Fa-f]{2})|(?<=\\u[0-9A-Fa-f]{4})|(?<=\\U[0-9A-Fa-f]{8}))"
+)
+#: Between two characters of a token that a printer wrapped over lines (rich at a narrow width):
+#: colour codes, and at most one line break with the spaces and the box border around it.
+_ANSI = r"(?:\x1b\[[0-9;]*m)*"
+_WRAP = rf"{_ANSI}(?:[ \t]*(?:[│┃║|╎┆][ \t]*)?{_ANSI}\r?\n{_ANSI}[ \t]*(?:[│┃║|╎┆][ \t]*)?{_ANSI})?"
+
 _PATTERNS = (
-    # Current tokens: r8_ followed by letters and digits (any length, to catch truncations).
-    re.compile(r"r8_(?:(?!r8_)[A-Za-z0-9]){4,}"),  # two tokens back to back: two matches
+    re.compile(rf"{_TOKEN_BOUNDARY}(?:{_TOKEN}(?=r8_))*{_TOKEN}"),
     # The credential after an auth scheme, as in b'Bearer abc\n' or 'Token abc'.
     # `None` is kept: 0.14.0-0.15.2 send "Token None", which is evidence, not a secret.
     re.compile(
@@ -46,6 +66,39 @@ _PATTERNS = (
         r"(?P<secret>(?:bearer |token )?(?=[^'\"\s\\,}]*\d)[^'\"\s\\,}]{8,})"
     ),
 )
+
+
+#: A token a printer cut short with an ellipsis (rich shows ``'r8_Ab3d…`` for a long value in
+#: a narrow terminal): ``r8_``, word-bounded, then letters and digits up to the ellipsis
+#: (``r8_...`` alone is a placeholder in documentation, left as it is).
+_CUT_TOKEN = re.compile(_TOKEN_BOUNDARY + r"r8_[A-Za-z0-9]+(?=…|\.\.\.)")
+
+
+def _is_token(text: str) -> bool:
+    body = text[3:]
+    return len(body) >= 37 or any(c.isdigit() or c.isupper() for c in body)
+
+
+def _mask_tokens(match: re.Match[str]) -> str:
+    found = match.group()
+    parts = found.split("r8_")[1:]
+    if all(_is_token("r8_" + part) for part in parts):
+        return MASK * len(parts)
+    return "".join(MASK if _is_token("r8_" + part) else "r8_" + part for part in parts)
+
+
+def is_secret_variable(name: str) -> bool:
+    """Whether the environment variable ``name`` holds a credential whose value is masked.
+
+    The variables of :data:`SECRET_VARIABLES` and any name (in any letter case) that contains
+    REPLICATE and ends in TOKEN, TOKENS, KEY, KEYS or SECRET (``MY_REPLICATE_API_TOKEN``,
+    ``REPLICATE_ORG_KEY``); not a name that merely mentions them (``REPLICATE_KEY_NAME``,
+    ``REPLICATE_TOKEN_FILE``: a name and a path, not secrets).
+    """
+    upper = name.upper()
+    if upper in SECRET_VARIABLES:
+        return True
+    return "REPLICATE" in upper and upper.endswith(("TOKEN", "TOKENS", "KEY", "KEYS", "SECRET"))
 
 
 def _variants(value: str) -> list[str]:
@@ -87,10 +140,7 @@ class Redactor:
         have nothing to do with Replicate, which must print as plain Python prints them.
         """
         found = [environ.get(name, "") for name in SECRET_VARIABLES]
-        for name, value in environ.items():
-            upper = name.upper()
-            if "REPLICATE" in upper and ("TOKEN" in upper or "KEY" in upper or "SECRET" in upper):
-                found.append(value)
+        found += [value for name, value in environ.items() if is_secret_variable(name)]
         return cls([*found, *extra], heuristics=heuristics)
 
     def __call__(self, text: str) -> str:
@@ -103,7 +153,9 @@ class Redactor:
             if value in text:
                 text = text.replace(value, MASK)
         if "r8_" in text:
-            text = _PATTERNS[0].sub(MASK, text)
+            text = _PATTERNS[0].sub(_mask_tokens, text)
+            if "…" in text or "..." in text:  # a printer cut the token short: r8_CANARY…
+                text = _CUT_TOKEN.sub(MASK, text)
         if not self._heuristics:
             return text
         lowered = text.lower()
@@ -112,6 +164,55 @@ class Redactor:
         if "authorization" in lowered:
             text = _PATTERNS[2].sub(lambda m: f"{m['key']}{MASK}", text)
         return text
+
+    def with_heuristics(self, heuristics: bool) -> Redactor:
+        """The same secrets, with the ``Bearer``/``Token``/``Authorization`` heuristics on or off."""
+        if heuristics == self._heuristics:
+            return self
+        other: Redactor | None = getattr(self, "_other", None)
+        if other is None:
+            other = Redactor(heuristics=heuristics)
+            other._values = self._values
+            self._other = other
+        return other
+
+    def wrapped(self, text: str) -> str:
+        """Like calling the redactor, and also masks a secret that a printer wrapped over two or
+        more lines (a token in a local variable shown by ``rich.traceback`` in a narrow terminal):
+        the characters of the secret, each separated by at most one line break with the border
+        and indentation around it. The line breaks stay where they were; the secret's characters
+        become one ``[REDACTED]``."""
+        if "\n" in text:
+            for pattern in self._wrapped_patterns():
+                text = pattern.sub(_keep_breaks, text)
+        return self(text)
+
+    def _wrapped_patterns(self) -> list[re.Pattern[str]]:
+        cached: list[re.Pattern[str]] | None = getattr(self, "_wrapped_cache", None)
+        if cached is None:
+            # At most the 37 characters of a token, and never into the next one's "r8_" (each
+            # line of a list of tokens is its own token, not the tail of the one above).
+            nxt = "r" + _WRAP + "8" + _WRAP + "_"
+            cached = [re.compile(_TOKEN_BOUNDARY + nxt + f"(?:(?!{_WRAP}{nxt}){_WRAP}[A-Za-z0-9]){{8,37}}")]
+            for value in self._values:
+                if "\n" not in value and MIN_SECRET_LEN <= len(value) <= MAX_WRAPPED_SECRET_LEN:
+                    cached.append(re.compile(_WRAP.join(re.escape(c) for c in value)))
+            self._wrapped_cache = cached
+        return cached
+
+
+def _keep_breaks(match: re.Match[str]) -> str:
+    """The masked form of a wrapped secret: ``[REDACTED]`` and the line breaks (with their
+    borders) that were inside it, so the printer's layout keeps its number of lines."""
+    text = match.group()
+    if "\n" not in text:
+        return text  # on one line: the plain pass masks it
+    pieces = re.split(r"(\x1b\[[0-9;]*m|[ \t]*(?:[│┃║|╎┆][ \t]*)?\r?\n[ \t]*(?:[│┃║|╎┆][ \t]*)?)", text)
+    out = [MASK]
+    for number, piece in enumerate(pieces):
+        if number % 2 and piece:
+            out.append(piece)
+    return "".join(out)
 
 
 def redact(text: str, environ: Mapping[str, str] | None = None) -> str:

@@ -325,7 +325,7 @@ def write_safely(stream: IO[str], text: str) -> None:
 
 
 MIN_PANEL_WIDTH = 40
-"""The narrowest panel drawn: below it (``COLUMNS=0``), the panel is drawn 40 columns wide."""
+"""Narrower than this (``COLUMNS=0``, ``1``...), a panel cannot hold the text: plain text instead."""
 MAX_PANEL_WIDTH = 200
 """The widest panel drawn: a wider terminal gets a 200-column panel."""
 
@@ -358,14 +358,14 @@ def print_explanation(explanation: Explanation, file: IO[str] | None = None, for
         try:
             width, height = _sane_size()
             console = _console(stream, width, height, None)
-            if not MIN_PANEL_WIDTH <= console.width <= MAX_PANEL_WIDTH:
-                # COLUMNS=0 or 1 would draw nothing but borders; COLUMNS=99999 would pad every
-                # line of the panel to that width. Draw at the nearest sensible width instead.
-                clamped = min(max(console.width, MIN_PANEL_WIDTH), MAX_PANEL_WIDTH)
-                console = _console(stream, clamped, height or console.height, None)
-            with console.capture() as capture:
-                console.print(panel(explanation, console.width), crop=False)
-            text = capture.get()
+            if console.width < MIN_PANEL_WIDTH:  # COLUMNS=0 or 1: a panel would print nothing
+                text = render_plain(explanation)
+            else:
+                if console.width > MAX_PANEL_WIDTH:  # COLUMNS=99999 would pad every line
+                    console = _console(stream, MAX_PANEL_WIDTH, height or console.height, None)
+                with console.capture() as capture:
+                    console.print(panel(explanation, console.width), crop=False)
+                text = capture.get()
         except ImportError:  # rich is not installed (or broken): not our bug, say nothing
             text = render_plain(explanation)
         except Exception:

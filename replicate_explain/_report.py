@@ -33,6 +33,9 @@ class RedactingStream:
         self._redactor = redactor
 
     def write(self, text: str) -> int:
+        if self._buffer is not None and isinstance(text, str):
+            self._buffer.append(text)
+            return len(text)
         try:
             masked = self._redactor(text) if isinstance(text, str) else text
         except Exception:
@@ -43,6 +46,52 @@ class RedactingStream:
     def writelines(self, lines: Any) -> None:
         for line in lines:
             self.write(line)
+
+    #: ``buffered()`` streams keep the writes until ``flush()`` (or the end of the hook), then
+    #: mask the joined text, so a secret a printer wrapped over lines is masked whole.
+    _buffer: list[str] | None = None
+
+    def buffered(self) -> RedactingStream:
+        self._buffer = []
+        return self
+
+    def flush(self) -> None:
+        self.drain()
+        flush = getattr(self._stream, "flush", None)
+        if flush is not None:
+            flush()
+
+    def drain(self) -> None:
+        """Write what was buffered, masked as one text (over line breaks too)."""
+        if not self._buffer:
+            return
+        text = "".join(self._buffer)
+        self._buffer.clear()
+        try:
+            wrapped = getattr(self._redactor, "wrapped", None)
+            masked = wrapped(text) if wrapped is not None else self._redactor(text)
+        except Exception:
+            masked = text
+        self._stream.write(masked)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+class _DrainFirst:
+    """A stdout proxy that writes out a buffered stderr before each of its own writes."""
+
+    def __init__(self, stream: Any, pending: RedactingStream) -> None:
+        self._stream = stream
+        self._pending = pending
+
+    def write(self, text: str) -> int:
+        try:
+            self._pending.flush()
+        except Exception:
+            pass
+        result: int = self._stream.write(text)
+        return result
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
@@ -70,12 +119,27 @@ def print_traceback_masked(previous: Callable[..., Any], *args: Any, exc: BaseEx
     if redactor is None or original is None:
         previous(*args)
         return
-    sys.stderr = RedactingStream(original, redactor)
+    from ._scrub import scrub_exception
+
+    scrub_exception(exc, redactor)  # before the previous hook formats it (rich wraps lines)
+    stream = RedactingStream(original, redactor).buffered()
+    sys.stderr = stream
+    # An interactive hook (a post-mortem debugger) prompts on stdout: the traceback held in
+    # the buffer is written out before anything reaches stdout, so it shows above the prompt.
+    out = sys.stdout
+    if out is not None:
+        sys.stdout = _DrainFirst(out, stream)
     try:
         previous(*args)
     finally:
-        if isinstance(sys.stderr, RedactingStream):
+        if sys.stderr is stream:
             sys.stderr = original
+        if out is not None and isinstance(sys.stdout, _DrainFirst):
+            sys.stdout = out
+        try:
+            stream.drain()
+        except Exception:
+            _state.report_internal_error("writing the masked traceback")
 
 
 def explain_once(
@@ -104,25 +168,38 @@ def explain_once(
         return None
 
 
+#: Rule-file warnings printed at most per process; one line counts the rest.
+MAX_WARNINGS = 5
+
+
 def warn_rule_errors() -> None:
     """Print each error of the rule set in force once per process to stderr, tokens masked
-    (a rule file may quote one). Never raises."""
+    (a rule file may quote one), at most :data:`MAX_WARNINGS` of them and then one line for the
+    rest (3,000 broken files must not add 3,000 lines under a traceback). Never raises."""
     try:
         from ._api import rules
         from ._redact import Redactor
 
         errors = rules().errors
-        if not errors:
+        pending = [str(error) for error in errors if str(error) not in _state.warned]
+        stream = sys.stderr
+        if not pending or stream is None:
             return
         redactor = Redactor.from_environ(os.environ)
-        for error in errors:
-            text = str(error)
-            if text in _state.warned:
-                continue
+        printed = sum(1 for text in _state.warned if not text.startswith("\0"))
+        for text in pending:
             _state.warned.add(text)
-            stream = sys.stderr
-            if stream is not None:
-                stream.write(f"replicate-explain: skipped a rule file: {redactor(text)}\n")
+            if printed >= MAX_WARNINGS:
+                continue
+            printed += 1
+            stream.write(f"replicate-explain: skipped a rule file: {redactor(text)}\n")
+        rest = len(errors) - MAX_WARNINGS
+        if printed >= MAX_WARNINGS and rest > 0 and "\0rest" not in _state.warned:
+            _state.warned.add("\0rest")
+            stream.write(
+                f"replicate-explain: {rest} more rule-file problems not shown; "
+                "run `replicate-explain rules check` to see them all\n"
+            )
     except Exception:
         _state.report_internal_error("warning about rule files")
 
@@ -163,9 +240,32 @@ def report(
         return False
 
 
-def print_and_explain(previous: Callable[..., Any], args: tuple[Any, ...], exc: BaseException | None) -> None:
+def print_and_explain(
+    previous: Callable[..., Any],
+    args: tuple[Any, ...],
+    exc: BaseException | None,
+    fallback: Callable[..., Any] | None = None,
+) -> None:
     """Under the output lock (so concurrent failures never interleave): ``previous(*args)``
-    with tokens masked, then the explanation of ``exc``."""
+    with tokens masked, then the explanation of ``exc``.
+
+    Re-entered in the same thread (another tool's hook, chained over ours, that ours calls as
+    its previous hook and that calls ours again): ``fallback(*args)``, the standard printer,
+    still writing through the outer call's masking stream, instead of recursing."""
+    import _thread
+
+    ident = _thread.get_ident()
+    if ident in _state.active_hooks and fallback is not None:
+        fallback(*args)
+        return
+    _state.active_hooks.add(ident)
+    try:
+        _print_and_explain(previous, args, exc)
+    finally:
+        _state.active_hooks.discard(ident)
+
+
+def _print_and_explain(previous: Callable[..., Any], args: tuple[Any, ...], exc: BaseException | None) -> None:
     lock = None
     try:
         lock = _state.output_lock()

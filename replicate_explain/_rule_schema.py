@@ -91,8 +91,12 @@ def positions(text: str) -> dict[str, int]:
     import yaml
 
     lines: dict[str, int] = {}
+    seen: set[int] = set()
 
     def walk(node: Any, prefix: str) -> None:
+        if id(node) in seen:  # an alias: its node was walked already (never walk it again)
+            return
+        seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
                 key = f"{prefix}.{key_node.value}" if prefix else str(key_node.value)

@@ -260,6 +260,22 @@ def _cases(src: schema.Source, value: Any, rule_id: str) -> tuple[Case, ...]:
     return tuple(out)
 
 
+def _alias_line(text: str) -> int | None:
+    """The line of the first YAML alias in ``text`` (``None``: none, or not valid YAML)."""
+    if "*" not in text:  # every alias starts with "*": the usual rule file is not parsed twice
+        return None
+    import yaml
+
+    try:
+        for event in yaml.parse(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+            if isinstance(event, yaml.AliasEvent):
+                mark = event.start_mark
+                return mark.line + 1 if mark is not None else 1
+    except yaml.YAMLError:
+        return None
+    return None
+
+
 def parse_rule(path: Path, text: str) -> Rule:
     """Validate one rule file's text; raise :class:`RuleError` on the first problem."""
     import yaml
@@ -269,6 +285,12 @@ def parse_rule(path: Path, text: str) -> Rule:
     if not ID_PATTERN.match(rule_id):
         raise src.error(
             "", f"file name {path.name!r} is not a rule id; expected kebab-case such as 'token-whitespace.yaml'"
+        )
+    alias_line = _alias_line(text)
+    if alias_line is not None:
+        # An anchor used many times over (an "alias bomb" of 500 bytes) costs gigabytes to walk.
+        raise RuleError(
+            str(path), "", "uses a YAML alias (*name); rule files may not use anchors or aliases", line=alias_line
         )
     try:
         # The safe loader, in libyaml's C version when PyYAML has it (ten times faster).
@@ -319,6 +341,10 @@ def user_rule_dirs(environ: Mapping[str, str] | None = None) -> list[Path]:
     return [Path(part).expanduser() for part in env.get(RULES_ENV, "").split(os.pathsep) if part.strip()]
 
 
+#: Rule files read per directory at most: a crash must not wait for thousands of files.
+MAX_RULE_FILES = 1000
+
+
 def load_file(path: Path) -> Rule:
     """Read and validate one rule file."""
     try:
@@ -352,6 +378,15 @@ def load_rules(directories: Sequence[Path] | None = None, environ: Mapping[str, 
                 )
             )
             continue
+        if len(files) > MAX_RULE_FILES:
+            errors.append(
+                RuleError(
+                    str(directory),
+                    "",
+                    f"holds {len(files)} rule files; only the first {MAX_RULE_FILES} (by name) were read",
+                )
+            )
+            files = files[:MAX_RULE_FILES]
         for path in files:
             try:
                 rule = load_file(path)

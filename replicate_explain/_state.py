@@ -15,6 +15,11 @@ if TYPE_CHECKING:
 previous_excepthook: "Callable[..., Any] | None" = None
 #: The ``threading.excepthook`` that was in place when ours was set (``None``: not set yet).
 previous_threading_excepthook: "Callable[..., Any] | None" = None
+#: The ``sys.unraisablehook`` that was in place when ours was set.
+previous_unraisablehook: "Callable[..., Any] | None" = None
+#: Idents of the threads inside one of our hooks: a hook re-entered (a loop of hooks calling
+#: each other) falls back to the standard printer instead of recursing.
+active_hooks: "set[int]" = set()
 #: Whether the hooks are installed (``install()`` is idempotent).
 installed: bool = False
 #: The meta-path finder running post-import callbacks (``_hook.when_imported``); ``None``: idle.
@@ -67,7 +72,22 @@ def output_lock() -> "Any":
         import threading
 
         _lock = threading.RLock()
+        import os
+
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=_forget_lock)
     return _lock
+
+
+def _forget_lock() -> None:
+    """After ``fork()``: the child has one thread; a lock another thread of the parent held
+    would stay held for ever (and the child's excepthook would block), so start a new one."""
+    global _lock
+    if _lock is not None:
+        import threading
+
+        _lock = threading.RLock()
+    active_hooks.clear()
 
 
 def mark_explained(exc: BaseException) -> bool:

@@ -22,12 +22,16 @@ It never drops a record and never raises. What it does to a record:
   ``REPLICATE_EXPLAIN_FORMAT=json`` it is one JSON line instead. Logs never get ANSI codes.
 * One exception is explained once: after a log record explained it, the excepthook prints the
   traceback of that same exception without the explanation, should it crash the program later.
-* Tokens are masked wherever the record would show them: in the message (when ``msg % args``
-  contains a token, the record carries the masked, formatted message and empty ``args``), in
-  ``stack_info`` and in the formatted traceback (``record.exc_text``, computed with the standard
-  :meth:`logging.Formatter.formatException`, which every standard formatter then reuses).
-  A record with no token and no Replicate failure is left exactly as it was: no attribute is
-  added and nothing is formatted in advance.
+* Tokens are masked wherever the record would show them, without formatting the record in
+  advance (``_logmask``): ``msg``, each string argument (keeping its type; tuple and dict
+  arguments alike), ``extra`` fields and ``stack_info``; an exception (``exc_info`` or an
+  argument) is masked at the source (``_scrub``), so a formatter that formats ``exc_info``
+  itself sees masked text too. Only an argument of another type, whose text we cannot know
+  without formatting it, makes the record carry the masked, formatted message and empty
+  ``args``. The formatted traceback (``record.exc_text``) is set only when it still differs
+  (a token in a source line) or carries the explanation. The ``Bearer``/``Token`` heuristics
+  apply to records that touch replicate (its loggers, httpx, httpcore, or a relevant
+  exception). A record with no token and no Replicate failure is left exactly as it was.
 
 Automatic activation
 --------------------
@@ -55,11 +59,11 @@ does no work twice. A logger class that overrides ``makeRecord`` without calling
 method is not covered: give its handlers an ``ExplainFilter``.
 
 Limits: a formatter that formats ``record.exc_info`` itself instead of using ``record.exc_text``
-(some JSON formatters call ``formatException`` directly) prints the traceback unmasked and
-without the explanation; such formatters should emit ``record.exc_text`` or
-``record.replicate_explain``. A formatter that overrides ``formatException`` gets the standard
-traceback text for a Replicate failure (as it already does in stdlib logging whenever another
-handler formatted the record first).
+(python-json-logger, ``RichHandler(rich_tracebacks=True)``) prints the masked exception but no
+explanation, and a token written literally in a source line as it is; such formatters should
+emit ``record.exc_text`` or ``record.replicate_explain``. A formatter that overrides
+``formatException`` gets the standard traceback text for a Replicate failure (as it already
+does in stdlib logging whenever another handler formatted the record first).
 """
 
 from __future__ import annotations
@@ -105,7 +109,9 @@ class ExplainFilter(logging.Filter):
         """Explain and mask ``record`` in place; always ``True``: the record is never dropped."""
         try:
             if not self.name or super().filter(record):
-                _prepare(record, show=True)
+                from ._logmask import extra_fields
+
+                _prepare(record, show=True, extra=extra_fields(record))
         except Exception:
             _state.report_internal_error("the logging filter")
         return True
@@ -118,28 +124,31 @@ class ExplainFilter(logging.Filter):
 # The work on one record
 
 
-def _prepare(record: logging.LogRecord, *, show: bool) -> None:
+def _prepare(record: logging.LogRecord, *, show: bool, extra: Any = None) -> None:
     """Mask tokens in ``record``; explain its exception if it is a Replicate failure.
 
     ``show`` says whether the record will reach a handler that prints it: only then is the
     explanation appended and the exception counted as explained. Idempotent.
     """
-    _mask_message(record, _message_redactor())
     exc = _exception_of(record)
+    relevant = exc is not None and _relevant(exc)
+    redactor = _message_redactor(relevant or _touches_replicate(record))
+    _mask_message(record, redactor, extra)
     if exc is None:
         return
-    if not _relevant(exc):
-        _mask_traceback(record, _message_redactor(), exc, None)
+    from ._scrub import scrub_exception
+
+    scrub_exception(exc, redactor)  # at the source: a formatter of its own sees masked text too
+    if not relevant:
+        _mask_traceback(record, redactor, exc, None)
         return
-    extra = None
+    extra_text = None
     if getattr(record, TEXT_ATTRIBUTE, None) is None:
         try:
-            extra = _attach(record, exc)
+            extra_text = _attach(record, exc)
         except Exception:  # the token is still masked below
             _state.report_internal_error("explaining a log record")
-    from ._redact import Redactor
-
-    _mask_traceback(record, Redactor.from_environ(os.environ), exc, extra if show else None)
+    _mask_traceback(record, redactor, exc, extra_text if show else None)
 
 
 def _attach(record: logging.LogRecord, exc: BaseException) -> str | None:
@@ -165,54 +174,55 @@ def _exception_of(record: logging.LogRecord) -> BaseException | None:
     return None
 
 
-def _message_redactor() -> Redactor:
+def _message_redactor(heuristics: bool = True) -> Redactor:
     """The redactor for this environment, rebuilt only when the environment visibly changed.
 
     Building one reads every variable (tens of microseconds), too slow for every record; the
     key is cheap and changes when a variable is added or removed or the token is replaced.
+    ``heuristics=False``: the same secrets without the ``Bearer``/``Token`` guesswork, for
+    records that do not touch replicate.
     """
     environ = os.environ
-    key = (len(environ), environ.get("REPLICATE_API_TOKEN"))
+    data = _ENV_DATA  # the raw dict: no key encoding, 10x cheaper
+    if data is not None:
+        key: Any = (len(data), data.get(_RAW_TOKEN_KEY))
+    else:
+        key = (len(environ), environ.get("REPLICATE_API_TOKEN"))
     cached = _state.log_redactor
     if cached is not None and cached[0] == key:
-        return cached[1]  # type: ignore[return-value]
-    from ._redact import Redactor
+        redactor: Redactor = cached[1]  # type: ignore[assignment]
+    else:
+        from ._redact import Redactor
 
-    redactor = Redactor.from_environ(environ)
-    _state.log_redactor = (key, redactor)
-    return redactor
-
-
-def _mask_message(record: logging.LogRecord, redactor: Callable[[str], str]) -> None:
-    try:
-        message = record.getMessage()
-    except Exception:
-        # A broken format string: the handler reports it and prints msg and args, so mask
-        # those one by one (the report stays the same, minus the token).
-        if isinstance(record.msg, str):
-            record.msg = redactor(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(_masked_value(arg, redactor) for arg in record.args)
-        message = None
-    if message is not None:
-        masked = redactor(message)
-        if masked != message:
-            record.msg = masked
-            record.args = ()
-    stack = record.stack_info
-    if isinstance(stack, str) and stack:
-        masked = redactor(stack)
-        if masked != stack:
-            record.stack_info = masked
+        redactor = Redactor.from_environ(environ)
+        _state.log_redactor = (key, redactor)
+    return redactor if heuristics else redactor.with_heuristics(False)
 
 
-def _masked_value(value: object, redactor: Callable[[str], str]) -> object:
-    try:
-        text = repr(value)
-    except Exception:
-        return value
-    masked = redactor(text)
-    return value if masked == text else masked
+_FIELDS: Any = None
+_REPLICATE_LOGGERS = ("replicate", "httpx", "httpcore")
+_NUMBERS = frozenset((int, float, bool, type(None)))
+_ENV_DATA: Any = getattr(os.environ, "_data", None)
+if not isinstance(_ENV_DATA, dict):
+    _ENV_DATA = None
+#: ``os.environ._data`` holds bytes keys on POSIX, upper-case str keys on Windows.
+_RAW_TOKEN_KEY: Any = b"REPLICATE_API_TOKEN" if os.name != "nt" else "REPLICATE_API_TOKEN"
+
+
+def _mask_message(record: logging.LogRecord, redactor: Callable[[str], str], extra: Any = None) -> None:
+    """Mask ``msg``, each argument (keeping its type), ``stack_info`` and ``extra`` fields
+    (``_logmask.mask_fields``): substring tests, no formatting, for the common record."""
+    global _FIELDS
+    if _FIELDS is None:
+        from ._logmask import mask_fields
+
+        _FIELDS = mask_fields
+    _FIELDS(record, redactor, extra)
+
+
+def _touches_replicate(record: logging.LogRecord) -> bool:
+    name = record.name
+    return isinstance(name, str) and name.startswith(_REPLICATE_LOGGERS)
 
 
 def _mask_traceback(
@@ -279,21 +289,75 @@ def _will_show(logger: logging.Logger, record: logging.LogRecord) -> bool:
     return last is not None and record.levelno >= last.level
 
 
-def _make_record(self: logging.Logger, *args: Any, **kwargs: Any) -> logging.LogRecord:
-    """``logging.Logger.makeRecord`` while replicate-explain is active: make, then explain."""
+def _make_record(
+    self: logging.Logger,
+    name: str,
+    level: int,
+    fn: str,
+    lno: int,
+    msg: object,
+    args: Any,
+    exc_info: Any,
+    func: str | None = None,
+    extra: Any = None,
+    sinfo: str | None = None,
+) -> logging.LogRecord:
+    """``logging.Logger.makeRecord`` while replicate-explain is active: make, then explain.
+
+    The signature is the base method's, spelt out: a ``*args, **kwargs`` wrapper costs more
+    than all the masking work of a common record."""
     previous = _state.previous_make_record
     if previous is None or previous is _make_record:
         previous = _ORIGINAL_MAKE_RECORD
-    record: logging.LogRecord = previous(self, *args, **kwargs)
+    record: logging.LogRecord = previous(self, name, level, fn, lno, msg, args, exc_info, func, extra, sinfo)
     if _state.logging_active:
         try:
             if record.exc_info is None and record.stack_info is None:
-                _mask_message(record, _message_redactor())  # the common case, kept short
+                # The common case, kept short (no call we can avoid): a string message without
+                # a secret, number arguments, a logger that is not replicate's: nothing to do.
+                cached: Any = _state.log_redactor
+                data = _ENV_DATA
+                arguments = record.args
+                if (
+                    extra
+                    or cached is None
+                    or data is None
+                    or _CLEAN.get(record.msg) is not cached  # a message seen before, no secret
+                    or _PLAIN_LOGGERS.get(record.name) is not True
+                    or cached[0][0] != len(data)  # type: ignore[index]
+                    or data.get(_RAW_TOKEN_KEY) is not cached[0][1]  # type: ignore[index]
+                    or (arguments and not (type(arguments) is tuple and _NUMBERS.issuperset(map(type, arguments))))
+                ):
+                    _mask_slowly(record, extra)
             else:
-                _prepare(record, show=_will_show(self, record))
+                _prepare(record, show=_will_show(self, record), extra=extra)
         except Exception:
             _state.report_internal_error("explaining a log record")
     return record
+
+
+#: Messages (format strings) known to hold no secret, each with the ``_state.log_redactor``
+#: entry it was checked with (a new entry, after the environment changed, invalidates them).
+_CLEAN: dict[object, Any] = {}
+#: Logger names, ``True`` for those that do not touch replicate (no heuristics needed).
+_PLAIN_LOGGERS: dict[object, bool] = {}
+_CACHE_MAX = 4096
+
+
+def _mask_slowly(record: logging.LogRecord, extra: Any) -> None:
+    """Mask the fields of a record without an exception; remember a clean message and logger."""
+    name = record.name
+    replicate = _touches_replicate(record)
+    if len(_PLAIN_LOGGERS) > _CACHE_MAX:
+        _PLAIN_LOGGERS.clear()
+    _PLAIN_LOGGERS[name] = not replicate
+    redactor = _message_redactor(replicate)
+    msg = record.msg
+    _mask_message(record, redactor, extra)
+    if not replicate and type(msg) is str and record.msg is msg and "r8_" not in msg and redactor(msg) == msg:
+        if len(_CLEAN) > _CACHE_MAX:
+            _CLEAN.clear()
+        _CLEAN[msg] = _state.log_redactor
 
 
 def _activate() -> None:

@@ -106,9 +106,10 @@ def test_a_failure_record_gets_the_explanation_under_its_masked_traceback(token_
     assert rec.replicate_explain == explanation.to_dict()  # type: ignore[attr-defined]
     assert rec.replicate_explain_text == text  # type: ignore[attr-defined]
     assert rec.exc_text == traceback_text(exc) + "\n" + text
-    assert (rec.msg, rec.args) == ("call failed: Illegal header value b'Bearer [REDACTED]\\n'", ())
+    # the exception argument is masked at the source: the record keeps msg and args
+    assert (rec.getMessage(), rec.args) == ("call failed: Illegal header value b'Bearer [REDACTED]\\n'", (exc,))
     output = logging.Formatter().format(rec)
-    assert output == rec.msg + "\n" + rec.exc_text
+    assert output == rec.getMessage() + "\n" + rec.exc_text
     assert leaks(output, CANARY) == []
     assert "\x1b[" not in output
 
@@ -140,7 +141,8 @@ def test_one_exception_is_explained_once(token_env: None) -> None:
     ExplainFilter().filter(second)
     text = first.replicate_explain_text  # type: ignore[attr-defined]
     assert first.exc_text == traceback_text(exc) + "\n" + text
-    assert second.exc_text == traceback_text(exc)
+    # masked at the source: the second record's traceback needs no text of its own
+    assert (second.exc_text, logging.Formatter().formatException(second.exc_info)) == (None, traceback_text(exc))  # type: ignore[arg-type]
     assert second.replicate_explain == first.replicate_explain  # type: ignore[attr-defined]
     assert report(exc) is False
 
@@ -183,15 +185,15 @@ def test_a_token_is_masked_wherever_a_record_would_show_it(token_env: None) -> N
     that carries the token is masked, and only that changes."""
     unrelated = caught(ValueError(f"bad token {CANARY}"))
     cases: list[tuple[logging.LogRecord, dict[str, Any]]] = [
-        (record("using %s", (TOKEN,)), {"msg": "using [REDACTED]\n", "args": ()}),
+        (record("using %s", (TOKEN,)), {"args": ("[REDACTED]\n",)}),
         (record(f"token={CANARY}"), {"msg": "token=[REDACTED]", "args": ()}),
         (
             record("x", stack=f"Stack:\n  t = {CANARY!r}"),
             {"stack_info": "Stack:\n  t = '[REDACTED]'"},
         ),
-        (record("failed", exc=unrelated), {"exc_text": traceback_text(unrelated)}),
+        (record("failed", exc=unrelated), {}),  # masked at the source: see the exception below
         (record(f"{CANARY} %d", ("x",)), {"msg": "[REDACTED] %d"}),
-        (record("%d %s", ("x", CANARY)), {"args": ("x", "'[REDACTED]'")}),
+        (record("%d %s", ("x", CANARY)), {"args": ("x", "[REDACTED]")}),
     ]
     for rec, changes in cases:
         before = dict(vars(rec))
@@ -199,6 +201,7 @@ def test_a_token_is_masked_wherever_a_record_would_show_it(token_env: None) -> N
         assert vars(rec) == {**before, **changes}
         shown = {key: value for key, value in vars(rec).items() if key != "exc_info"}
         assert leaks(repr(shown), CANARY) == []
+    assert unrelated.args == ("bad token [REDACTED]",)
 
 
 def test_a_bug_in_the_explainer_keeps_the_record_and_still_masks_it(
@@ -216,7 +219,7 @@ def test_a_bug_in_the_explainer_keeps_the_record_and_still_masks_it(
     rec = record("call failed: %s", (exc,), exc)
     assert ExplainFilter().filter(rec) is True
     assert not hasattr(rec, "replicate_explain")
-    assert rec.exc_text == traceback_text(exc)
+    assert (rec.exc_text, logging.Formatter().formatException(rec.exc_info)) == (None, traceback_text(exc))  # type: ignore[arg-type]
     assert leaks(logging.Formatter().format(rec), CANARY) == []
 
 
@@ -264,7 +267,7 @@ class TestActivation:
         replicate_explain.install()
         assert logging.Logger.makeRecord is not before
         made = logger.makeRecord(logger.name, logging.ERROR, "f", 1, "t=%s", (CANARY,), None)
-        assert (made.msg, made.args) == ("t=[REDACTED]", ())
+        assert (made.msg, made.args) == ("t=%s", ("[REDACTED]",))
         replicate_explain.uninstall()
         assert logging.Logger.makeRecord is before
         made = logger.makeRecord(logger.name, logging.ERROR, "f", 1, "t=%s", (CANARY,), None)
@@ -587,8 +590,18 @@ def test_logging_is_hooked_only_once_the_program_imports_it() -> None:
         check=True,
         env={**os.environ, "REPLICATE_EXPLAIN": ""},
     )
-    # Only IPython's shell module (see _ipython.watch_shells) and the libraries with an
-    # integration (replicate_explain.integrations) are still watched.
-    watched = ["IPython.core.interactiveshell", "loguru", "opentelemetry.sdk.trace", "sentry_sdk", "structlog"]
+    # Only IPython's shell module (see _ipython.watch_shells), multiprocessing, rich.traceback and
+    # the libraries with an integration (replicate_explain.integrations) are still watched.
+    watched = sorted(
+        [
+            "IPython.core.interactiveshell",
+            "multiprocessing.process",
+            "rich.traceback",
+            "loguru",
+            "opentelemetry.sdk.trace",
+            "sentry_sdk",
+            "structlog",
+        ]
+    )
     assert result.stdout == f"False replicate_explain.logging SourceFileLoader True {watched}\n"
     assert result.stderr == ""

@@ -195,10 +195,12 @@ def test_an_internal_failure_never_raises(monkeypatch: pytest.MonkeyPatch, capsy
 
 def test_print_and_explain_masks_the_previous_hook_then_explains(capsys: pytest.CaptureFixture[str]) -> None:
     """The excepthooks' sequence: the previous hook's traceback with the token masked, then
-    the explanation, on stderr."""
+    the explanation, on stderr. The exception itself is masked at the source: printed again
+    afterwards, it no longer holds the token."""
     exc = failure()
-    print_and_explain(sys.__excepthook__, (type(exc), exc, exc.__traceback__), exc)
     plain = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    print_and_explain(sys.__excepthook__, (type(exc), exc, exc.__traceback__), exc)
     masked = Redactor.from_environ({"REPLICATE_API_TOKEN": TOKEN})(plain)
     assert CANARY in plain
     assert capsys.readouterr().err == masked + expected_text(exc)
+    assert CANARY not in "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))

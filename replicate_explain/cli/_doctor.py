@@ -138,12 +138,27 @@ def format_findings(findings: Sequence[Finding]) -> str:
     return "\n".join(out) + "\n"
 
 
+#: The longest ``--timeout`` accepted (socket timeouts overflow beyond about 1e9 seconds).
+MAX_TIMEOUT = 3600.0
+
+
 def _doctor(args: argparse.Namespace) -> int:
-    if args.timeout <= 0:
-        raise UsageError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
+    import math
+
+    if not (math.isfinite(args.timeout) and 0 < args.timeout <= MAX_TIMEOUT):
+        raise UsageError(
+            f"--timeout must be a number of seconds above 0 and at most {MAX_TIMEOUT:g}, got {args.timeout:g}"
+        )
+    try:
+        cwd = os.getcwd()
+    except OSError:
+        raise UsageError(
+            "the current working directory no longer exists (it was deleted or moved); "
+            "cd into your project directory and run doctor again"
+        ) from None
     from .._api import rules
 
-    findings = run_checks(rules=rules(), online=args.online, timeout=args.timeout)
+    findings = run_checks(rules=rules(), cwd=cwd, online=args.online, timeout=args.timeout)
     problems = sum(1 for f in findings if f.status == PROBLEM)
     if args.format == "json":
         from .._snapshot import client_version
