@@ -84,25 +84,21 @@ def _scrub_one(exc: BaseException, redactor: Callable[[str], str]) -> None:
                 if masked_note != note:
                     notes[number] = masked_note
     attributes = getattr(exc, "__dict__", None)
-    if isinstance(attributes, dict):
-        for name, value in list(attributes.items()):
-            if name in _SKIPPED_ATTRIBUTES or name.startswith("__replicate_explain"):
-                continue
-            new = scrub_value(value, redactor)
-            if new is not value:
-                try:
-                    setattr(exc, name, new)
-                except Exception:
-                    pass
+    names = [
+        name
+        for name in (attributes if isinstance(attributes, dict) else ())
+        if name not in _SKIPPED_ATTRIBUTES and not name.startswith("__replicate_explain")
+    ]
     if isinstance(exc, OSError):  # strerror and filename live in slots, not in __dict__
-        for name in ("strerror", "filename", "filename2"):
+        names += ["strerror", "filename", "filename2"]
+    for name in names:
+        try:
             value = getattr(exc, name, None)
             new = scrub_value(value, redactor)
             if new is not value:
-                try:
-                    setattr(exc, name, new)
-                except Exception:
-                    pass
+                setattr(exc, name, new)
+        except Exception:
+            pass
 
 
 def chain(exc: BaseException) -> list[BaseException]:
