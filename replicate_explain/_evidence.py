@@ -62,7 +62,7 @@ def text_evidence(facts: Mapping[str, FactValue], info: ExceptionInfo) -> list[s
     python = facts.get("python.version")
     on = f" on Python {python}" if python else ""
     if generation:
-        lines = [f"the text shows replicate {generation}{on}; no environment was read (add --here to read this shell's)"]
+        lines = [f"the text shows replicate {generation}{on}; no environment was read (--here reads this shell's)"]
     else:
         lines = [f"the text does not show which replicate release failed{on}; no environment was read"]
     if facts.get("client.reads_token_at_import") and "specified version does not exist" in info.message:

@@ -1,20 +1,22 @@
-"""Read exceptions from text (a pasted traceback, a log) and explain them in this environment.
+"""Read exceptions from text (a pasted traceback, a log) and explain them from what it shows.
 
-The parser reads the traceback blocks of the text (``Traceback (most recent call last):`` ... the
-exception line, chained by "The above exception was the direct cause..." or "During handling of
-the above exception..."), and, outside those blocks, lone lines that name a known exception
-class. Each chain becomes a list of :class:`~replicate_explain._snapshot.ExceptionInfo`:
+The text is first cleaned line for line (:mod:`._textshapes`: ANSI codes, log prefixes, pytest
+markers; IPython tracebacks rewritten as CPython's). The parser then reads its traceback blocks
+(``Traceback (most recent call last):`` ... the exception line, chained by "The above exception
+was the direct cause..." or "During handling..."), and, outside them, exceptions printed
+otherwise (lone or short-named lines, the details block, VS Code, bare client messages); the
+same exception printed twice counts once. Each chain becomes a list of
+:class:`~replicate_explain._snapshot.ExceptionInfo`:
 
 * ``types``: the printed dotted name, then its bases (:func:`._hierarchy.types_for`);
 * ``message``: the text after ``Name: ``, with its continuation lines;
 * ``attributes``: what the printed message reveals (``status``/``title``/``detail`` of a 0.x/1.x
   ``ReplicateError``'s details block, ``status_code`` of 2.x ``Error code: 401 - ...``);
-* ``in_replicate``: a frame of the block lies in a ``replicate`` package directory.
+* ``in_replicate``: a frame lies in a ``replicate`` package directory.
 
-:func:`explain_text` builds a snapshot of each chain with the environment facts (token state,
-``.env``, client version) of the process running it, so the explanation fits the machine it runs
-on; the caller may name another client version. No argparse and no printing here; standard
-library only at import time.
+:func:`explain_text` builds a snapshot of each chain from the facts the text shows
+(:mod:`._textfacts`); no environment is read unless the caller passes one (``explain --here``).
+No argparse and no printing here; standard library only at import time.
 """
 
 from __future__ import annotations
@@ -301,22 +303,22 @@ def find_chains(text: str) -> list[Chain]:
     for loose in loose_exceptions(texts, consumed, evidence, _known):
         if len(chains) >= MAX_CHAINS:
             break
-        found = Found(loose.name, loose.message, loose.frames or frames, loose.line + 1)
-        if _key(found) in seen:
+        item = Found(loose.name, loose.message, loose.frames or frames, loose.line + 1)
+        if _key(item) in seen:
             continue
-        seen.add(_key(found))
-        chains.append(Chain((found,), loose.line + 1, loose.last + 1, "\n".join(raw[loose.line : loose.last + 1])))
+        seen.add(_key(item))
+        chains.append(Chain((item,), loose.line + 1, loose.last + 1, "\n".join(raw[loose.line : loose.last + 1])))
     chains.sort(key=lambda chain: chain.start)
     return chains
 
 
-def _known(name: str) -> bool:
-    return ALIASES.get(name, name) in KNOWN_BASES or name.startswith("replicate.")
+def _known(name: str, loose: bool) -> bool:
+    return ALIASES.get(name, name) in KNOWN_BASES or (loose and name.startswith("replicate."))
 
 
 def _key(found: Found) -> tuple[str, str]:
     first = found.message.strip().splitlines()[0].strip() if found.message.strip() else ""
-    return ALIASES.get(found.name, found.name).rpartition(".")[2], first
+    return ALIASES.get(found.name, found.name), first
 
 
 def exception_infos(chain: Chain) -> list[ExceptionInfo]:

@@ -20,10 +20,8 @@ from ._textfacts import TextEvidence
 
 _LOG_PREFIXES = (
     # 2023-08-14 12:05:51 / 2025-08-09T15:07:17.327059 - / [2024-05-01 12:00:00,000]
-    re.compile(
-        r"^\[?\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?\]?(?:\s+-(?=\s))?\s+(?=\S)"
-    ),
-    re.compile(r"^\[?\d\d:\d\d:\d\d(?:[.,]\d+)?\]?\s+(?=\S)"),
+    re.compile(r"^\[?\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?\]?(?:\s+-(?=\s))?(?: |\t|$)"),
+    re.compile(r"^\[?\d\d:\d\d:\d\d(?:[.,]\d+)?\]?(?: |\t|$)"),
     # docker compose: "worker-1  | ", "web_1     | "
     re.compile(r"^[A-Za-z][\w.-]*[-_]\d+\s+\| ?"),
     # CI step markers
@@ -142,6 +140,8 @@ _BARE = re.compile(
     r"|The bearer_token client option must be set.*"
     r"|Invalid token\.?)\s*$"
 )
+#: A builtin exception on a line of its own (pytest's ``E`` lines), read in replicate text only.
+_BUILTIN = re.compile(r"^(?P<name>[A-Z]\w*(?:Error|Exception)): (?P<message>\S.*)$")
 #: 0.2x-1.x's ``_create_prediction_body`` refusing a keyword ``replicate.run`` passed on.
 REPLICATE_FUNCTION = re.compile(r"(?<![\w.])_create_prediction_body\(\)")
 _KEYWORD = re.compile(
@@ -175,11 +175,12 @@ def loose_exceptions(
     lines: list[str],
     consumed: set[int],
     evidence: TextEvidence,
-    known: Callable[[str], bool],
+    known: Callable[[str, bool], bool],
 ) -> list[Loose]:
     """Exceptions on the lines not ``consumed`` by traceback blocks.
 
-    ``known(name)`` says whether a dotted name is a class the matcher knows.
+    ``known(name, loose)`` says whether a dotted name is a class the matcher knows (``loose``:
+    any ``replicate.`` name ending in Error or Exception counts too).
     """
     found: list[Loose] = []
     index = 0
@@ -188,7 +189,8 @@ def loose_exceptions(
             index += 1
             continue
         line = lines[index].rstrip()
-        item = _one(lines, index, line, evidence, known)
+        # Indented lines are source code or frames (pytest prints them unmarked), not exceptions.
+        item = None if line[:1].isspace() else _one(lines, index, line, evidence, known)
         if item is not None:
             found.append(item)
             index = item.last + 1
@@ -198,12 +200,15 @@ def loose_exceptions(
 
 
 _DOTTED = re.compile(
-    r"(?<![\w.])(?P<name>(?:[A-Za-z_][A-Za-z0-9_]*\.)+[A-Za-z_][A-Za-z0-9_]*(?:Error|Exception))"
+    r"(?<![\w.])(?P<name>(?:[A-Za-z_][A-Za-z0-9_]*\.)+[A-Za-z_][A-Za-z0-9_]*)"
     r"(?:: (?P<message>.*))?$"
 )
 
 
-def _one(lines: list[str], index: int, line: str, evidence: TextEvidence, known: Callable[[str], bool]) -> Loose | None:
+Known = Callable[[str, bool], bool]
+
+
+def _one(lines: list[str], index: int, line: str, evidence: TextEvidence, known: Known) -> Loose | None:
     vscode = _VSCODE.match(line)
     if vscode is not None:
         name = vscode["name"]
@@ -212,9 +217,9 @@ def _one(lines: list[str], index: int, line: str, evidence: TextEvidence, known:
             if resolved is None:
                 return None
             name = resolved
-        elif not known(name):
+        elif not known(name, True):
             return None
-        message: list[str] = []
+        lines_of_message: list[str] = []
         frames: list[str] = []
         last = index
         for later in range(index + 1, min(len(lines), index + 60)):
@@ -223,13 +228,13 @@ def _one(lines: list[str], index: int, line: str, evidence: TextEvidence, known:
             if frame is not None:
                 frames.append(next(g for g in frame.groups() if g))
             elif not frames and text.strip():
-                message.append(text.strip())
+                lines_of_message.append(text.strip())
             elif frames and text and not text[:1].isspace():
                 break
             last = later
-        return Loose(name, "\n".join(message), index, last, tuple(frames))
+        return Loose(name, "\n".join(lines_of_message), index, last, tuple(frames))
     dotted = _DOTTED.search(line)
-    if dotted is not None and known(dotted["name"]):
+    if dotted is not None and known(dotted["name"], dotted["name"].endswith(("Error", "Exception"))):
         first = (dotted["message"] or "").strip()
         message, last = _details(lines, index, first) if first.endswith("Details:") else (first, index)
         return Loose(dotted["name"], message, index, last)
@@ -243,6 +248,13 @@ def _one(lines: list[str], index: int, line: str, evidence: TextEvidence, known:
         if name is not None:
             message, last = _details(lines, index, first) if first.endswith("Details:") else (first, index)
             return Loose(name, message, index, last)
+    builtin = _BUILTIN.match(line)
+    if builtin is not None and evidence.replicate and not evidence.javascript:
+        import builtins
+
+        cls = getattr(builtins, builtin["name"], None)
+        if isinstance(cls, type) and issubclass(cls, BaseException):
+            return Loose(f"builtins.{builtin['name']}", builtin["message"].strip(), index, index)
     keyword = _KEYWORD.match(line.strip())
     if keyword is not None and not evidence.javascript:
         return Loose("builtins.TypeError", keyword["message"], index, index)

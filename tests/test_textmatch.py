@@ -94,7 +94,7 @@ def test_printed_traceback_reads_back_as_the_live_exceptions(
 
     log = tmp_path / "traceback.txt"
     log.write_text(traceback_text, encoding="utf-8")
-    status, document = run_json("explain", str(log), "--client", version, env=cli_env(environ), cwd=tmp_path)
+    status, document = run_json("explain", str(log), "--here", "--client", version, env=cli_env(environ), cwd=tmp_path)
     rules = [chain["explanation"]["rule_id"] if chain["explanation"] else None for chain in document["chains"]]
     assert (status, rules) == ((0, [shown[0]["rule_id"]]) if shown else (1, [None]))
     assert leaks(json.dumps(document), CANARY) == []
@@ -404,12 +404,14 @@ def test_explain_json_document(tmp_path: Path) -> None:
 
 @pytest.mark.e2e
 def test_explain_says_when_the_environment_does_not_fit(tmp_path: Path) -> None:
-    """A known failure shape whose facts do not hold here: exit 1 and the rules it resembles."""
-    status, document = run_json("explain", "-", stdin=_1X_UNSET, cwd=tmp_path, env=cli_env(REPLICATE_API_TOKEN=CANARY))
+    """With --here, a known failure shape whose facts do not hold in this shell: exit 1 and the
+    rules it resembles."""
+    env = cli_env(REPLICATE_API_TOKEN=CANARY)
+    status, document = run_json("explain", "--here", "-", stdin=_1X_UNSET, cwd=tmp_path, env=env)
     (chain,) = document["chains"]
     assert (status, chain["explanation"]) == (1, None)
     assert "token-unset" in chain["candidates"]
-    done = run_cli("explain", "-", stdin=_1X_UNSET, cwd=tmp_path, env=cli_env(REPLICATE_API_TOKEN=CANARY))
+    done = run_cli("explain", "--here", "-", stdin=_1X_UNSET, cwd=tmp_path, env=env)
     assert "This looks like a Replicate authentication failure" in done.stdout
 
 

@@ -177,7 +177,7 @@ def run_item(item: Item, rules: RuleSet, cwd: str) -> Outcome:
     """Explain ``item.text`` as pasted text with no environment, no client version, an empty cwd."""
     from replicate_explain._pasted import explain_text
 
-    results = explain_text(item.text, rules, {}, client=None, cwd=cwd)
+    results = explain_text(item.text, rules, None, client=None, cwd=cwd)
     shown = tuple(r.explanation.rule_id for r in results if r.explanation is not None)
     candidates = tuple(sorted({c for r in results for c in r.candidates}))
     return Outcome(item, shown, candidates, len(results))
