@@ -101,7 +101,7 @@ def token_evidence(facts: Mapping[str, FactValue]) -> list[str]:
         lines.append(
             "the failed request sent a different token than REPLICATE_API_TOKEN holds now (compared by digest)"
         )
-    elif sent == "absent":
+    elif sent == "absent" and facts.get("sent.source") != "text":  # else the text's sentence says it
         lines.append("the failed request sent no token")
     if facts.get("dotenv.defines_token"):
         lines.append(f"{facts.get('dotenv.path')} defines REPLICATE_API_TOKEN")

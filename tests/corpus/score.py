@@ -3,7 +3,7 @@
 Each ``tests/corpus/*.yaml`` item holds text a user posted about a failure, the cause its thread
 established and the rule that should explain it (``expect``; ``null``: nothing should). The text
 goes through :func:`replicate_explain._pasted.explain_text` as ``replicate-explain explain``
-would read it, but with an empty environment, no client version and an empty working directory,
+would read it, but with no environment (as `explain` without --here), no client version and no working directory,
 so nothing of the machine that runs the score counts: every fact must come from the text.
 
 Run ``python tests/corpus/score.py`` (``--verbose``: one line per item) to print the score that
