@@ -29,10 +29,16 @@ from types import MappingProxyType
 from ._explanation import Explanation
 from ._hierarchy import ALIASES, KNOWN_BASES, types_for
 from ._rules import RuleSet
-from ._shape import FactValue
 from ._snapshot import ExceptionInfo, Snapshot
-from ._textfacts import TextEvidence, read_text, sent_from_text
-from ._textshapes import FRAME_PATH, REPLICATE_FUNCTION, convert_ipython, loose_exceptions, normalise_line
+from ._textfacts import TextEvidence, read_text, text_snapshot
+from ._textshapes import (
+    FRAME_PATH,
+    REPLICATE_FUNCTION,
+    convert_ipython,
+    loose_exceptions,
+    normalise_line,
+    resolve_short,
+)
 
 TRACEBACK_HEADERS = (
     "Traceback (most recent call last):",
@@ -291,6 +297,7 @@ def find_chains(text: str) -> list[Chain]:
         if found:
             chains.append(Chain(tuple(found), start + 1, end, "\n".join(raw[start:end])))
     evidence = read_text("\n".join(line.text for line in lines))
+    chains = [_resolved(chain, evidence) for chain in chains]
     frames = tuple(
         next(g for g in match.groups() if g)
         for match in (FRAME_PATH.match(line.text) for line in lines)
@@ -310,6 +317,33 @@ def find_chains(text: str) -> list[Chain]:
         chains.append(Chain((item,), loose.line + 1, loose.last + 1, "\n".join(raw[loose.line : loose.last + 1])))
     chains.sort(key=lambda chain: chain.start)
     return chains
+
+
+def _resolved(chain: Chain, evidence: TextEvidence) -> Chain:
+    """The chain with short names (IPython prints ``ReplicateError: ...``) read as replicate's
+    classes when the text shows the replicate client; other names unchanged."""
+    found = tuple(
+        replace(item, name=resolve_short(item.name, item.message, evidence, "") or _by_frame(item))
+        if "." not in item.name
+        else item
+        for item in chain.exceptions
+    )
+    return replace(chain, exceptions=found)
+
+
+def _by_frame(item: Found) -> str:
+    """A short name of the HTTP stack (``LocalProtocolError``) read as the class of the package
+    whose frame raised it (the block's last frame), when the class table has one; else as is."""
+    import builtins
+
+    if isinstance(getattr(builtins, item.name, None), type):
+        return item.name
+    last = item.frames[-1].replace("\\", "/") if item.frames else ""
+    for dotted in KNOWN_BASES:
+        package = dotted.split(".", 1)[0]
+        if dotted.rpartition(".")[2] == item.name and f"/{package}/" in last:
+            return dotted
+    return item.name
 
 
 def _known(name: str, loose: bool) -> bool:
@@ -364,50 +398,6 @@ def shape_candidates(snapshot: Snapshot, rules: RuleSet) -> tuple[str, ...]:
             )
         )
     )
-
-
-_UNKNOWN_SENT: Mapping[str, FactValue] = MappingProxyType(
-    {
-        "sent.source": "text",
-        "sent.where": "",
-        "sent.origin": "unknown",
-        "sent.state": "unknown",
-        "sent.problem": "unknown",
-        "sent.length": None,
-        "sent.whitespace": "none",
-        "sent.trailing": None,
-        "sent.line_break": False,
-        "sent.quoted": False,
-        "sent.scheme_prefixed": False,
-        "sent.r8_prefix": False,
-        "sent.well_formed": False,
-        "sent.non_ascii": None,
-        "sent.non_ascii_at": None,
-    }
-)
-
-
-def text_snapshot(snapshot: Snapshot, evidence: TextEvidence, here: bool) -> Snapshot:
-    """``snapshot`` with the facts the text shows, which take precedence over any environment's."""
-    facts = dict(snapshot.facts)
-    if evidence.generation is not None:
-        facts["client.generation"] = evidence.generation
-    if evidence.import_era or evidence.token_none:
-        facts["client.reads_token_at_import"] = True
-    if evidence.python is not None:
-        facts["python.version"] = evidence.python
-    elif not here:
-        facts["python.version"] = None
-    if facts.get("sent.source") != "message":  # no header value printed in the text
-        sent = sent_from_text((info.message for info in snapshot.exceptions), evidence)
-        if sent is not None:
-            facts.update(sent)
-            if sent["sent.state"] == "unset" and "answer" in str(sent["sent.where"]):
-                facts["token.sent"] = "absent"
-        elif not here:
-            facts.update(_UNKNOWN_SENT)
-    python = evidence.python or snapshot.python_version
-    return replace(snapshot, facts=MappingProxyType(facts), python_version=python)
 
 
 def explain_text(

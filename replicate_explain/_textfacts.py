@@ -15,16 +15,19 @@ it knows nothing of that machine. :func:`read_text` reads, from the whole text:
 :func:`sent_from_text` gives the ``sent.*`` facts from what the messages say about the token
 (``You did not pass an authentication token``: nothing was sent; ``...a valid authentication
 token``: a token was sent and refused; ``Token None``; a non-ASCII character the encoder
-refused), when no header value is printed. Standard library only.
+refused), when no header value is printed; :func:`text_snapshot` puts what the text shows into a
+snapshot, over any environment's facts. Standard library only.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from types import MappingProxyType
 
 from ._shape import FactValue, char_class
+from ._snapshot import Snapshot
 
 _REPLICATE = re.compile(
     r"[\\/]replicate[\\/]|(?<![\w.])replicate\.(?:exceptions|client|run|Client|Replicate|[A-Z]\w*Error)\b"
@@ -173,3 +176,47 @@ def sent_from_text(messages: Iterable[str], evidence: TextEvidence) -> dict[str,
         )
         return facts
     return None
+
+
+_UNKNOWN_SENT: Mapping[str, FactValue] = MappingProxyType(
+    {
+        "sent.source": "text",
+        "sent.where": "",
+        "sent.origin": "unknown",
+        "sent.state": "unknown",
+        "sent.problem": "unknown",
+        "sent.length": None,
+        "sent.whitespace": "none",
+        "sent.trailing": None,
+        "sent.line_break": False,
+        "sent.quoted": False,
+        "sent.scheme_prefixed": False,
+        "sent.r8_prefix": False,
+        "sent.well_formed": False,
+        "sent.non_ascii": None,
+        "sent.non_ascii_at": None,
+    }
+)
+
+
+def text_snapshot(snapshot: Snapshot, evidence: TextEvidence, here: bool) -> Snapshot:
+    """``snapshot`` with the facts the text shows, which take precedence over any environment's."""
+    facts = dict(snapshot.facts)
+    if evidence.generation is not None:
+        facts["client.generation"] = evidence.generation
+    if evidence.import_era or evidence.token_none:
+        facts["client.reads_token_at_import"] = True
+    if evidence.python is not None:
+        facts["python.version"] = evidence.python
+    elif not here:
+        facts["python.version"] = None
+    if facts.get("sent.source") != "message":  # no header value printed in the text
+        sent = sent_from_text((info.message for info in snapshot.exceptions), evidence)
+        if sent is not None:
+            facts.update(sent)
+            if sent["sent.state"] == "unset" and "answer" in str(sent["sent.where"]):
+                facts["token.sent"] = "absent"
+        elif not here:
+            facts.update(_UNKNOWN_SENT)
+    python = evidence.python or snapshot.python_version
+    return replace(snapshot, facts=MappingProxyType(facts), python_version=python)

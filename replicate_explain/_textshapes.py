@@ -127,6 +127,8 @@ def resolve_short(name: str, message: str, evidence: TextEvidence, line: str) ->
         return None if two else "replicate.exceptions.ReplicateException"
     if name == "ModelError":
         return "replicate.exceptions.ModelError" if not two else None
+    if name != "ReplicateError":
+        return None
     return "replicate.ReplicateError" if two and "Details:" not in message else "replicate.exceptions.ReplicateError"
 
 

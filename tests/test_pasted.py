@@ -1,7 +1,8 @@
 """Pasted text explained from what it shows, with no environment: real clients' own tracebacks.
 
 ``tests/data/pasted/<version>-<scenario>.txt`` is what a real client of each generation printed
-against the loopback API (captured once by ``tests/data/pasted/capture.py``, without
+against the loopback API, and ``<version>-<scenario>-ipython.txt`` what IPython printed, in
+colour, for the same code (captured once by ``tests/data/pasted/capture.py``, without
 replicate-explain). Each goes through :func:`explain_text` as ``replicate-explain explain`` reads
 it by default: no environment, no installed client, so every fact must come from the text. Each
 is also wrapped in the shapes users paste: log prefixes, an IPython traceback with ANSI colours
@@ -122,13 +123,18 @@ def pytest_report(text: str) -> str:
 SHAPES = {"cpython": lambda text: text, "logged": logged, "ipython": ipython, "pytest": pytest_report}
 
 
-@pytest.mark.parametrize("shape", list(SHAPES))
+@pytest.mark.parametrize("shape", ["cpython", "ipython-real", "logged", "ipython", "pytest"])
 @pytest.mark.parametrize("scenario", list(EXPECTED))
 @pytest.mark.parametrize("version", VERSIONS)
 def test_real_client_text_is_explained_from_the_text_alone(version: str, scenario: str, shape: str) -> None:
-    """Each real client's traceback, clean and wrapped, gets the scenario's rule with no
-    environment (or nothing at all, and no "looks like" hint, for the network failure)."""
-    results = _explain(SHAPES[shape](_text(version, scenario)))
+    """Each real client's traceback (as Python printed it, as IPython printed it in colour, and
+    wrapped in log prefixes, IPython's layout or a pytest report) gets the scenario's rule with
+    no environment (or nothing at all, and no "looks like" hint, for the network failure)."""
+    if shape == "ipython-real":
+        text = _text(version, f"{scenario}-ipython")
+    else:
+        text = SHAPES[shape](_text(version, scenario))
+    results = _explain(text)
     expected = EXPECTED[scenario]
     hints = sorted({c for r in results for c in r.candidates})
     assert (_shown(results), hints) == ([expected] if expected else [], [])

@@ -2,19 +2,22 @@
 
 ``python tests/data/pasted/capture.py`` runs each client generation of ``tests/clients.py`` with
 each scenario below, without replicate-explain, and writes what the program printed on stderr
-to ``tests/data/pasted/<version>-<scenario>.txt``. ``tests/test_pasted.py`` reads those texts.
+to ``tests/data/pasted/<version>-<scenario>.txt``; the same code run by IPython in colour
+(``ipython --colors=linux -c``) goes to ``<version>-<scenario>-ipython.txt``.
+``tests/test_pasted.py`` reads those texts.
 The only token in them is the canary (or the loopback's billing token).
 """
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
-from clients import CANARY, MODEL_REF, NO_BILLING_TOKEN, VALID_TOKEN, run_program  # noqa: E402
+from clients import CANARY, MODEL_REF, NO_BILLING_TOKEN, VALID_TOKEN, client_env, run_program  # noqa: E402
 
 from replicate_explain._loopback import LoopbackAPI  # noqa: E402
 
@@ -55,9 +58,22 @@ def main() -> int:
                     extra.update(REPLICATE_BASE_URL="http://127.0.0.1:9", REPLICATE_API_BASE_URL="http://127.0.0.1:9")
                     if version.startswith("2."):
                         extra["REPLICATE_BASE_URL"] = "http://127.0.0.1:9/v1"
-                done = run_program(PROGRAM, version, api, variable, extra, timeout=120)
-                (HERE / f"{version}-{name}.txt").write_text(done.stderr, encoding="utf-8")
-                print(version, name, done.returncode, done.stderr.strip().splitlines()[-1:] or "")
+                if "--ipython-only" not in sys.argv:
+                    done = run_program(PROGRAM, version, api, variable, extra, timeout=120)
+                    (HERE / f"{version}-{name}.txt").write_text(done.stderr, encoding="utf-8")
+                    print(version, name, done.returncode, done.stderr.strip().splitlines()[-1:] or "")
+                env = client_env(version, api, variable, extra)
+                env.pop("NO_COLOR", None)
+                shown = subprocess.run(
+                    [sys.executable, "-m", "IPython", "--colors=linux", "--no-banner", "-c", PROGRAM],
+                    env=env,
+                    capture_output=True,
+                    encoding="utf-8",
+                    errors="replace",
+                    timeout=120,
+                    check=False,
+                )
+                (HERE / f"{version}-{name}-ipython.txt").write_text(shown.stdout, encoding="utf-8")
     return 0
 
 
