@@ -212,6 +212,10 @@ def text_snapshot(snapshot: Snapshot, evidence: TextEvidence, here: bool) -> Sna
         facts["python.version"] = None
     if facts.get("sent.source") != "message":  # no header value printed in the text
         sent = sent_from_text((info.message for info in snapshot.exceptions), evidence)
+        if sent is not None and here and sent["sent.problem"] == "unknown" and facts.get("token.state") != "unset":
+            # A token was sent and refused, the text does not show it, and this shell's variable
+            # holds one: presume it is the one sent, as for a live failure that shows nothing.
+            sent = None
         if sent is not None:
             facts.update(sent)
             if sent["sent.state"] == "unset" and "answer" in str(sent["sent.where"]):

@@ -197,6 +197,12 @@ def test_openai_401_gets_nothing(slug: str, shape: str) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
+        # 0.14.0-0.15.2 send "Token None" without a token: the API's valid-token 401 is no token.
+        (
+            "DEBUG:httpx:Authorization: Token None\n"
+            "replicate.exceptions.ReplicateError: You did not pass a valid authentication token\n",
+            ["token-unset"],
+        ),
         # Short names resolve only when the text shows the replicate client: its own message...
         ("ReplicateError: You did not pass a valid authentication token\n", ["token-rejected"]),
         (
@@ -240,6 +246,7 @@ def test_openai_401_gets_nothing(slug: str, shape: str) -> None:
         ),
     ],
     ids=[
+        "Token None",
         "short name, replicate's message",
         "short name with replicate frames",
         "short 2.x name of another SDK",
