@@ -36,11 +36,13 @@ FACTS: Mapping[str, str] = {
     "sent.source": (
         "where the credential used by the failed call was observed: header (the request's "
         "Authorization header), message (the header value printed in the error), client (a replicate "
-        "client in the traceback's frames) or variable (nothing observed: REPLICATE_API_TOKEN)"
+        "client in the traceback's frames), text (pasted text that says what was sent without showing "
+        "it: 'You did not pass an authentication token', 'Token None', a character the encoder refused) "
+        "or variable (nothing observed: REPLICATE_API_TOKEN)"
     ),
     "sent.where": "that credential, named for a person (e.g. 'the token your code passed to Client(api_token=...)')",
     "sent.origin": "where that credential came from: variable (REPLICATE_API_TOKEN), code (passed in code), unknown",
-    "sent.state": "unset (no token), empty, blank (only whitespace) or set",
+    "sent.state": "unset (no token), empty, blank (only whitespace), set, or unknown (pasted text that does not say)",
     "sent.length": "number of characters of the credential (without the client's scheme; null when unset)",
     "sent.whitespace": "stray ASCII whitespace: none, leading, trailing, both",
     "sent.trailing": "what it ends with when that is a problem: newline, crlf, space, tab",
@@ -53,7 +55,7 @@ FACTS: Mapping[str, str] = {
     "sent.non_ascii_at": "where that character is: leading, trailing, both ends or inside (null if none)",
     "sent.problem": (
         "its first problem, in the order the client meets them: unset, empty, blank, non_ascii, "
-        "whitespace, quoted, scheme, or none"
+        "whitespace, quoted, scheme, none, or unknown (pasted text that does not show the token)"
     ),
     "call.token_keyword": (
         "a token keyword (api_token, bearer_token, api_key...) passed to a replicate call that takes "
@@ -251,10 +253,13 @@ def describe(
     *,
     client_label: str | None = None,
     token_keyword: str | None = None,
+    variable_known: bool = True,
 ) -> dict[str, FactValue]:
     """Facts for a credential observed at ``source`` (``None``: nothing observed, so the variable).
 
-    The pasted-text path calls this with what the text shows (e.g. ``message_credential``).
+    The pasted-text path calls this with what the text shows (e.g. ``message_credential``);
+    ``variable_known=False`` when no environment is observed (the credential's origin is then
+    unknown, not "code").
     """
     variable = environ.get(TOKEN_VARIABLE)
     if source is None:
@@ -268,7 +273,7 @@ def describe(
         same = credential is not None and variable is not None and same_secret(credential, variable)
         if same:
             origin = "variable"
-        elif credential is not None and (client_label is not None or variable is None):
+        elif credential is not None and (client_label is not None or (variable is None and variable_known)):
             origin = "code"  # with the variable unset, a token sent can only come from code
         else:
             origin = "unknown"

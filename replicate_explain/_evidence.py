@@ -34,6 +34,8 @@ _PROBLEM = {
 def sent_evidence(facts: Mapping[str, FactValue]) -> list[str]:
     """Sentences about the credential sent, naming where it was observed; never its value."""
     source = facts.get("sent.source")
+    if source == "text":  # pasted text that says what was sent: sent.where is the sentence
+        return [str(facts["sent.where"])] if facts.get("sent.where") else []
     if source in (None, "variable") or facts.get("sent.origin") == "variable":
         # The variable's own sentences say the rest; they do not look for non-ASCII characters.
         kind = facts.get("sent.non_ascii")
@@ -51,6 +53,23 @@ def sent_evidence(facts: Mapping[str, FactValue]) -> list[str]:
     lines = [_set_token_sentence(facts, "sent", f"{where}: {facts.get('sent.length')} characters")]
     if facts.get("sent.origin") == "code" and facts.get("token.state") not in (None, "unset"):
         lines.append("it is not the value of REPLICATE_API_TOKEN (compared by digest)")
+    return lines
+
+
+def text_evidence(facts: Mapping[str, FactValue], info: ExceptionInfo) -> list[str]:
+    """Sentences about what pasted text shows of the client (read on its own, no environment)."""
+    generation = facts.get("client.generation")
+    python = facts.get("python.version")
+    on = f" on Python {python}" if python else ""
+    if generation:
+        lines = [f"the text shows replicate {generation}{on}; no environment was read (--here reads this shell's)"]
+    else:
+        lines = [f"the text does not show which replicate release failed{on}; no environment was read"]
+    if facts.get("client.reads_token_at_import") and "specified version does not exist" in info.message:
+        lines.append(
+            "replicate 0.14.0-0.15.3 (which these frames show) read REPLICATE_API_TOKEN once at import; "
+            "in 2023 the API answered their requests without a usable token with this 422, not a 401"
+        )
     return lines
 
 
@@ -82,7 +101,7 @@ def token_evidence(facts: Mapping[str, FactValue]) -> list[str]:
         lines.append(
             "the failed request sent a different token than REPLICATE_API_TOKEN holds now (compared by digest)"
         )
-    elif sent == "absent":
+    elif sent == "absent" and facts.get("sent.source") != "text":  # else the text's sentence says it
         lines.append("the failed request sent no token")
     if facts.get("dotenv.defines_token"):
         lines.append(f"{facts.get('dotenv.path')} defines REPLICATE_API_TOKEN")

@@ -40,6 +40,19 @@ FACTS: Mapping[str, str] = MappingProxyType(
         "dotenv.defines_token": "a .env file here or in a parent directory defines the token",
         "dotenv.path": "that .env file (null if none)",
         "client.installed": "the replicate package is installed",
+        "client.generation": (
+            "the client generation of the failure: 0.x, 1.x or 2.x (the installed release; for pasted "
+            "text, what the text shows: frame paths, message shapes), null when unknown"
+        ),
+        "client.reads_token_at_import": (
+            "the client is one of 0.14.0-0.15.3, which read REPLICATE_API_TOKEN once at import (for "
+            "pasted text: its frames show that release line)"
+        ),
+        "env.observed": (
+            "the token.* and dotenv.* facts describe a real environment: the failing process's, or "
+            "this shell's with `explain --here`; false for pasted text read on its own (they then "
+            "describe an empty environment and the evidence leaves them out)"
+        ),
         "python.version": "the running Python version",
         "notebook.shell_export": (
             "where this IPython session set REPLICATE_API_TOKEN outside the kernel: subshell "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ._common import version_in
-from ._evidence import account_refusal_evidence, keyword_evidence, sent_evidence, token_evidence
+from ._evidence import account_refusal_evidence, keyword_evidence, sent_evidence, text_evidence, token_evidence
 from ._explanation import CodeFix, Explanation
 from ._facts import FactValue
 from ._rules import Case, ExceptionPattern, Match, Rule, RuleSet
@@ -63,11 +63,15 @@ def matching_rules(snapshot: Snapshot, rules: RuleSet) -> list[tuple[Rule, Excep
 
 def _evidence(snapshot: Snapshot, info: ExceptionInfo) -> tuple[str, ...]:
     # The credential the failure used comes first (it names where it was seen), then the variable.
-    lines = sent_evidence(snapshot.facts) + keyword_evidence(snapshot.facts) + token_evidence(snapshot.facts)
+    observed = snapshot.facts.get("env.observed") is not False
+    lines = sent_evidence(snapshot.facts) + keyword_evidence(snapshot.facts)
+    lines += token_evidence(snapshot.facts) if observed else []
     refusal = account_refusal_evidence(info)
     if refusal is not None:
         lines.append(refusal)
-    if snapshot.client_version:
+    if not observed and not snapshot.client_version:
+        lines.extend(text_evidence(snapshot.facts, info))
+    elif snapshot.client_version:
         lines.append(f"replicate {snapshot.client_version} is installed (Python {snapshot.python_version})")
     else:
         lines.append(f"the replicate package is not installed (Python {snapshot.python_version})")

@@ -1,33 +1,44 @@
-"""Read exceptions from text (a pasted traceback, a log) and explain them in this environment.
+"""Read exceptions from text (a pasted traceback, a log) and explain them from what it shows.
 
-The parser reads the traceback blocks of the text (``Traceback (most recent call last):`` ... the
-exception line, chained by "The above exception was the direct cause..." or "During handling of
-the above exception..."), and, outside those blocks, lone lines that name a known exception
-class. Each chain becomes a list of :class:`~replicate_explain._snapshot.ExceptionInfo`:
+The text is first cleaned line for line (:mod:`._textshapes`: ANSI codes, log prefixes, pytest
+markers; IPython tracebacks rewritten as CPython's). The parser then reads its traceback blocks
+(``Traceback (most recent call last):`` ... the exception line, chained by "The above exception
+was the direct cause..." or "During handling..."), and, outside them, exceptions printed
+otherwise (lone or short-named lines, the details block, VS Code, bare client messages); the
+same exception printed twice counts once. Each chain becomes a list of
+:class:`~replicate_explain._snapshot.ExceptionInfo`:
 
 * ``types``: the printed dotted name, then its bases (:func:`._hierarchy.types_for`);
 * ``message``: the text after ``Name: ``, with its continuation lines;
 * ``attributes``: what the printed message reveals (``status``/``title``/``detail`` of a 0.x/1.x
   ``ReplicateError``'s details block, ``status_code`` of 2.x ``Error code: 401 - ...``);
-* ``in_replicate``: a frame of the block lies in a ``replicate`` package directory.
+* ``in_replicate``: a frame lies in a ``replicate`` package directory.
 
-:func:`explain_text` builds a snapshot of each chain with the environment facts (token state,
-``.env``, client version) of the process running it, so the explanation fits the machine it runs
-on; the caller may name another client version. No argparse and no printing here; standard
-library only at import time.
+:func:`explain_text` builds a snapshot of each chain from the facts the text shows
+(:mod:`._textfacts`); no environment is read unless the caller passes one (``explain --here``).
+No argparse and no printing here; standard library only at import time.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from ._explanation import Explanation
 from ._hierarchy import ALIASES, KNOWN_BASES, types_for
 from ._rules import RuleSet
 from ._snapshot import ExceptionInfo, Snapshot
+from ._textfacts import TextEvidence, read_text, text_snapshot
+from ._textshapes import (
+    FRAME_PATH,
+    REPLICATE_FUNCTION,
+    convert_ipython,
+    loose_exceptions,
+    normalise_line,
+    resolve_short,
+)
 
 TRACEBACK_HEADERS = (
     "Traceback (most recent call last):",
@@ -53,10 +64,6 @@ _LOG_RECORD = re.compile(
     r",.]|(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL)\b[:\s])"
 )
 # Outside traceback blocks: a dotted name ending in Error/Exception, then ": message".
-_LONE = re.compile(
-    r"(?<![\w.])(?P<name>(?:[A-Za-z_][A-Za-z0-9_]*\.)+[A-Za-z_][A-Za-z0-9_]*(?:Error|Exception))"
-    r"(?:: (?P<message>.*))?$"
-)
 _DETAILS = re.compile(r"^(?P<key>title|status|detail|code): (?P<value>.*)$")
 _ERROR_CODE = re.compile(r"^Error code: (?P<code>\d{3})\b")
 _REPLICATE_DIR = re.compile(r"[\\/]replicate[\\/]")
@@ -112,6 +119,12 @@ class _Line:
     """It is an exception-group rule such as ``+---------------- 1 ----------------``."""
 
 
+def clean_lines(text: str) -> list[str]:
+    """The lines of ``text`` without ANSI codes, log prefixes, pytest markers; IPython as CPython."""
+    text = _ANSI.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    return convert_ipython([normalise_line(line) for line in text.split("\n")])
+
+
 def _prepare(text: str) -> list[_Line]:
     """Split ``text`` into lines without ANSI codes, carriage returns or decoration.
 
@@ -119,10 +132,9 @@ def _prepare(text: str) -> list[_Line]:
     taken from the line that holds ``Traceback (most recent call last):`` and removed from the
     lines that follow and start with it.
     """
-    text = _ANSI.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
     out: list[_Line] = []
     prefix: str | None = None
-    for line in text.split("\n"):
+    for line in clean_lines(text):
         index = line.find(TRACEBACK_HEADERS[0])
         if index > 0 and line[:index].strip() and not _GROUP_PREFIX.match(line[:index]):
             prefix = line[:index]
@@ -284,19 +296,63 @@ def find_chains(text: str) -> list[Chain]:
         consumed.update(range(start, max(index, start + 1)))
         if found:
             chains.append(Chain(tuple(found), start + 1, end, "\n".join(raw[start:end])))
-    for number, line in enumerate(lines):
-        if number in consumed or len(chains) >= MAX_CHAINS:
+    evidence = read_text("\n".join(line.text for line in lines))
+    chains = [_resolved(chain, evidence) for chain in chains]
+    frames = tuple(
+        next(g for g in match.groups() if g)
+        for match in (FRAME_PATH.match(line.text) for line in lines)
+        if match is not None
+    )
+    texts = [line.text for line in lines]
+    # A line that repeats an exception printed before (a log printing the error, then its
+    # traceback; pytest's E lines, then its short summary) is the same failure: it counts once.
+    seen = {_key(found) for chain in chains for found in chain.exceptions}
+    for loose in loose_exceptions(texts, consumed, evidence, _known):
+        if len(chains) >= MAX_CHAINS:
+            break
+        item = Found(loose.name, loose.message, loose.frames or frames, loose.line + 1)
+        if _key(item) in seen:
             continue
-        match = _LONE.search(line.text)
-        if match is None:
-            continue
-        name = match["name"]
-        if ALIASES.get(name, name) not in KNOWN_BASES and not name.startswith("replicate."):
-            continue
-        lone = Found(name, (match["message"] or "").strip(), (), number + 1)
-        chains.append(Chain((lone,), number + 1, number + 1, raw[number]))
+        seen.add(_key(item))
+        chains.append(Chain((item,), loose.line + 1, loose.last + 1, "\n".join(raw[loose.line : loose.last + 1])))
     chains.sort(key=lambda chain: chain.start)
     return chains
+
+
+def _resolved(chain: Chain, evidence: TextEvidence) -> Chain:
+    """The chain with short names (IPython prints ``ReplicateError: ...``) read as replicate's
+    classes when the text shows the replicate client; other names unchanged."""
+    found = tuple(
+        replace(item, name=resolve_short(item.name, item.message, evidence, "") or _by_frame(item))
+        if "." not in item.name
+        else item
+        for item in chain.exceptions
+    )
+    return replace(chain, exceptions=found)
+
+
+def _by_frame(item: Found) -> str:
+    """A short name of the HTTP stack (``LocalProtocolError``) read as the class of the package
+    whose frame raised it (the block's last frame), when the class table has one; else as is."""
+    import builtins
+
+    if isinstance(getattr(builtins, item.name, None), type):
+        return item.name
+    last = item.frames[-1].replace("\\", "/") if item.frames else ""
+    for dotted in KNOWN_BASES:
+        package = dotted.split(".", 1)[0]
+        if dotted.rpartition(".")[2] == item.name and f"/{package}/" in last:
+            return dotted
+    return item.name
+
+
+def _known(name: str, loose: bool) -> bool:
+    return ALIASES.get(name, name) in KNOWN_BASES or (loose and name.startswith("replicate."))
+
+
+def _key(found: Found) -> tuple[str, str]:
+    first = found.message.strip().splitlines()[0].strip() if found.message.strip() else ""
+    return ALIASES.get(found.name, found.name), first
 
 
 def exception_infos(chain: Chain) -> list[ExceptionInfo]:
@@ -306,7 +362,8 @@ def exception_infos(chain: Chain) -> list[ExceptionInfo]:
             types=types_for(found.name),
             message=found.message,
             attributes=attributes_for(found.name, found.message),
-            in_replicate=any(_REPLICATE_DIR.search(frame) for frame in found.frames),
+            in_replicate=any(_REPLICATE_DIR.search(frame) for frame in found.frames)
+            or bool(REPLICATE_FUNCTION.search(found.message)),
         )
         for found in chain.exceptions
     ]
@@ -348,25 +405,31 @@ def explain_text(
     rules: RuleSet,
     environ: Mapping[str, str] | None = None,
     *,
-    client: str | None = "detect",
+    client: str | None = None,
     cwd: str | None = None,
 ) -> list[Result]:
-    """Find every exception chain in ``text`` and explain each one in this environment.
+    """Find every exception chain in ``text`` and explain each one from what the text shows.
 
-    ``environ`` (default ``os.environ``) and ``cwd`` (default: the working directory) give the
-    token and ``.env`` facts; ``client`` is the client version (``"detect"``: the installed one).
+    ``environ`` ``None`` (the default): no environment is observed; the token facts come from
+    the text alone. A mapping (``explain --here`` passes ``os.environ``): that environment's
+    token and ``.env`` facts (``cwd``, default the working directory) complete what the text
+    shows, which takes precedence. ``client`` names a client version (``"detect"``: the
+    installed one); by default none.
     """
     import os
 
     from ._matcher import explain_snapshot
     from ._snapshot import client_version, snapshot_from_data
 
-    env: Mapping[str, str] = os.environ if environ is None else environ
+    here = environ is not None
+    env: Mapping[str, str] = environ if environ is not None else {}
     version = client_version() if client == "detect" else client
-    where = os.getcwd() if cwd is None else cwd
+    where = (os.getcwd() if cwd is None else cwd) if here else None
+    evidence = read_text("\n".join(clean_lines(text)))
     results = []
     for chain in find_chains(text):
-        snapshot = snapshot_from_data(exception_infos(chain), env, version, cwd=where)
+        snapshot = snapshot_from_data(exception_infos(chain), env, version, cwd=where, variable_known=here)
+        snapshot = text_snapshot(snapshot, evidence, here)
         explanation = explain_snapshot(snapshot, rules)
         candidates = () if explanation is not None else shape_candidates(snapshot, rules)
         results.append(Result(chain, snapshot, explanation, candidates))

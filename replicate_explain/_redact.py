@@ -53,7 +53,10 @@ _ANSI = r"(?:\x1b\[[0-9;]*m)*"
 _WRAP = rf"{_ANSI}(?:[ \t]*(?:[│┃║|╎┆][ \t]*)?{_ANSI}\r?\n{_ANSI}[ \t]*(?:[│┃║|╎┆][ \t]*)?{_ANSI})?"
 
 _PATTERNS = (
-    re.compile(rf"{_TOKEN_BOUNDARY}(?:{_TOKEN}(?=r8_))*{_TOKEN}"),
+    # A token after a boundary (possibly several back to back); or, glued to any text around
+    # it (``...000r8_...`` or ``xr8_...``), a run at least as long as a whole token (r8_ + 37):
+    # the boundary keeps words such as ``user8_email`` intact, never a complete token.
+    re.compile(rf"{_TOKEN_BOUNDARY}(?:{_TOKEN}(?=r8_))*{_TOKEN}|r8_(?:(?!r8_)[A-Za-z0-9]){{37,}}"),
     # The credential after an auth scheme, as in b'Bearer abc\n' or 'Token abc'.
     # `None` is kept: 0.14.0-0.15.2 send "Token None", which is evidence, not a secret.
     re.compile(

@@ -302,6 +302,19 @@ def client_version() -> str | None:
     return None
 
 
+def client_facts(version: str | None) -> dict[str, FactValue]:
+    """``client.generation`` and ``client.reads_token_at_import`` of an installed release."""
+    if version is None:
+        return {"client.generation": None, "client.reads_token_at_import": False}
+    from ._common import version_in
+
+    major = version.split(".", 1)[0]
+    return {
+        "client.generation": f"{major}.x" if major in ("0", "1", "2") else None,
+        "client.reads_token_at_import": version_in(">=0.14.0,<=0.15.3", version),
+    }
+
+
 def take_snapshot(
     exc: BaseException,
     environ: Mapping[str, str] | None = None,
@@ -334,6 +347,8 @@ def take_snapshot(
     facts["dotenv.path"] = dotenv
     resolved = client_version() if version == "detect" else version
     facts["client.installed"] = resolved is not None
+    facts.update(client_facts(resolved))
+    facts["env.observed"] = True
     python = python_version()
     facts["python.version"] = python
     add_extra_facts(facts, extra_facts)
@@ -351,10 +366,13 @@ def snapshot_from_data(
     sent: str = "unknown",
     dotenv: str | None = None,
     extra_facts: Mapping[str, FactValue] | None = None,
+    variable_known: bool = True,
 ) -> Snapshot:
     """Build a :class:`Snapshot` from described exceptions (rule ``cases`` and tests).
 
     ``dotenv`` names a .env file that defines the token (instead of looking from ``cwd``).
+    ``variable_known=False``: ``environ`` is not an observed environment (pasted text read on
+    its own), so ``env.observed`` is false and a credential shown is not presumed to come from code.
     """
     facts = token_facts(environ)
     facts["token.sent"] = sent
@@ -363,7 +381,7 @@ def snapshot_from_data(
         (c for c in map(_credential.message_credential, (i.message for i in exceptions)) if c is not None), None
     )
     if shown is not None:
-        facts.update(_credential.describe(shown, "message", environ))
+        facts.update(_credential.describe(shown, "message", environ, variable_known=variable_known))
     else:
         facts.update(_credential.describe(None, "header" if sent == "absent" else None, environ))
     if dotenv is None and cwd is not None:
@@ -371,6 +389,8 @@ def snapshot_from_data(
     facts["dotenv.defines_token"] = dotenv is not None
     facts["dotenv.path"] = dotenv
     facts["client.installed"] = client is not None
+    facts.update(client_facts(client))
+    facts["env.observed"] = variable_known
     resolved_python = python or python_version()
     facts["python.version"] = resolved_python
     add_extra_facts(facts, extra_facts)

@@ -134,7 +134,7 @@ def _pasted(api: LoopbackAPI, version: str, token: str, tmp_path: Path) -> tuple
     plain = run_program(RUN, version, api, token, {"REPLICATE_EXPLAIN": "0"})
     assert plain.returncode == 1 and "Traceback (most recent call last):" in plain.stderr, plain.stderr
     status, document = run_json(
-        "explain", "-", stdin=plain.stderr, cwd=tmp_path, env=cli_env(REPLICATE_API_TOKEN=token)
+        "explain", "--here", "-", stdin=plain.stderr, cwd=tmp_path, env=cli_env(REPLICATE_API_TOKEN=token)
     )
     return status, document
 
@@ -197,7 +197,7 @@ def test_404_422_and_an_outage_get_no_explanation(
     result = _uncaught(refusing_api, version, token)
     assert (result.returncode, rule_shown(result.stderr)) == (1, None), result.stderr
     status, document = run_json(
-        "explain", "-", stdin=result.stderr, cwd=tmp_path, env=cli_env(REPLICATE_API_TOKEN=token)
+        "explain", "--here", "-", stdin=result.stderr, cwd=tmp_path, env=cli_env(REPLICATE_API_TOKEN=token)
     )
     assert (status, [chain["explanation"] for chain in document["chains"]]) == (1, [None])
 

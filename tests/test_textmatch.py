@@ -94,7 +94,7 @@ def test_printed_traceback_reads_back_as_the_live_exceptions(
 
     log = tmp_path / "traceback.txt"
     log.write_text(traceback_text, encoding="utf-8")
-    status, document = run_json("explain", str(log), "--client", version, env=cli_env(environ), cwd=tmp_path)
+    status, document = run_json("explain", str(log), "--here", "--client", version, env=cli_env(environ), cwd=tmp_path)
     rules = [chain["explanation"]["rule_id"] if chain["explanation"] else None for chain in document["chains"]]
     assert (status, rules) == ((0, [shown[0]["rule_id"]]) if shown else (1, [None]))
     assert leaks(json.dumps(document), CANARY) == []
@@ -403,14 +403,17 @@ def test_explain_json_document(tmp_path: Path) -> None:
 
 
 @pytest.mark.e2e
-def test_explain_says_when_the_environment_does_not_fit(tmp_path: Path) -> None:
-    """A known failure shape whose facts do not hold here: exit 1 and the rules it resembles."""
-    status, document = run_json("explain", "-", stdin=_1X_UNSET, cwd=tmp_path, env=cli_env(REPLICATE_API_TOKEN=CANARY))
+def test_explain_says_when_the_text_does_not_show_enough(tmp_path: Path) -> None:
+    """2022's "Invalid token." meant no token or a refused one, and the text does not say which:
+    exit 1 and the rules the shape resembles, with the way to add this shell's facts."""
+    text = "replicate.exceptions.ReplicateError: Invalid token.\n"
+    status, document = run_json("explain", "-", stdin=text, cwd=tmp_path, env=cli_env())
     (chain,) = document["chains"]
     assert (status, chain["explanation"]) == (1, None)
     assert "token-unset" in chain["candidates"]
-    done = run_cli("explain", "-", stdin=_1X_UNSET, cwd=tmp_path, env=cli_env(REPLICATE_API_TOKEN=CANARY))
-    assert "This looks like a Replicate authentication failure" in done.stdout
+    done = run_cli("explain", "-", stdin=text, cwd=tmp_path, env=cli_env())
+    assert "the text does not show enough to tell which rule applies" in " ".join(done.stdout.split())
+    assert "replicate-explain explain --here" in " ".join(done.stdout.split())
 
 
 @pytest.mark.e2e
@@ -466,3 +469,21 @@ def test_explain_rule_is_rules_show() -> None:
     assert explained.stdout.startswith(
         "token-whitespace: REPLICATE_API_TOKEN has whitespace or a line break around it\n"
     )
+
+
+@pytest.mark.e2e
+def test_explain_reads_no_environment_unless_here(tmp_path: Path) -> None:
+    """By default the shell's token does not count (the text says none was sent: token-unset);
+    ``--here`` adds this shell's environment, where the variable is set."""
+    env = cli_env(REPLICATE_API_TOKEN=CANARY)
+    status, document = run_json("explain", "-", stdin=_1X_UNSET, cwd=tmp_path, env=env)
+    (chain,) = document["chains"]
+    assert (status, chain["explanation"]["rule_id"]) == (0, "token-unset")
+    assert chain["explanation"]["evidence"][:2] == [
+        "the API's answer says the request carried no token",
+        "the text shows replicate 1.x on Python 3.11; no environment was read (--here reads this shell's)",
+    ]
+    here_status, here = run_json("explain", "--here", "-", stdin=_1X_UNSET, cwd=tmp_path, env=env)
+    # Here the variable holds a token, and the failed request sent none: not an unset variable.
+    assert (here_status, [c["explanation"]["rule_id"] for c in here["chains"]]) == (0, ["token-stale-in-process"])
+    assert leaks(json.dumps(document) + json.dumps(here), CANARY) == []

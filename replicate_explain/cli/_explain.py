@@ -2,8 +2,10 @@
 
 The text comes from FILE or standard input; :func:`~replicate_explain._pasted.explain_text` finds
 and explains its exception chains, and this module prints them (``--echo``: the masked traceback
-above each one). The token facts are those of the shell running the command; ``--client`` names
-another client version.
+above each one). The facts come from the text alone (the client generation its frames and
+messages show, what it says about the token sent); ``--here`` adds the environment of the shell
+running the command (the variable, ``.env``, the installed client), ``--client`` names a client
+version.
 """
 
 from __future__ import annotations
@@ -19,9 +21,13 @@ EPILOG = """\
 Exit status: 0 at least one failure explained (or the rule shown), 1 nothing recognised as a
 Replicate authentication failure, 2 usage error (unreadable file, unknown rule id).
 
-The token facts (is REPLICATE_API_TOKEN set, its shape), the .env file and the client version
-are those of this shell and environment: run the command where the failing program runs, or
-name the program's client version with --client. Tokens in the input are masked in the output.
+The facts come from the text: the header value it prints, what the API's answer says about
+the token sent ("You did not pass an authentication token": none was sent), the client
+generation and Python version its frames and messages show. This shell's environment is not
+read, so a traceback from CI or a colleague's machine is explained as it is. With --here, the
+token facts (is REPLICATE_API_TOKEN set, its shape), the .env file and the installed client of
+this shell are added (what the text shows still takes precedence): use it where the failing
+program runs. Tokens in the input are masked in the output.
 """
 
 
@@ -97,9 +103,9 @@ def _explain(args: argparse.Namespace) -> int:
         if args.file is not None:
             raise UsageError("give either FILE or --rule ID, not both")
         return print_rule(find_rule(ruleset, args.rule), ruleset, args.format)
-    client = _check_version(args.client) or "detect"
+    client = _check_version(args.client) or ("detect" if args.here else None)
     text, name = _read_input(args.file)
-    results = explain_text(text, ruleset, client=client)
+    results = explain_text(text, ruleset, os.environ if args.here else None, client=client)
     explained = [r for r in results if r.explanation is not None]
     redactor = Redactor.from_environ(os.environ)
     if args.format == "json":
@@ -145,20 +151,20 @@ def _explain(args: argparse.Namespace) -> int:
             out.extend(f"  {_headline(found, redactor)}" for found in result.chain.exceptions)
         explanation = result.explanation
         if explanation is None and result.candidates:
-            out.append(
-                wrap(
-                    "This looks like a Replicate authentication failure, but in this shell's "
-                    "environment "
-                    f"no rule applies (the shapes of {', '.join(result.candidates)} match). The "
-                    "token "
-                    "facts are read from the environment the command runs in: run "
-                    "`replicate-explain "
-                    "explain` (or `replicate-explain doctor`) where the failing program runs, or "
-                    "name its "
-                    "client version with --client."
-                )
-                + "\n"
+            shapes = ", ".join(result.candidates)
+            hint = (
+                "This looks like a Replicate authentication failure, but in this shell's environment "
+                f"no rule applies (the shapes of {shapes} match). Run `replicate-explain explain "
+                "--here` (or `replicate-explain doctor`) where the failing program runs, or name its "
+                "client version with --client."
+                if args.here
+                else "This looks like a Replicate authentication failure, but the text does not show "
+                f"enough to tell which rule applies (the shapes of {shapes} match). Run "
+                "`replicate-explain explain --here` where the failing program runs to add that "
+                "shell's environment (the variable, .env, the installed client), or name the "
+                "client version with --client."
             )
+            out.append(wrap(hint) + "\n")
             continue
         if explanation is None:
             out.append("  (not a Replicate authentication failure that replicate-explain knows)\n")
@@ -197,6 +203,12 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     )
     parser.add_argument("--rule", metavar="ID", help="print the full explanation of rule ID (see `rules list`)")
     parser.add_argument("--client", metavar="VERSION", help="explain as if this replicate version were installed")
+    parser.add_argument(
+        "--here",
+        action="store_true",
+        help="also read this shell's environment (REPLICATE_API_TOKEN, .env, the installed client); "
+        "by default only the text counts",
+    )
     parser.add_argument(
         "--echo",
         action="store_true",

@@ -3,7 +3,7 @@
 Each ``tests/corpus/*.yaml`` item holds text a user posted about a failure, the cause its thread
 established and the rule that should explain it (``expect``; ``null``: nothing should). The text
 goes through :func:`replicate_explain._pasted.explain_text` as ``replicate-explain explain``
-would read it, but with an empty environment, no client version and an empty working directory,
+would read it, but with no environment (as `explain` without --here), no client version and no working directory,
 so nothing of the machine that runs the score counts: every fact must come from the text.
 
 Run ``python tests/corpus/score.py`` (``--verbose``: one line per item) to print the score that
@@ -177,7 +177,7 @@ def run_item(item: Item, rules: RuleSet, cwd: str) -> Outcome:
     """Explain ``item.text`` as pasted text with no environment, no client version, an empty cwd."""
     from replicate_explain._pasted import explain_text
 
-    results = explain_text(item.text, rules, {}, client=None, cwd=cwd)
+    results = explain_text(item.text, rules, None, client=None, cwd=cwd)
     shown = tuple(r.explanation.rule_id for r in results if r.explanation is not None)
     candidates = tuple(sorted({c for r in results for c in r.candidates}))
     return Outcome(item, shown, candidates, len(results))
