@@ -32,8 +32,10 @@ SECRET_VARIABLES = (
 MIN_SECRET_LEN = 6
 
 _PATTERNS = (
-    # Current tokens: r8_ followed by letters and digits (any length, to catch truncations).
-    re.compile(r"r8_(?:(?!r8_)[A-Za-z0-9]){4,}"),  # two tokens back to back: two matches
+    # Current tokens: r8_ followed by letters and digits (any length, to catch truncations),
+    # two tokens back to back: two matches; not a lower-case name after the dot of a dotted name
+    # (the fact name token.r8_prefix).
+    re.compile(r"r8_(?!(?<=\w\.r8_)[a-z]*(?![A-Za-z0-9]))(?:(?!r8_)[A-Za-z0-9]){4,}"),
     # The credential after an auth scheme, as in b'Bearer abc\n' or 'Token abc'.
     # `None` is kept: 0.14.0-0.15.2 send "Token None", which is evidence, not a secret.
     re.compile(

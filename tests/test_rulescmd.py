@@ -210,7 +210,8 @@ def test_rules_commands_do_not_depend_on_the_working_directory(tmp_path: Path, a
 def test_check_paths_reports_rule_errors(tmp_path: Path) -> None:
     """In process: ``check_paths`` returns the schema error of a broken file and the failing case
     of another as ``RuleError``s, each printing as ``file:line: key: problem``."""
-    broken = tmp_path / "broken.yaml"
+    (tmp_path / "mine").mkdir()
+    broken = tmp_path / "mine" / "token-unset.yaml"
     broken.write_text(_retitled("token-unset", "Mine").replace("summary:", "sumary:"), encoding="utf-8")
     failing = tmp_path / "token-empty.yaml"
     text = _retitled("token-empty", "Theirs").replace("expect: token-empty", "expect: token-unset", 1)
@@ -226,3 +227,100 @@ def test_check_paths_reports_rule_errors(tmp_path: Path) -> None:
     assert (case.path, case.line, case.key) == (str(failing), case_line, "cases[0]")
     assert str(case) == f"{failing}:{case_line}: cases[0]: {case.problem}"
     assert case.problem.endswith("expected 'token-unset', got 'token-empty'")
+
+
+# Five distinct mistakes in one copy of token-unset: (what the text was, what it becomes).
+FIVE_MISTAKES = (
+    ("severity: error\n", "severity: fatal\n"),
+    ('      message: "No API token provided"', '      message: "No API (token"'),
+    ("    token.state: unset\n", "    token.sate: unset\n"),
+    ("summary: >-", "sumary: >-"),
+    ('    client: "0.11.0"\n', '    client: "0.11.0"\n    sent: maybe\n'),
+)
+
+
+def _five_mistakes(directory: Path) -> tuple[Path, list[tuple[int, str]]]:
+    """A rule file with the five mistakes, and the (line, key) each should be reported at."""
+    text = (BUNDLED / "token-unset.yaml").read_text(encoding="utf-8")
+    for before, after in FIVE_MISTAKES:
+        assert text.count(before) == 1, before
+        text = text.replace(before, after)
+    path = directory / "token-unset.yaml"
+    path.write_text(text, encoding="utf-8")
+    lines = text.splitlines()
+
+    def line(start: str) -> int:
+        return next(number for number, line in enumerate(lines, 1) if line.startswith(start))
+
+    return path, [
+        (2, "severity"),
+        (line('      message: "No API (token"'), "match.exceptions[0].message"),
+        (line("    token.sate:"), "match.facts.token.sate"),
+        (line("sumary:"), "sumary"),
+        (line("    sent: maybe"), "cases[2].sent"),
+    ]
+
+
+def test_check_paths_reports_every_mistake_of_a_file_in_one_run(tmp_path: Path) -> None:
+    """Five distinct mistakes in one file are five ``RuleError``s from one ``check_paths`` call,
+    in line order, each with its key path, and "did you mean" where a key or fact is misspelt;
+    the file's rule is not checked further (no rules, no cases)."""
+    path, where = _five_mistakes(tmp_path)
+    rules, problems, cases = check_paths([path])
+    assert (rules, cases) == ([], 0)
+    assert [(p.path, p.line, p.key) for p in problems] == [(str(path), line, key) for line, key in where]
+    assert [p.hint for p in problems] == [
+        None,
+        None,
+        "did you mean 'token.state'?",
+        "did you mean 'summary'?",
+        None,
+    ]
+    assert [p.problem.split(";")[0].split(":")[0] for p in problems] == [
+        "expected one of error, warning, got 'fatal'",
+        "invalid regular expression 'No API (token'",
+        "unknown fact",
+        "unknown key",
+        "expected absent, matches, differs or unknown, got 'maybe'",
+    ]
+
+
+def test_a_broken_file_loads_as_one_error_naming_the_rest(tmp_path: Path) -> None:
+    """At run time the file is skipped with one error (its first problem) that counts the
+    others and names the command that lists them, so the excepthook warns in one line."""
+    path, where = _five_mistakes(tmp_path)
+    loaded = load_rules([tmp_path])
+    (error,) = loaded.errors
+    assert loaded.rules == ()
+    assert (error.line, error.key) == where[0]
+    assert str(error) == (
+        f"{path}:2: severity: expected one of error, warning, got 'fatal' "
+        f"(and 4 more problems: replicate-explain rules check {path})"
+    )
+
+
+@pytest.mark.e2e
+def test_check_prints_every_mistake_in_one_run(tmp_path: Path) -> None:
+    """Through the console script: the five mistakes print as five ``file:line: key:`` lines,
+    then the verdict; exit 1."""
+    path, where = _five_mistakes(tmp_path)
+    done = run_cli("rules", "check", str(path))
+    lines = done.stdout.splitlines()
+    assert done.returncode == 1
+    assert [line.split(": ")[:2] for line in lines[:-1]] == [[f"{path}:{n}", key] for n, key in where]
+    assert lines[-1] == "checked 0 rules and 0 cases: 5 problems"
+
+
+def test_fact_names_are_not_masked_as_tokens() -> None:
+    """``rules check`` prints its output through the redactor: the fact names it lists (such as
+    ``token.r8_prefix``) come out whole, while a token after a dot or back to back with another
+    is still masked."""
+    from clients import CANARY
+
+    from replicate_explain._facts import FACTS
+    from replicate_explain._redact import MASK, Redactor
+
+    listing = ", ".join(FACTS)
+    assert "token.r8_prefix" in listing
+    assert Redactor()(f"expected one of: {listing}") == f"expected one of: {listing}"
+    assert Redactor()(f"token.{CANARY}, r8_abcdef. {CANARY}{CANARY}") == f"token.{MASK}, {MASK}. {MASK}{MASK}"

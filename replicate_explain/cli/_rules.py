@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .._errors import RuleError
+from .._errors import RuleError, RuleErrors
 from .._rules import Rule, RuleSet
 from ._output import DATA_FORMAT_CHOICES, EXIT_OK, EXIT_PROBLEMS, UsageError, add_format, write, write_json
 from ._ruledoc import find_rule, print_rule, rule_source
@@ -112,6 +112,9 @@ def check_paths(paths: Sequence[Path]) -> tuple[list[Rule], list[RuleError], int
     for path in files:
         try:
             rule = load_file(path)
+        except RuleErrors as error:
+            problems.extend(error.errors)
+            continue
         except RuleError as error:
             problems.append(error)
             continue
