@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from commandline import cli_env, run_cli, run_json
 
 from replicate_explain._errors import RuleError
@@ -82,7 +83,8 @@ def test_a_user_rule_overrides_the_bundled_one(tmp_path: Path) -> None:
 
 @pytest.mark.e2e
 def test_list_reports_broken_user_rules_and_exits_1(tmp_path: Path) -> None:
-    """A malformed user rule is listed on stderr as file:line: key: problem; exit 1."""
+    """A malformed user rule is listed on stderr as file:line: key: problem, its first one,
+    counting the others (here: no case expects the file's id); exit 1."""
     bad = _retitled("token-unset", "x").replace("severity: error", "severity: fatal")
     env = _user_rules(tmp_path, **{"my-rule.yaml": bad})
     done = run_cli("rules", "list", env=env)
@@ -90,7 +92,7 @@ def test_list_reports_broken_user_rules_and_exits_1(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert (
         done.stderr == f"replicate-explain: broken rule file: {path}:2: severity: "
-        "expected one of error, warning, got 'fatal'\n"
+        f"expected one of error, warning, got 'fatal' (and 1 more problem: replicate-explain rules check {path})\n"
     )
 
 
@@ -324,3 +326,85 @@ def test_fact_names_are_not_masked_as_tokens() -> None:
     assert "token.r8_prefix" in listing
     assert Redactor()(f"expected one of: {listing}") == f"expected one of: {listing}"
     assert Redactor()(f"token.{CANARY}, r8_abcdef. {CANARY}{CANARY}") == f"token.{MASK}, {MASK}. {MASK}{MASK}"
+
+
+def test_rules_new_writes_a_skeleton_that_passes_check(tmp_path: Path) -> None:
+    """``new_rule`` writes ``DIR/ID.yaml`` (making DIR), which ``check_paths`` accepts with its
+    two cases; every place to fill in is marked TODO, and the file says how to check it."""
+    from replicate_explain.cli._rules import new_rule
+
+    path = new_rule("proxy-strips-auth", tmp_path / "my-rules")
+    text = path.read_text(encoding="utf-8")
+    rules, problems, cases = check_paths([path])
+    assert path == tmp_path / "my-rules" / "proxy-strips-auth.yaml"
+    assert ([rule.id for rule in rules], problems, cases) == (["proxy-strips-auth"], [], 2)
+    data = yaml.safe_load(text)
+    assert sorted(key for key, value in data.items() if "TODO" in str(value)) == [
+        "cases",
+        "examples",
+        "fix",
+        "match",
+        "references",
+        "summary",
+        "title",
+        "why",
+    ]
+    assert f"#   replicate-explain rules check {path}\n" in text
+    assert rules[0].title == "TODO: one line that states the problem (not the fix)"
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "message"),
+    [
+        ("My_Rule", "'My_Rule' is not a rule id; expected kebab-case such as 'proxy-strips-auth'"),
+        (
+            "token-unset",
+            "'token-unset' is a bundled rule, which a rule with that id replaces; "
+            "choose another id, or pass --force to replace it",
+        ),
+    ],
+)
+def test_rules_new_refuses_a_bad_or_bundled_id(tmp_path: Path, rule_id: str, message: str) -> None:
+    """An id that is not kebab-case, or a bundled rule's id without ``force``, is a usage error
+    and writes nothing."""
+    from replicate_explain.cli._output import UsageError
+    from replicate_explain.cli._rules import new_rule
+
+    with pytest.raises(UsageError) as caught:
+        new_rule(rule_id, tmp_path)
+    assert (str(caught.value), list(tmp_path.iterdir())) == (message, [])
+
+
+def test_rules_new_does_not_overwrite_without_force(tmp_path: Path) -> None:
+    """An existing file is kept unless ``force``; ``force`` also allows a bundled rule's id."""
+    from replicate_explain.cli._output import UsageError
+    from replicate_explain.cli._rules import new_rule
+
+    path = tmp_path / "mine.yaml"
+    path.write_text("my work\n", encoding="utf-8")
+    with pytest.raises(UsageError) as caught:
+        new_rule("mine", tmp_path)
+    assert (str(caught.value), path.read_text(encoding="utf-8")) == (
+        f"{path} exists; pass --force to overwrite it",
+        "my work\n",
+    )
+    assert new_rule("mine", tmp_path, force=True).read_text(encoding="utf-8").startswith("# A replicate-explain rule")
+    assert new_rule("token-unset", tmp_path, force=True) == tmp_path / "token-unset.yaml"
+
+
+@pytest.mark.e2e
+def test_rules_new_then_check_through_the_console_script(tmp_path: Path) -> None:
+    """``rules new ID --dir DIR`` writes the skeleton and says how to check it; ``rules check``
+    of that file passes; a bundled rule's id exits 2 with the reason on stderr."""
+    done = run_cli("rules", "new", "proxy-strips-auth", "--dir", str(tmp_path))
+    path = tmp_path / "proxy-strips-auth.yaml"
+    assert (done.returncode, done.stdout) == (
+        0,
+        f"wrote {path}: replace each TODO (docs/RULES.md is the reference), then run\n"
+        f"  replicate-explain rules check {path}\n",
+    )
+    checked = run_cli("rules", "check", str(path))
+    assert (checked.returncode, checked.stdout) == (0, "checked 1 rule and 2 cases: ok\n")
+    refused = run_cli("rules", "new", "token-unset", "--dir", str(tmp_path))
+    assert (refused.returncode, refused.stdout) == (2, "")
+    assert "'token-unset' is a bundled rule" in refused.stderr
