@@ -199,9 +199,10 @@ def test_a_bug_in_the_explainer_never_loses_the_traceback(api: LoopbackAPI) -> N
 
 @pytest.mark.e2e
 def test_a_broken_rule_file_is_named_and_the_other_rules_still_work(api: LoopbackAPI, tmp_path: Any) -> None:
-    """A malformed user rule: a one-line message naming the file, line and key, after the panel."""
+    """A malformed user rule (a copy of token-empty with one misspelt key): a one-line message
+    naming the file, line and key, after the panel."""
     text = (REPO_ROOT / "tests" / "data" / "schema-example-rule.yaml").read_text(encoding="utf-8")
-    (tmp_path / "my-rule.yaml").write_text(
+    (tmp_path / "token-empty.yaml").write_text(
         text.replace(
             "    - type: httpx.LocalProtocolError\n      message:",
             "    - type: httpx.LocalProtocolError\n      mesage:",
@@ -213,7 +214,7 @@ def test_a_broken_rule_file_is_named_and_the_other_rules_still_work(api: Loopbac
     result = run_program(RUN, "1.0.7", api, None, {**JSON, "REPLICATE_EXPLAIN_RULES": str(tmp_path)})
     assert rule_shown(result.stderr) == "token-unset"
     assert result.stderr.splitlines()[-1] == (
-        f"replicate-explain: skipped a rule file: {tmp_path / 'my-rule.yaml'}:{line}: match.exceptions[1].mesage: "
+        f"replicate-explain: skipped a rule file: {tmp_path / 'token-empty.yaml'}:{line}: match.exceptions[1].mesage: "
         "unknown key; expected one of: type, message, attributes (did you mean 'message'?)"
     )
 
