@@ -1,5 +1,4 @@
-"""``replicate-explain rules list | show ID | check [PATH ...] | new ID``: the rules in force, one in
-full, validation, and a skeleton to write a rule from.
+"""``replicate-explain rules list | show | check | new``: the rules in force, one, validation, a skeleton.
 
 ``rules check`` reports every problem as a :class:`~replicate_explain.RuleError`
 (``file:line: key: problem``): the schema errors of loading a file, duplicate ids, and cases
