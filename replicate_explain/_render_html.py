@@ -1,19 +1,21 @@
 """The HTML renderer: an explanation as a self-contained HTML panel, for Jupyter front ends.
 
 It follows the terminal panel (``_render``, whose pure helpers it reuses: the code label, the
-diff, the evidence shown): the title, the user's call site, the evidence, the fix steps and the
-code as a diff, with the long sections (what happened, why, workaround, prevention, links) in a
-``<details>`` element a click opens, open from the start when ``REPLICATE_EXPLAIN_DETAIL=full``.
-Standard library only (rich stays inside ``_render``'s functions): inline styles, no script,
-and every text from the data escaped. Colours are the border red, translucent tints and
-``inherit``, so the panel reads on light and dark notebook themes.
+diff, the evidence and fix steps shown): the title, the user's call site, the evidence, the fix
+steps and the code as a diff. The long sections (further fix steps, what happened, why,
+workaround, prevention, links) are in a ``<details>`` element, open from the start when
+``REPLICATE_EXPLAIN_DETAIL=full``: in a notebook one click opens it (no kernel restart with
+another environment), and a notebook exported to HTML keeps every section. Standard library
+only (rich stays inside ``_render``'s functions): inline styles, no script, every text from the
+data escaped. Colours are the border red, translucent tints and ``inherit``, so the panel reads
+on light and dark notebook themes.
 """
 
 from __future__ import annotations
 
 import re
 
-from ._render import choose_detail, code_label, diff_lines, shown_evidence
+from ._render import choose_detail, code_label, diff_lines, shown_evidence, shown_fix
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -96,13 +98,21 @@ def explanation_html(explanation: Explanation, *, detail: str | None = None) -> 
     parts += [f"<li>{_prose(line)}</li>" for line in shown_evidence(explanation, full)]
     parts.append("</ul>")
     parts.append(f'<h4 {_HEADING}>Fix</h4><ol style="margin:0">')
-    parts += [f"<li>{_prose(step)}</li>" for step in explanation.fix]
+    steps = shown_fix(explanation, full)
+    parts += [f"<li>{_prose(step)}</li>" for step in steps]
     parts.append("</ol>")
     if explanation.code is not None:
         parts += _code(explanation)
     if explanation.also:
         parts.append(f'<p style="margin:0.8em 0 0 0"><b>Also possible:</b> {_esc(", ".join(explanation.also))}</p>')
-    more = [_section("What happened", explanation.summary), _section("Why", explanation.why)]
+    more = []
+    if len(steps) < len(explanation.fix):
+        more += [
+            f'<h4 {_HEADING}>More fix steps</h4><ol start="{len(steps) + 1}" style="margin:0">',
+            *(f"<li>{_prose(step)}</li>" for step in explanation.fix[len(steps) :]),
+            "</ol>",
+        ]
+    more += [_section("What happened", explanation.summary), _section("Why", explanation.why)]
     more += [
         _section(name, body)
         for name, body in (("Workaround", explanation.workaround), ("Prevention", explanation.prevention))

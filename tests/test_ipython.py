@@ -7,6 +7,7 @@ checked is what a user would save: the cell outputs of the executed notebook.
 
 from __future__ import annotations
 
+import dataclasses
 import html.parser
 import json
 import os
@@ -246,6 +247,23 @@ def test_the_html_panel_follows_the_terminal_panel_and_escapes_all_data(detail: 
     assert parsed.links == [("https://example.com/a?b=1&c=2", "color:inherit;text-decoration:underline")]
     assert parsed.details == [detail == "full"]
     assert "<script>" not in text
+
+
+def test_the_html_panel_shows_three_fix_steps_and_folds_the_rest() -> None:
+    """As in the terminal, the first three fix steps show; the others continue the numbering
+    inside the fold (``<ol start="4">``), and the full view shows them all in one list."""
+    explanation = dataclasses.replace(_html_explanation(), fix=("One.", "Two.", "Three.", "Four."))
+    short = explanation_html(explanation, detail="short")
+    full = explanation_html(explanation, detail="full")
+    lists = re.compile(r"<ol([^>]*)>(.*?)</ol>", flags=re.S)
+    assert [(attrs, re.findall(r"<li>(.*?)</li>", items)) for attrs, items in lists.findall(short)] == [
+        (' style="margin:0"', ["One.", "Two.", "Three."]),
+        (' start="4" style="margin:0"', ["Four."]),
+    ]
+    assert short.index('<ol start="4"') > short.index("<details")
+    assert [re.findall(r"<li>(.*?)</li>", items) for _, items in lists.findall(full)] == [
+        ["One.", "Two.", "Three.", "Four."]
+    ]
 
 
 def test_the_html_code_is_one_diff_block_whose_copy_is_the_fixed_code() -> None:
