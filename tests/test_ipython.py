@@ -323,6 +323,8 @@ def run_notebook(cells: list[str], env: dict[str, str], cwd: Path) -> Any:
     return notebook
 
 
+#: Terminal IPython's name for the code of one input: <ipython-input-N-HASH>.
+_INPUT = re.compile(r"<ipython-input-\d+-[0-9a-f]+>")
 _HTML_RULE = re.compile(r'data-rule-id="([^"]+)"')
 _PLAIN_RULE = re.compile(r"^replicate-explain: ([a-z0-9-]+): ")
 
@@ -668,13 +670,18 @@ def test_terminal_ipython_prints_the_masked_traceback_then_the_ansi_panel(
 
 @pytest.mark.e2e
 def test_terminal_ipython_prints_plain_text_when_colour_is_off(terminal_run: Any) -> None:
-    """With NO_COLOR (and output to a pipe) the panel is the plain-text form."""
+    """With NO_COLOR (and output to a pipe) the panel is the plain-text form: the title, then
+    the input line that made the call."""
     result = terminal_run({"NO_COLOR": "1"})
     _, after = _after_traceback(result.stdout)
     assert "\x1b[" not in after
     lines = after.splitlines()
     title = "REPLICATE_API_TOKEN has whitespace or a line break around it"
-    assert lines[:2] == [f"replicate-explain: token-whitespace: {title}", ""]
+    assert [lines[0], _INPUT.sub("<ipython-input>", lines[1]), lines[2]] == [
+        f"replicate-explain: token-whitespace: {title}",
+        f"at <ipython-input>:1  {RUN}",
+        "",
+    ]
     assert leaks(result.stdout + result.stderr, CANARY) == []
 
 
@@ -813,7 +820,12 @@ def test_terminal_ipython_started_with_the_install_explains_without_load_ext(api
     _, after = _after_traceback(result.stdout)
     panel, _, rest = after.partition("ZeroDivisionError")
     title = "REPLICATE_API_TOKEN has whitespace or a line break around it"
-    assert panel.splitlines()[:2] == [f"replicate-explain: token-whitespace: {title}", ""]
+    lines = panel.splitlines()
+    assert [lines[0], _INPUT.sub("<ipython-input>", lines[1]), lines[2]] == [
+        f"replicate-explain: token-whitespace: {title}",
+        f"at <ipython-input>:1  {RUN}",
+        "",
+    ]
     assert "replicate-explain" not in rest
     assert (result.returncode, leaks(result.stdout + result.stderr, CANARY)) == (0, [])
 
