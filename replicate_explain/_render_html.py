@@ -26,12 +26,11 @@ __all__ = ["explanation_html"]
 _CODE_SPAN = re.compile(r"`([^`\n]+)`")
 _BORDER = "#d33c3c"
 _HEADING = 'style="margin:0.8em 0 0.2em 0;font-size:1em"'
-# Removed lines: a red tint, struck through, and left out of a copy (with every mark), so that
-# selecting the code block copies the fixed program. Added lines: a green tint.
+# Removed lines: a red tint, and left out of a copy (with every mark), so that selecting the
+# code block copies the fixed program. Added lines: a green tint.
 _LINE_STYLES = {
     " ": "display:block",
-    "-": "display:block;background:rgba(211,60,60,0.16);text-decoration:line-through;"
-    "text-decoration-color:rgba(211,60,60,0.6);user-select:none;-webkit-user-select:none",
+    "-": "display:block;background:rgba(211,60,60,0.16);user-select:none;-webkit-user-select:none",
     "+": "display:block;background:rgba(46,160,67,0.2)",
 }
 _MARK_STYLE = "user-select:none;-webkit-user-select:none;opacity:0.7"
