@@ -32,3 +32,22 @@ class RuleError(ValueError):
         if hint:
             text += f" ({hint})"
         super().__init__(text)
+
+
+class RuleErrors(RuleError):
+    """Every problem of one rule file (``errors``, in line order); it reads as the first.
+
+    ``str()`` is the first problem and, when there are more, how many and the command that
+    lists them all: the excepthook skips the file and reports it in one line.
+    """
+
+    def __init__(self, errors: tuple[RuleError, ...]) -> None:
+        first = errors[0]
+        super().__init__(first.path, first.key, first.problem, line=first.line, hint=first.hint)
+        self.errors = errors
+        if len(errors) > 1:
+            more = len(errors) - 1
+            self.args = (
+                f"{self.args[0]} (and {more} more problem{'s' if more != 1 else ''}: "
+                f"replicate-explain rules check {first.path})",
+            )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING, Any
 
@@ -21,6 +22,10 @@ FORMATS = ("rich", "plain", "json")
 FORMAT_ENV = "REPLICATE_EXPLAIN_FORMAT"
 DETAIL_ENV = "REPLICATE_EXPLAIN_DETAIL"
 ERROR_EVIDENCE = "the error raised: "
+#: The evidence line that names the installed client (the matcher's wording).
+INSTALLED = re.compile(r"replicate \S+ is installed \(Python |the replicate package is not installed \(Python ")
+#: The fix steps the short view shows; the rest are in the full view.
+SHORT_FIX_STEPS = 3
 
 
 def choose_format(stream: Any, environ: Mapping[str, str] | None = None) -> str:
@@ -78,17 +83,29 @@ def diff_lines(broken: str, fixed: str) -> list[tuple[str, str]]:
     return out
 
 
+def shown_fix(explanation: Explanation, full: bool) -> tuple[str, ...]:
+    """The fix steps to show: the short view shows the first ``SHORT_FIX_STEPS``."""
+    return explanation.fix if full else explanation.fix[:SHORT_FIX_STEPS]
+
+
 def more_hint(explanation: Explanation) -> str:
-    """Where the short view's missing sections are."""
-    return f"More: replicate-explain explain --rule {explanation.rule_id}"
+    """Where the short view's missing sections (and fix steps it leaves out) are."""
+    hidden = len(explanation.fix) - len(shown_fix(explanation, False))
+    steps = f" (+{hidden} fix step{'s' if hidden != 1 else ''})" if hidden else ""
+    return f"More{steps}: replicate-explain explain --rule {explanation.rule_id}"
 
 
 def shown_evidence(explanation: Explanation, full: bool) -> tuple[str, ...]:
     """The evidence to show: the short view leaves out the error's own line (the traceback
-    right above ends with it)."""
+    right above ends with it) and, when there is code, the installed version (the code's label
+    names it)."""
     if full:
         return explanation.evidence
-    return tuple(line for line in explanation.evidence if not line.startswith(ERROR_EVIDENCE))
+    return tuple(
+        line
+        for line in explanation.evidence
+        if not line.startswith(ERROR_EVIDENCE) and not (explanation.code is not None and INSTALLED.match(line))
+    )
 
 
 def _call_site_line(explanation: Explanation) -> str | None:
@@ -113,7 +130,7 @@ def render_plain(explanation: Explanation, *, detail: str | None = None) -> str:
     if full:
         out += ["", "Why:", wrap(explanation.why)]
     out += ["", "Fix:"]
-    out += [wrap(f"{number}. {step}", hanging=3) for number, step in enumerate(explanation.fix, 1)]
+    out += [wrap(f"{number}. {step}", hanging=3) for number, step in enumerate(shown_fix(explanation, full), 1)]
     if explanation.code is not None:
         out += ["", f"{code_label(explanation)}, - broken, + fixed:"]
         out += [f"{mark} {line}".rstrip() for mark, line in diff_lines(explanation.code.broken, explanation.code.fixed)]
@@ -203,13 +220,15 @@ def panel(explanation: Explanation, width: int = 100, *, detail: str | None = No
     if full:
         parts += [Text(), heading("Why"), Text(explanation.why)]
     parts += [Text(), heading("Fix")] if full else [heading("Fix")]
-    parts.append(_listing([f"{n}." for n in range(1, len(explanation.fix) + 1)], explanation.fix))
+    steps = shown_fix(explanation, full)
+    parts.append(_listing([f"{n}." for n in range(1, len(steps) + 1)], steps))
     after: list[Any] = []
     if explanation.code is not None:
         rows = _code_rows(explanation)
         fits = max(row.cell_len for row in rows) <= width - 4
         label = code_label(explanation) + ("" if fits else ", below the box (too wide for it)")
-        parts += [Text(), Text.assemble(("Code", "bold"), (label[len("Code") :], "dim"))]
+        parts += [Text()] if full else []
+        parts.append(Text.assemble(("Code", "bold"), (label[len("Code") :], "dim")))
         if fits:
             parts += rows
         else:

@@ -1,9 +1,11 @@
 """The rule-file schema: the keys each mapping takes, and the check of each value.
 
 Every check raises a :class:`~replicate_explain.RuleError` naming the file, line, key path,
-what was expected and, for a near miss, the likely intended key. The checks return plain
-values (strings, patterns, mappings); ``_rules`` assembles them into the rule model. PyYAML
-and packaging are imported inside the functions that need them.
+what was expected and, for a near miss, the likely intended key. ``Source.check`` runs one
+check and records its error instead of stopping, so that a file's every mistake is reported
+in one run (one error per key path). The checks return plain values (strings, patterns,
+mappings); ``_rules`` assembles them into the rule model. PyYAML and packaging are imported
+inside the functions that need them.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ import difflib
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from ._errors import RuleError
 from ._facts import ADAPTER_FACTS, FACTS, FactValue
+
+T = TypeVar("T")
 
 DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+$")
 
@@ -60,14 +64,38 @@ CASE_EXC_KEYS = {"type": True, "mro": False, "message": False, "attributes": Fal
 
 
 class Source:
-    """A rule file's path and text; the positions of its keys, for ``file:line`` messages, are
-    worked out only when there is an error to report (a second parse costs as much as the first).
+    """A rule file's path and text, and the problems found in it so far.
+
+    The positions of its keys, for ``file:line`` messages, are worked out only when there is an
+    error to report (a second parse costs as much as the first).
     """
 
     def __init__(self, path: str, text: str) -> None:
         self.path = path
         self.text = text
         self._lines: dict[str, int] | None = None
+        self.problems: list[RuleError] = []
+        self.covered: set[str] = set()
+        """Key paths already explained (a misspelt key's hint names the key it stands for)."""
+
+    def record(self, error: RuleError) -> None:
+        """Keep ``error`` unless its key path, or a key it lies under, already has a problem."""
+        for key in (*(p.key for p in self.problems), *self.covered):
+            if key and (error.key == key or error.key.startswith((f"{key}.", f"{key}["))):
+                return
+        self.problems.append(error)
+
+    def check(self, default: T, run: Callable[..., T], *args: Any) -> T:
+        """``run(*args)``, or ``default`` after recording the :class:`RuleError` it raised."""
+        try:
+            return run(*args)
+        except RuleError as error:
+            self.record(error)
+            return default
+
+    def failed(self, prefix: str) -> bool:
+        """Whether a problem was recorded at or under the key path ``prefix``."""
+        return any(p.key == prefix or p.key.startswith((f"{prefix}.", f"{prefix}[")) for p in self.problems)
 
     @property
     def lines(self) -> dict[str, int]:
@@ -119,22 +147,28 @@ def join(prefix: str, key: str) -> str:
     return f"{prefix}.{key}" if prefix else key
 
 
-def check_keys(src: Source, data: Any, schema: Mapping[str, bool], prefix: str) -> dict[str, Any]:
+def check_keys(src: Source, data: Any, schema: Mapping[str, bool], prefix: str) -> Mapping[str, Any]:
+    """Record every unknown and every missing key of the mapping ``data``; raise if it is none.
+
+    A missing key that a misspelt one's "did you mean" names is not reported twice: the
+    checks of its value that follow are silenced too. Callers read keys with ``.get``.
+    """
     if not isinstance(data, dict):
         raise src.error(prefix or "(top level)", f"expected a mapping, got {kind(data)}")
+    meant: set[str] = set()
     for key in data:
         if not isinstance(key, str) or key not in schema:
             close = difflib.get_close_matches(str(key), list(schema), n=1)
             hint = f"did you mean '{close[0]}'?" if close else None
-            raise src.error(
-                join(prefix, str(key)),
-                f"unknown key; expected one of: {', '.join(schema)}",
-                hint,
-            )
+            if close and close[0] not in data:
+                meant.add(close[0])
+            src.record(src.error(join(prefix, str(key)), f"unknown key; expected one of: {', '.join(schema)}", hint))
     for key, required in schema.items():
-        if required and key not in data:
+        if key in meant:
+            src.covered.add(join(prefix, key))
+        elif required and key not in data:
             needed = ", ".join(name for name, must in schema.items() if must)
-            raise src.error(join(prefix, key), f"missing required key; expected all of: {needed}")
+            src.record(src.error(join(prefix, key), f"missing required key; expected all of: {needed}"))
     return data
 
 

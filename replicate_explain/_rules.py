@@ -21,12 +21,13 @@ from typing import Any
 
 from . import _rule_schema as schema
 from ._common import rule_files
-from ._errors import RuleError
+from ._errors import RuleError, RuleErrors
 from ._facts import FactValue
 
 RULES_ENV = "REPLICATE_EXPLAIN_RULES"
 ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 SEVERITIES = ("error", "warning")
+NOTHING: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -147,13 +148,13 @@ def _patterns(src: schema.Source, value: Any, prefix: str = "match") -> tuple[Ex
         raise src.error(key, f"expected a non-empty list of exception shapes, got {schema.kind(value)}")
     patterns = []
     for index, item in enumerate(value):
-        prefix = f"{key}[{index}]"
-        item = schema.check_keys(src, item, schema.PATTERN_KEYS, prefix)
+        where = f"{key}[{index}]"
+        item = src.check(NOTHING, schema.check_keys, src, item, schema.PATTERN_KEYS, where)
         patterns.append(
             ExceptionPattern(
-                type=schema.dotted(src, item["type"], f"{prefix}.type"),
-                message=schema.regex(src, item.get("message"), f"{prefix}.message"),
-                attributes=schema.scalar_map(src, item.get("attributes"), f"{prefix}.attributes"),
+                type=src.check("", schema.dotted, src, item.get("type"), f"{where}.type"),
+                message=src.check(None, schema.regex, src, item.get("message"), f"{where}.message"),
+                attributes=src.check(NOTHING, schema.scalar_map, src, item.get("attributes"), f"{where}.attributes"),
             )
         )
     return tuple(patterns)
@@ -164,17 +165,19 @@ def _examples(src: schema.Source, value: Any) -> tuple[Example, ...]:
         raise src.error("examples", f"expected a non-empty list of broken/fixed examples, got {schema.kind(value)}")
     out = []
     for index, item in enumerate(value):
-        prefix = f"examples[{index}]"
-        item = schema.check_keys(src, item, schema.EXAMPLE_KEYS, prefix)
+        where = f"examples[{index}]"
+        item = src.check(NOTHING, schema.check_keys, src, item, schema.EXAMPLE_KEYS, where)
         out.append(
             Example(
-                client=schema.specifier(src, item.get("client"), f"{prefix}.client"),
-                broken=schema.code(src, item, "broken", prefix),
-                fixed=schema.code(src, item, "fixed", prefix),
-                environ=schema.scalar_map(src, item.get("environ"), f"{prefix}.environ"),
-                fixed_environ=schema.scalar_map(src, item.get("fixed_environ"), f"{prefix}.fixed_environ"),
-                files=schema.files(src, item.get("files"), f"{prefix}.files"),
-                requires=schema.text_list(src, item, "requires", required=False, prefix=prefix),
+                client=src.check("", schema.specifier, src, item.get("client"), f"{where}.client"),
+                broken=src.check("", schema.code, src, item, "broken", where),
+                fixed=src.check("", schema.code, src, item, "fixed", where),
+                environ=src.check(NOTHING, schema.scalar_map, src, item.get("environ"), f"{where}.environ"),
+                fixed_environ=src.check(
+                    NOTHING, schema.scalar_map, src, item.get("fixed_environ"), f"{where}.fixed_environ"
+                ),
+                files=src.check(NOTHING, schema.files, src, item.get("files"), f"{where}.files"),
+                requires=src.check((), schema.text_list, src, item, "requires", False, where),
             )
         )
     return tuple(out)
@@ -187,77 +190,87 @@ def _matches(src: schema.Source, value: Any) -> tuple[Match, ...]:
     out = []
     for index, item in enumerate(items):
         prefix = f"match[{index}]" if isinstance(value, list) else "match"
-        item = schema.check_keys(src, item, schema.MATCH_KEYS, prefix)
+        item = src.check(NOTHING, schema.check_keys, src, item, schema.MATCH_KEYS, prefix)
         out.append(
             Match(
-                exceptions=_patterns(src, item["exceptions"], prefix),
-                facts=schema.facts(src, item.get("facts"), prefix),
-                client=schema.specifier(src, item.get("client"), f"{prefix}.client"),
-                python=schema.specifier(src, item.get("python"), f"{prefix}.python"),
+                exceptions=src.check((), _patterns, src, item.get("exceptions"), prefix),
+                facts=src.check(NOTHING, schema.facts, src, item.get("facts"), prefix),
+                client=src.check("", schema.specifier, src, item.get("client"), f"{prefix}.client"),
+                python=src.check("", schema.specifier, src, item.get("python"), f"{prefix}.python"),
             )
         )
     return tuple(out)
+
+
+def _case_exception(src: schema.Source, exc: Any, where: str) -> CaseException:
+    exc = schema.check_keys(src, exc, schema.CASE_EXC_KEYS, where)
+    mro = exc.get("mro", [])
+    if not isinstance(mro, list):
+        src.record(src.error(f"{where}.mro", f"expected a list of dotted class names, got {schema.kind(mro)}"))
+        mro = []
+    message = exc.get("message", "")
+    if not isinstance(message, str):
+        src.record(src.error(f"{where}.message", f"expected a string, got {schema.kind(message)}"))
+        message = ""
+    return CaseException(
+        type=src.check("", schema.dotted, src, exc.get("type"), f"{where}.type"),
+        bases=tuple(src.check("", schema.dotted, src, m, f"{where}.mro") for m in mro),
+        message=message,
+        attributes=src.check(NOTHING, schema.scalar_map, src, exc.get("attributes"), f"{where}.attributes"),
+        in_replicate=src.check(True, schema.flag, src, exc.get("in_replicate", True), f"{where}.in_replicate"),
+    )
+
+
+def _case(src: schema.Source, item: Any, prefix: str) -> Case:
+    item = schema.check_keys(src, item, schema.CASE_KEYS, prefix)
+    expect = item.get("expect")
+    if expect is not None and (not isinstance(expect, str) or not ID_PATTERN.match(expect)):
+        src.record(src.error(f"{prefix}.expect", f"expected a rule id or null, got {expect!r}"))
+    dotenv = item.get("dotenv")
+    if dotenv is not None and (not isinstance(dotenv, str) or not dotenv.strip()):
+        src.record(
+            src.error(
+                f"{prefix}.dotenv",
+                f"expected the path of a .env file such as '/home/me/app/.env', got {schema.kind(dotenv)}",
+            )
+        )
+    sent = item.get("sent", "unknown")
+    if sent not in ("absent", "matches", "differs", "unknown"):
+        src.record(src.error(f"{prefix}.sent", f"expected absent, matches, differs or unknown, got {sent!r}"))
+    excs = item.get("exceptions")
+    if not isinstance(excs, list) or not excs:
+        src.record(
+            src.error(f"{prefix}.exceptions", f"expected a non-empty list of exceptions, got {schema.kind(excs)}")
+        )
+        excs = []
+    return Case(
+        name=src.check("", schema.text, src, item, "name", prefix),
+        expect=expect,
+        client=src.check(None, schema.version, src, item.get("client"), f"{prefix}.client"),
+        python=src.check(None, schema.version, src, item.get("python"), f"{prefix}.python"),
+        environ=src.check(NOTHING, schema.scalar_map, src, item.get("environ"), f"{prefix}.environ"),
+        sent=sent,
+        exceptions=tuple(
+            described
+            for number, exc in enumerate(excs)
+            if (described := src.check(None, _case_exception, src, exc, f"{prefix}.exceptions[{number}]")) is not None
+        ),
+        dotenv=dotenv,
+        facts=src.check(NOTHING, schema.case_facts, src, item.get("facts"), f"{prefix}.facts"),
+    )
 
 
 def _cases(src: schema.Source, value: Any, rule_id: str) -> tuple[Case, ...]:
     if not isinstance(value, list) or not value:
         raise src.error("cases", f"expected a non-empty list of cases, got {schema.kind(value)}")
-    out = []
-    for index, item in enumerate(value):
-        prefix = f"cases[{index}]"
-        item = schema.check_keys(src, item, schema.CASE_KEYS, prefix)
-        expect = item["expect"]
-        if expect is not None and (not isinstance(expect, str) or not ID_PATTERN.match(expect)):
-            raise src.error(f"{prefix}.expect", f"expected a rule id or null, got {expect!r}")
-        dotenv = item.get("dotenv")
-        if dotenv is not None and (not isinstance(dotenv, str) or not dotenv.strip()):
-            raise src.error(
-                f"{prefix}.dotenv",
-                f"expected the path of a .env file such as '/home/me/app/.env', got {schema.kind(dotenv)}",
-            )
-        sent = item.get("sent", "unknown")
-        if sent not in ("absent", "matches", "differs", "unknown"):
-            raise src.error(f"{prefix}.sent", f"expected absent, matches, differs or unknown, got {sent!r}")
-        excs = item["exceptions"]
-        if not isinstance(excs, list) or not excs:
-            raise src.error(f"{prefix}.exceptions", f"expected a non-empty list of exceptions, got {schema.kind(excs)}")
-        described = []
-        for number, exc in enumerate(excs):
-            where = f"{prefix}.exceptions[{number}]"
-            exc = schema.check_keys(src, exc, schema.CASE_EXC_KEYS, where)
-            mro = exc.get("mro", [])
-            if not isinstance(mro, list):
-                raise src.error(f"{where}.mro", f"expected a list of dotted class names, got {schema.kind(mro)}")
-            message = exc.get("message", "")
-            if not isinstance(message, str):
-                raise src.error(f"{where}.message", f"expected a string, got {schema.kind(message)}")
-            described.append(
-                CaseException(
-                    type=schema.dotted(src, exc["type"], f"{where}.type"),
-                    bases=tuple(schema.dotted(src, m, f"{where}.mro") for m in mro),
-                    message=message,
-                    attributes=schema.scalar_map(src, exc.get("attributes"), f"{where}.attributes"),
-                    in_replicate=schema.flag(src, exc.get("in_replicate", True), f"{where}.in_replicate"),
-                )
-            )
-        out.append(
-            Case(
-                name=schema.text(src, item, "name", prefix),
-                expect=expect,
-                client=schema.version(src, item.get("client"), f"{prefix}.client"),
-                python=schema.version(src, item.get("python"), f"{prefix}.python"),
-                environ=schema.scalar_map(src, item.get("environ"), f"{prefix}.environ"),
-                sent=sent,
-                exceptions=tuple(described),
-                dotenv=dotenv,
-                facts=schema.case_facts(src, item.get("facts"), f"{prefix}.facts"),
-            )
-        )
-    if not any(case.expect == rule_id for case in out):
+    out = tuple(src.check(None, _case, src, item, f"cases[{index}]") for index, item in enumerate(value))
+    if src.failed("cases"):
+        return ()  # whether a positive and a negative case exist is unknown until the cases parse
+    if not any(case.expect == rule_id for case in out if case is not None):
         raise src.error("cases", f"expected at least one case with 'expect: {rule_id}'")
-    if all(case.expect == rule_id for case in out):
+    if all(case.expect == rule_id for case in out if case is not None):
         raise src.error("cases", "expected at least one negative case (expect another id or null)")
-    return tuple(out)
+    return tuple(case for case in out if case is not None)
 
 
 def _alias_line(text: str) -> int | None:
@@ -277,14 +290,17 @@ def _alias_line(text: str) -> int | None:
 
 
 def parse_rule(path: Path, text: str) -> Rule:
-    """Validate one rule file's text; raise :class:`RuleError` on the first problem."""
+    """Validate one rule file's text; raise :class:`RuleErrors` (a :class:`RuleError`) holding
+    every problem found, in line order."""
     import yaml
 
     rule_id = path.stem
     src = schema.Source(str(path), text)
     if not ID_PATTERN.match(rule_id):
-        raise src.error(
-            "", f"file name {path.name!r} is not a rule id; expected kebab-case such as 'token-whitespace.yaml'"
+        src.record(
+            src.error(
+                "", f"file name {path.name!r} is not a rule id; expected kebab-case such as 'token-whitespace.yaml'"
+            )
         )
     alias_line = _alias_line(text)
     if alias_line is not None:
@@ -299,33 +315,38 @@ def parse_rule(path: Path, text: str) -> Rule:
         error = schema.pure_yaml_error(text)
         mark = getattr(error, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        raise RuleError(
-            str(path), "", f"not valid YAML: {getattr(error, 'problem', None) or error}", line=line
-        ) from None
+        problem = f"not valid YAML: {getattr(error, 'problem', None) or error}"
+        raise RuleErrors((*src.problems, RuleError(str(path), "", problem, line=line))) from None
+    if not isinstance(data, dict):
+        raise RuleErrors((*src.problems, src.error("(top level)", f"expected a mapping, got {schema.kind(data)}")))
     data = schema.check_keys(src, data, schema.TOP_KEYS, "")
-    matches = _matches(src, data["match"])
     severity = data.get("severity", "error")
     if severity not in SEVERITIES:
-        raise src.error("severity", f"expected one of {', '.join(SEVERITIES)}, got {severity!r}")
+        src.record(src.error("severity", f"expected one of {', '.join(SEVERITIES)}, got {severity!r}"))
     priority = data.get("priority", 0)
     if not isinstance(priority, int) or isinstance(priority, bool):
-        raise src.error("priority", f"expected a whole number, got {schema.kind(priority)}")
-    return Rule(
+        src.record(src.error("priority", f"expected a whole number, got {schema.kind(priority)}"))
+    rule = Rule(
         id=rule_id,
         path=str(path),
-        title=schema.text(src, data, "title"),
+        title=src.check("", schema.text, src, data, "title"),
         severity=severity,
         priority=priority,
-        matches=matches,
-        summary=schema.text(src, data, "summary"),
-        why=schema.text(src, data, "why"),
-        fix=schema.text_list(src, data, "fix", required=True),
-        examples=_examples(src, data["examples"]),
-        workaround=schema.text(src, data, "workaround") if "workaround" in data else "",
-        prevention=schema.text(src, data, "prevention") if "prevention" in data else "",
-        references=schema.text_list(src, data, "references", required=False),
-        cases=_cases(src, data["cases"], rule_id),
+        matches=src.check((), _matches, src, data.get("match")),
+        summary=src.check("", schema.text, src, data, "summary"),
+        why=src.check("", schema.text, src, data, "why"),
+        fix=src.check((), schema.text_list, src, data, "fix", True),
+        examples=src.check((), _examples, src, data.get("examples")),
+        workaround=src.check("", schema.text, src, data, "workaround") if "workaround" in data else "",
+        prevention=src.check("", schema.text, src, data, "prevention") if "prevention" in data else "",
+        references=src.check((), schema.text_list, src, data, "references", False),
+        cases=src.check((), _cases, src, data.get("cases"), rule_id),
     )
+    if src.problems:
+        # The file's own problems (its name) first, then by line; missing keys have no line.
+        order = sorted(src.problems, key=lambda p: (bool(p.key), p.line is None, p.line or 0))
+        raise RuleErrors(tuple(order))
+    return rule
 
 
 def bundled_rules_dir() -> Path:

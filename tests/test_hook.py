@@ -61,8 +61,9 @@ def test_a_token_problem_is_explained_under_the_untouched_traceback(
 @pytest.mark.e2e
 @pytest.mark.parametrize("version", ["1.0.7", "2.0.0b4"])
 def test_the_panel_prints_as_plain_text_when_stderr_is_not_a_terminal(api: LoopbackAPI, version: str) -> None:
-    """Without a terminal the explanation is clean plain text: rule id, evidence, fixed code,
-    no ANSI escape codes, and the evidence describes the token without showing it."""
+    """Without a terminal the explanation is clean plain text: rule id, evidence, fixed code
+    under a label naming the installed client, no ANSI escape codes, and the evidence describes
+    the token without showing it."""
     result = run_program(RUN, version, api, CANARY + "\n", {"NO_COLOR": ""})
     tail = result.stderr[result.stderr.index("replicate-explain: token-whitespace") :]
     assert "\x1b[" not in result.stderr
@@ -70,7 +71,7 @@ def test_the_panel_prints_as_plain_text_when_stderr_is_not_a_terminal(api: Loopb
         "REPLICATE_API_TOKEN is set, 41 characters, with a newline (\\n) at its end; the token inside starts with r8_"
     ) in " ".join(tail.split())  # the sentence, however plain text wrapped it
     assert "\nat program.py:" in tail  # the user's own line that made the call
-    assert f"replicate {version} is installed" in tail
+    assert f"(installed: {version}), - broken, + fixed:" in tail
     fixed = "replicate.Replicate(bearer_token=" if version.startswith("2") else "replicate.Client(api_token="
     assert fixed in tail
     assert leaks(result.stderr, CANARY) == []
@@ -199,9 +200,10 @@ def test_a_bug_in_the_explainer_never_loses_the_traceback(api: LoopbackAPI) -> N
 
 @pytest.mark.e2e
 def test_a_broken_rule_file_is_named_and_the_other_rules_still_work(api: LoopbackAPI, tmp_path: Any) -> None:
-    """A malformed user rule: a one-line message naming the file, line and key, after the panel."""
+    """A malformed user rule (a copy of token-empty with one misspelt key): a one-line message
+    naming the file, line and key, after the panel."""
     text = (REPO_ROOT / "tests" / "data" / "schema-example-rule.yaml").read_text(encoding="utf-8")
-    (tmp_path / "my-rule.yaml").write_text(
+    (tmp_path / "token-empty.yaml").write_text(
         text.replace(
             "    - type: httpx.LocalProtocolError\n      message:",
             "    - type: httpx.LocalProtocolError\n      mesage:",
@@ -213,7 +215,7 @@ def test_a_broken_rule_file_is_named_and_the_other_rules_still_work(api: Loopbac
     result = run_program(RUN, "1.0.7", api, None, {**JSON, "REPLICATE_EXPLAIN_RULES": str(tmp_path)})
     assert rule_shown(result.stderr) == "token-unset"
     assert result.stderr.splitlines()[-1] == (
-        f"replicate-explain: skipped a rule file: {tmp_path / 'my-rule.yaml'}:{line}: match.exceptions[1].mesage: "
+        f"replicate-explain: skipped a rule file: {tmp_path / 'token-empty.yaml'}:{line}: match.exceptions[1].mesage: "
         "unknown key; expected one of: type, message, attributes (did you mean 'message'?)"
     )
 

@@ -7,6 +7,7 @@ checked is what a user would save: the cell outputs of the executed notebook.
 
 from __future__ import annotations
 
+import dataclasses
 import html.parser
 import json
 import os
@@ -33,6 +34,7 @@ from outputs import ANSI, leaks
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
+from replicate_explain._callsite import CallSite
 from replicate_explain._explanation import CodeFix, Explanation
 from replicate_explain._loopback import LoopbackAPI
 from replicate_explain._notebook import session_facts, shell_export
@@ -137,21 +139,47 @@ class _Text(html.parser.HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.pieces: list[str] = []
-        self.links: list[str] = []
+        self.links: list[tuple[str, str]] = []
+        self.details: list[bool] = []
 
     def handle_data(self, data: str) -> None:
         if data.strip():
             self.pieces.append(data.strip())
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
         if tag == "a":
-            self.links += [value or "" for name, value in attrs if name == "href"]
+            self.links.append((values.get("href") or "", values.get("style") or ""))
+        if tag == "details":
+            self.details.append("open" in values)
 
 
-def test_the_html_panel_shows_every_section_and_escapes_all_data() -> None:
-    """Text from the explanation is escaped (never markup), backticks become code, only web
-    links are linked, and the sections come in the order of the terminal panel."""
-    explanation = Explanation(
+class _Copied(html.parser.HTMLParser):
+    """The text a browser copies from a selection of the whole markup: every element with
+    ``user-select:none`` left out, every ``display:block`` element a line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.text: list[str] = []
+        self.stack: list[tuple[bool, bool]] = []  # (unselectable, block) per open element
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        style = dict(attrs).get("style") or ""
+        self.stack.append(("user-select:none" in style, "display:block" in style))
+
+    def handle_endtag(self, tag: str) -> None:
+        hidden, block = self.stack.pop()
+        if block and not hidden and not any(h for h, _ in self.stack):
+            self.text.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not any(hidden for hidden, _ in self.stack):
+            self.text.append(data)
+
+
+def _html_explanation() -> Explanation:
+    """An explanation whose every text is markup or a link that must not be one."""
+    return Explanation(
         rule_id="x-[bold]",
         title="<script>alert(1)</script>",
         severity="error",
@@ -159,15 +187,25 @@ def test_the_html_panel_shows_every_section_and_escapes_all_data() -> None:
         evidence=("REPLICATE_API_TOKEN is not set in this process",),
         why="Because.",
         fix=("Run `%env REPLICATE_API_TOKEN=r8_...`.",),
-        code=CodeFix("broken()  # <no>\n", "fixed()\n", "<2"),
+        code=CodeFix("import replicate\nbroken()  # <no>\n", "import replicate\nfixed()\n", "<2"),
         workaround="Restart.",
         prevention="",
         references=("https://example.com/a?b=1&c=2", "javascript:alert(1)"),
         also=("token-unset",),
         exception="replicate.exceptions.ReplicateError: ...",
         client_version="1.0.7",
+        call_site=CallSite("app.py", 3, "replicate.run(<model>)"),
     )
-    text = explanation_html(explanation)
+
+
+@pytest.mark.parametrize("detail", ["short", "full"])
+def test_the_html_panel_follows_the_terminal_panel_and_escapes_all_data(detail: str) -> None:
+    """Text from the explanation is escaped (never markup), backticks become code, only web
+    links are linked (in the text's own colour, underlined: readable on a dark theme too).
+    The sections come in the order of the terminal panel: title, call site, evidence, fix, the
+    code as a diff under the terminal's label, then the long sections in a ``<details>``
+    element, open only with ``REPLICATE_EXPLAIN_DETAIL=full``."""
+    text = explanation_html(_html_explanation(), detail=detail)
     parsed = _Text()
     parsed.feed(text)
     assert parsed.pieces == [
@@ -175,34 +213,73 @@ def test_the_html_panel_shows_every_section_and_escapes_all_data() -> None:
         "·",
         "x-[bold]",
         "<script>alert(1)</script>",
-        "What happened",
-        "Use",
-        "%env",
-        "& not <b>!export</b>.",
+        "at",
+        "app.py:3",
+        "replicate.run(<model>)",
         "Evidence",
         "REPLICATE_API_TOKEN is not set in this process",
-        "Why",
-        "Because.",
         "Fix",
         "Run",
         "%env REPLICATE_API_TOKEN=r8_...",
         ".",
         "Code",
-        "for replicate 1.0.7 (code for versions <2)",
-        "Broken",
+        "for replicate <2 (installed: 1.0.7), - broken, + fixed",
+        "import replicate",
+        "-",
         "broken()  # <no>",
-        "Fixed",
+        "+",
         "fixed()",
+        "Also possible:",
+        "token-unset",
+        "What happened, why, and what else to do",
+        "What happened",
+        "Use",
+        "%env",
+        "& not <b>!export</b>.",
+        "Why",
+        "Because.",
         "Workaround",
         "Restart.",
         "Learn more",
         "https://example.com/a?b=1&c=2",
         "javascript:alert(1)",
-        "Also possible:",
-        "token-unset",
     ]
-    assert parsed.links == ["https://example.com/a?b=1&c=2"]
+    assert parsed.links == [("https://example.com/a?b=1&c=2", "color:inherit;text-decoration:underline")]
+    assert parsed.details == [detail == "full"]
     assert "<script>" not in text
+
+
+def test_the_html_panel_shows_three_fix_steps_and_folds_the_rest() -> None:
+    """As in the terminal, the first three fix steps show; the others continue the numbering
+    inside the fold (``<ol start="4">``), and the full view shows them all in one list."""
+    explanation = dataclasses.replace(_html_explanation(), fix=("One.", "Two.", "Three.", "Four."))
+    short = explanation_html(explanation, detail="short")
+    full = explanation_html(explanation, detail="full")
+    lists = re.compile(r"<ol([^>]*)>(.*?)</ol>", flags=re.S)
+    assert [(attrs, re.findall(r"<li>(.*?)</li>", items)) for attrs, items in lists.findall(short)] == [
+        (' style="margin:0"', ["One.", "Two.", "Three."]),
+        (' start="4" style="margin:0"', ["Four."]),
+    ]
+    assert short.index('<ol start="4"') > short.index("<details")
+    assert [re.findall(r"<li>(.*?)</li>", items) for _, items in lists.findall(full)] == [
+        ["One.", "Two.", "Three.", "Four."]
+    ]
+
+
+def test_the_html_code_is_one_diff_block_whose_copy_is_the_fixed_code() -> None:
+    """The code is one ``<pre>`` (scrolling sideways, never wrapping or clipping a line), with
+    the label of the terminal panel; the marks and the removed lines are not selectable, so a
+    copy of the block is the fixed program."""
+    from replicate_explain._render import code_label
+
+    explanation = _html_explanation()
+    text = explanation_html(explanation, detail="short")
+    (pre,) = re.findall(r"<pre [^>]*>.*?</pre>", text, flags=re.S)
+    copied = _Copied()
+    copied.feed(pre)
+    assert "".join(copied.text) == "import replicate\nfixed()\n"
+    assert "overflow-x:auto;white-space:pre" in pre
+    assert code_label(explanation) == "Code for replicate <2 (installed: 1.0.7)"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,6 +323,8 @@ def run_notebook(cells: list[str], env: dict[str, str], cwd: Path) -> Any:
     return notebook
 
 
+#: Terminal IPython's name for the code of one input: <ipython-input-N-HASH>.
+_INPUT = re.compile(r"<ipython-input-\d+-[0-9a-f]+>")
 _HTML_RULE = re.compile(r'data-rule-id="([^"]+)"')
 _PLAIN_RULE = re.compile(r"^replicate-explain: ([a-z0-9-]+): ")
 
@@ -591,13 +670,18 @@ def test_terminal_ipython_prints_the_masked_traceback_then_the_ansi_panel(
 
 @pytest.mark.e2e
 def test_terminal_ipython_prints_plain_text_when_colour_is_off(terminal_run: Any) -> None:
-    """With NO_COLOR (and output to a pipe) the panel is the plain-text form."""
+    """With NO_COLOR (and output to a pipe) the panel is the plain-text form: the title, then
+    the input line that made the call."""
     result = terminal_run({"NO_COLOR": "1"})
     _, after = _after_traceback(result.stdout)
     assert "\x1b[" not in after
     lines = after.splitlines()
     title = "REPLICATE_API_TOKEN has whitespace or a line break around it"
-    assert lines[:2] == [f"replicate-explain: token-whitespace: {title}", ""]
+    assert [lines[0], _INPUT.sub("<ipython-input>", lines[1]), lines[2]] == [
+        f"replicate-explain: token-whitespace: {title}",
+        f"at <ipython-input>:1  {RUN}",
+        "",
+    ]
     assert leaks(result.stdout + result.stderr, CANARY) == []
 
 
@@ -736,7 +820,12 @@ def test_terminal_ipython_started_with_the_install_explains_without_load_ext(api
     _, after = _after_traceback(result.stdout)
     panel, _, rest = after.partition("ZeroDivisionError")
     title = "REPLICATE_API_TOKEN has whitespace or a line break around it"
-    assert panel.splitlines()[:2] == [f"replicate-explain: token-whitespace: {title}", ""]
+    lines = panel.splitlines()
+    assert [lines[0], _INPUT.sub("<ipython-input>", lines[1]), lines[2]] == [
+        f"replicate-explain: token-whitespace: {title}",
+        f"at <ipython-input>:1  {RUN}",
+        "",
+    ]
     assert "replicate-explain" not in rest
     assert (result.returncode, leaks(result.stdout + result.stderr, CANARY)) == (0, [])
 

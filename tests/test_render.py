@@ -41,7 +41,6 @@ replicate-explain: token-whitespace: Title [with brackets]
 
 Evidence:
   - REPLICATE_API_TOKEN is set, 41 characters, ends with a newline (\\n)
-  - replicate 1.0.7 is installed (Python 3.11.7)
 
 Fix:
   1. First step.
@@ -93,7 +92,8 @@ Also possible: token-unset
 
 
 def test_plain_text_is_short_by_default_and_whole_in_full() -> None:
-    """Plain text: the short view by default, every section in order with detail="full"."""
+    """Plain text: the short view by default (the installed version only in the code's
+    label), every section in order with detail="full"."""
     assert render_plain(EXPLANATION, detail="short") == PLAIN
     assert render_plain(EXPLANATION, detail="full") == FULL
 

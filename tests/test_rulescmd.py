@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from commandline import cli_env, run_cli, run_json
 
 from replicate_explain._errors import RuleError
@@ -82,7 +83,8 @@ def test_a_user_rule_overrides_the_bundled_one(tmp_path: Path) -> None:
 
 @pytest.mark.e2e
 def test_list_reports_broken_user_rules_and_exits_1(tmp_path: Path) -> None:
-    """A malformed user rule is listed on stderr as file:line: key: problem; exit 1."""
+    """A malformed user rule is listed on stderr as file:line: key: problem, its first one,
+    counting the others (here: no case expects the file's id); exit 1."""
     bad = _retitled("token-unset", "x").replace("severity: error", "severity: fatal")
     env = _user_rules(tmp_path, **{"my-rule.yaml": bad})
     done = run_cli("rules", "list", env=env)
@@ -90,7 +92,7 @@ def test_list_reports_broken_user_rules_and_exits_1(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert (
         done.stderr == f"replicate-explain: broken rule file: {path}:2: severity: "
-        "expected one of error, warning, got 'fatal'\n"
+        f"expected one of error, warning, got 'fatal' (and 1 more problem: replicate-explain rules check {path})\n"
     )
 
 
@@ -210,7 +212,8 @@ def test_rules_commands_do_not_depend_on_the_working_directory(tmp_path: Path, a
 def test_check_paths_reports_rule_errors(tmp_path: Path) -> None:
     """In process: ``check_paths`` returns the schema error of a broken file and the failing case
     of another as ``RuleError``s, each printing as ``file:line: key: problem``."""
-    broken = tmp_path / "broken.yaml"
+    (tmp_path / "mine").mkdir()
+    broken = tmp_path / "mine" / "token-unset.yaml"
     broken.write_text(_retitled("token-unset", "Mine").replace("summary:", "sumary:"), encoding="utf-8")
     failing = tmp_path / "token-empty.yaml"
     text = _retitled("token-empty", "Theirs").replace("expect: token-empty", "expect: token-unset", 1)
@@ -226,3 +229,188 @@ def test_check_paths_reports_rule_errors(tmp_path: Path) -> None:
     assert (case.path, case.line, case.key) == (str(failing), case_line, "cases[0]")
     assert str(case) == f"{failing}:{case_line}: cases[0]: {case.problem}"
     assert case.problem.endswith("expected 'token-unset', got 'token-empty'")
+
+
+# Five distinct mistakes in one copy of token-unset: (what the text was, what it becomes).
+FIVE_MISTAKES = (
+    ("severity: error\n", "severity: fatal\n"),
+    ('      message: "No API token provided"', '      message: "No API (token"'),
+    ("    token.state: unset\n", "    token.sate: unset\n"),
+    ("summary: >-", "sumary: >-"),
+    ('    client: "0.11.0"\n', '    client: "0.11.0"\n    sent: maybe\n'),
+)
+
+
+def _five_mistakes(directory: Path) -> tuple[Path, list[tuple[int, str]]]:
+    """A rule file with the five mistakes, and the (line, key) each should be reported at."""
+    # A frozen copy of an earlier token-unset.yaml (valid on its own), so the bundled rule can
+    # change without moving the mistakes' lines.
+    text = (Path(__file__).parent / "data" / "five-mistakes-base.yaml").read_text(encoding="utf-8")
+    for before, after in FIVE_MISTAKES:
+        assert before in text, before
+        text = text.replace(before, after, 1)  # the first occurrence: one mistake each
+    path = directory / "token-unset.yaml"
+    path.write_text(text, encoding="utf-8")
+    lines = text.splitlines()
+
+    def line(start: str) -> int:
+        return next(number for number, line in enumerate(lines, 1) if line.startswith(start))
+
+    return path, [
+        (2, "severity"),
+        (line('      message: "No API (token"'), "match.exceptions[0].message"),
+        (line("    token.sate:"), "match.facts.token.sate"),
+        (line("sumary:"), "sumary"),
+        (line("    sent: maybe"), "cases[2].sent"),
+    ]
+
+
+def test_check_paths_reports_every_mistake_of_a_file_in_one_run(tmp_path: Path) -> None:
+    """Five distinct mistakes in one file are five ``RuleError``s from one ``check_paths`` call,
+    in line order, each with its key path, and "did you mean" where a key or fact is misspelt;
+    the file's rule is not checked further (no rules, no cases)."""
+    path, where = _five_mistakes(tmp_path)
+    rules, problems, cases = check_paths([path])
+    assert (rules, cases) == ([], 0)
+    assert [(p.path, p.line, p.key) for p in problems] == [(str(path), line, key) for line, key in where]
+    assert [p.hint for p in problems] == [
+        None,
+        None,
+        "did you mean 'token.state'?",
+        "did you mean 'summary'?",
+        None,
+    ]
+    assert [p.problem.split(";")[0].split(":")[0] for p in problems] == [
+        "expected one of error, warning, got 'fatal'",
+        "invalid regular expression 'No API (token'",
+        "unknown fact",
+        "unknown key",
+        "expected absent, matches, differs or unknown, got 'maybe'",
+    ]
+
+
+def test_a_broken_file_loads_as_one_error_naming_the_rest(tmp_path: Path) -> None:
+    """At run time the file is skipped with one error (its first problem) that counts the
+    others and names the command that lists them, so the excepthook warns in one line."""
+    path, where = _five_mistakes(tmp_path)
+    loaded = load_rules([tmp_path])
+    (error,) = loaded.errors
+    assert loaded.rules == ()
+    assert (error.line, error.key) == where[0]
+    assert str(error) == (
+        f"{path}:2: severity: expected one of error, warning, got 'fatal' "
+        f"(and 4 more problems: replicate-explain rules check {path})"
+    )
+
+
+@pytest.mark.e2e
+def test_check_prints_every_mistake_in_one_run(tmp_path: Path) -> None:
+    """Through the console script: the five mistakes print as five ``file:line: key:`` lines,
+    then the verdict; exit 1."""
+    path, where = _five_mistakes(tmp_path)
+    done = run_cli("rules", "check", str(path))
+    lines = done.stdout.splitlines()
+    assert done.returncode == 1
+    assert [line.split(": ")[:2] for line in lines[:-1]] == [[f"{path}:{n}", key] for n, key in where]
+    assert lines[-1] == "checked 0 rules and 0 cases: 5 problems"
+
+
+def test_fact_names_are_not_masked_as_tokens() -> None:
+    """``rules check`` prints its output through the redactor: the fact names it lists (such as
+    ``token.r8_prefix``) come out whole, while a token after a dot or back to back with another
+    is still masked."""
+    from clients import CANARY
+
+    from replicate_explain._facts import FACTS
+    from replicate_explain._redact import MASK, Redactor
+
+    listing = ", ".join(FACTS)
+    assert "token.r8_prefix" in listing
+    assert Redactor()(f"expected one of: {listing}") == f"expected one of: {listing}"
+    # A short lower-case word after r8_ is a name, not a cut token (r8_abcdef stays, as r8_data
+    # does); a cut token with a digit or a capital (r8_Ab3dEf9h) is masked.
+    assert Redactor()(f"token.{CANARY}, r8_abcdef. r8_Ab3dEf9h. {CANARY}{CANARY}") == (
+        f"token.{MASK}, r8_abcdef. {MASK}. {MASK}{MASK}"
+    )
+
+
+def test_rules_new_writes_a_skeleton_that_passes_check(tmp_path: Path) -> None:
+    """``new_rule`` writes ``DIR/ID.yaml`` (making DIR), which ``check_paths`` accepts with its
+    two cases; every place to fill in is marked TODO, and the file says how to check it."""
+    from replicate_explain.cli._rules import new_rule
+
+    path = new_rule("proxy-strips-auth", tmp_path / "my-rules")
+    text = path.read_text(encoding="utf-8")
+    rules, problems, cases = check_paths([path])
+    assert path == tmp_path / "my-rules" / "proxy-strips-auth.yaml"
+    assert ([rule.id for rule in rules], problems, cases) == (["proxy-strips-auth"], [], 2)
+    data = yaml.safe_load(text)
+    assert sorted(key for key, value in data.items() if "TODO" in str(value)) == [
+        "cases",
+        "examples",
+        "fix",
+        "match",
+        "references",
+        "summary",
+        "title",
+        "why",
+    ]
+    assert f"#   replicate-explain rules check {path}\n" in text
+    assert rules[0].title == "TODO: one line that states the problem (not the fix)"
+
+
+@pytest.mark.parametrize(
+    ("rule_id", "message"),
+    [
+        ("My_Rule", "'My_Rule' is not a rule id; expected kebab-case such as 'proxy-strips-auth'"),
+        (
+            "token-unset",
+            "'token-unset' is a bundled rule, which a rule with that id replaces; "
+            "choose another id, or pass --force to replace it",
+        ),
+    ],
+)
+def test_rules_new_refuses_a_bad_or_bundled_id(tmp_path: Path, rule_id: str, message: str) -> None:
+    """An id that is not kebab-case, or a bundled rule's id without ``force``, is a usage error
+    and writes nothing."""
+    from replicate_explain.cli._output import UsageError
+    from replicate_explain.cli._rules import new_rule
+
+    with pytest.raises(UsageError) as caught:
+        new_rule(rule_id, tmp_path)
+    assert (str(caught.value), list(tmp_path.iterdir())) == (message, [])
+
+
+def test_rules_new_does_not_overwrite_without_force(tmp_path: Path) -> None:
+    """An existing file is kept unless ``force``; ``force`` also allows a bundled rule's id."""
+    from replicate_explain.cli._output import UsageError
+    from replicate_explain.cli._rules import new_rule
+
+    path = tmp_path / "mine.yaml"
+    path.write_text("my work\n", encoding="utf-8")
+    with pytest.raises(UsageError) as caught:
+        new_rule("mine", tmp_path)
+    assert (str(caught.value), path.read_text(encoding="utf-8")) == (
+        f"{path} exists; pass --force to overwrite it",
+        "my work\n",
+    )
+    assert new_rule("mine", tmp_path, force=True).read_text(encoding="utf-8").startswith("# A replicate-explain rule")
+    assert new_rule("token-unset", tmp_path, force=True) == tmp_path / "token-unset.yaml"
+
+
+@pytest.mark.e2e
+def test_rules_new_then_check_through_the_console_script(tmp_path: Path) -> None:
+    """``rules new ID --dir DIR`` writes the skeleton and says how to check it; ``rules check``
+    of that file passes; a bundled rule's id exits 2 with the reason on stderr."""
+    done = run_cli("rules", "new", "proxy-strips-auth", "--dir", str(tmp_path))
+    path = tmp_path / "proxy-strips-auth.yaml"
+    assert (done.returncode, done.stdout) == (
+        0,
+        f"wrote {path}: replace each TODO (docs/RULES.md is the reference), then run\n"
+        f"  replicate-explain rules check {path}\n",
+    )
+    checked = run_cli("rules", "check", str(path))
+    assert (checked.returncode, checked.stdout) == (0, "checked 1 rule and 2 cases: ok\n")
+    refused = run_cli("rules", "new", "token-unset", "--dir", str(tmp_path))
+    assert (refused.returncode, refused.stdout) == (2, "")
+    assert "'token-unset' is a bundled rule" in refused.stderr

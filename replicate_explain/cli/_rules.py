@@ -1,4 +1,4 @@
-"""``replicate-explain rules list | show ID | check [PATH ...]``: the rules in force, one in full, validation.
+"""``replicate-explain rules list | show | check | new``: the rules in force, one, validation, a skeleton.
 
 ``rules check`` reports every problem as a :class:`~replicate_explain.RuleError`
 (``file:line: key: problem``): the schema errors of loading a file, duplicate ids, and cases
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .._errors import RuleError
+from .._errors import RuleError, RuleErrors
 from .._rules import Rule, RuleSet
 from ._output import DATA_FORMAT_CHOICES, EXIT_OK, EXIT_PROBLEMS, UsageError, add_format, write, write_json
 from ._ruledoc import find_rule, print_rule, rule_source
@@ -24,6 +24,8 @@ Exit status:
   show   0 shown, 2 no rule with that id
   check  0 every file valid and every case explained as expected, 1 problems found
          (printed as file:line: key: problem), 2 a path that does not exist
+  new    0 written, 2 not a kebab-case id, the id of a bundled rule, or the file exists
+         (--force writes it anyway)
 
 User rules come from the directories in REPLICATE_EXPLAIN_RULES (separated by os.pathsep);
 a user rule with the id of a bundled rule replaces it.
@@ -112,6 +114,9 @@ def check_paths(paths: Sequence[Path]) -> tuple[list[Rule], list[RuleError], int
     for path in files:
         try:
             rule = load_file(path)
+        except RuleErrors as error:
+            problems.extend(error.errors)
+            continue
         except RuleError as error:
             problems.append(error)
             continue
@@ -196,6 +201,93 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_PROBLEMS if problems else EXIT_OK
 
 
+SKELETON = """\
+# A replicate-explain rule: the file name, {id}.yaml, is its id. The reference for every key
+# and fact is docs/RULES.md. Replace each TODO, then check the file:
+#   replicate-explain rules check {path}
+# and use it with REPLICATE_EXPLAIN_RULES={directory}
+title: "TODO: one line that states the problem (not the fix)"
+severity: error
+match:
+  exceptions:
+    # TODO: a dotted class name on the exception's MRO, and a regular expression its message matches.
+    - type: replicate.exceptions.ReplicateError
+      message: "TODO: a phrase of the error message"
+  # facts:                  # optional, all must hold; every fact and its values: docs/RULES.md
+  #   token.state: set
+  # client: ">=1.0,<2"      # optional: the replicate versions where this cause happens
+summary: >-
+  TODO: what happened, in the reader's terms (the panel's first paragraph).
+why: >-
+  TODO: why it happens (shown with REPLICATE_EXPLAIN_DETAIL=full and by explain --rule).
+fix:
+  - "TODO: the first step of the fix."
+  - "TODO: the next step."
+examples:
+  - broken: |
+      import replicate
+
+      # TODO: the smallest program that fails this way
+      output = replicate.run("owner/model", input={{"prompt": "TODO"}})
+    fixed: |
+      import replicate
+
+      # TODO: the same program, fixed
+      output = replicate.run("owner/model", input={{"prompt": "TODO"}})
+references:
+  - "TODO: a link that explains more, e.g. https://replicate.com/docs"
+cases:
+  # Each case is a situation the matcher must explain as `expect` (null: nothing, or another id).
+  - name: "TODO: the failure this rule explains"
+    expect: {id}
+    client: "1.0.7"
+    environ: {{REPLICATE_API_TOKEN: "r8_0000000000000000000000000000000000000"}}
+    exceptions:
+      - type: replicate.exceptions.ReplicateError
+        message: "TODO: a phrase of the error message, as the client raises it"
+  - name: another error of the client is not this rule's business
+    expect: null
+    client: "1.0.7"
+    environ: {{REPLICATE_API_TOKEN: "r8_0000000000000000000000000000000000000"}}
+    exceptions:
+      - type: replicate.exceptions.ReplicateError
+        message: "The model is busy: try again later"
+"""
+
+
+def new_rule(rule_id: str, directory: Path, *, force: bool = False) -> Path:
+    """Write a skeleton rule ``directory/ID.yaml`` that passes ``rules check``; return its path.
+
+    Raises :class:`UsageError` for an id that is not kebab-case, the id of a bundled rule (a user
+    rule with it replaces the bundled one) or a file that exists, unless ``force``.
+    """
+    from .._rules import ID_PATTERN, bundled_rules_dir, load_rules
+
+    if not ID_PATTERN.match(rule_id):
+        raise UsageError(f"{rule_id!r} is not a rule id; expected kebab-case such as 'proxy-strips-auth'")
+    path = directory / f"{rule_id}.yaml"
+    if not force:
+        if load_rules([bundled_rules_dir()]).get(rule_id) is not None:
+            raise UsageError(
+                f"{rule_id!r} is a bundled rule, which a rule with that id replaces; "
+                "choose another id, or pass --force to replace it"
+            )
+        if path.exists():
+            raise UsageError(f"{path} exists; pass --force to overwrite it")
+    directory.mkdir(parents=True, exist_ok=True)
+    path.write_text(SKELETON.format(id=rule_id, path=path, directory=directory), encoding="utf-8")
+    return path
+
+
+def _new(args: argparse.Namespace) -> int:
+    path = new_rule(args.id, Path(args.dir), force=args.force)
+    write(
+        f"wrote {path}: replace each TODO (docs/RULES.md is the reference), then run\n"
+        f"  replicate-explain rules check {path}\n"
+    )
+    return EXIT_OK
+
+
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add ``rules`` and its sub-subcommands."""
     parser = subparsers.add_parser(
@@ -239,6 +331,20 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     check.add_argument("paths", nargs="*", metavar="PATH", help="a rule file or a directory of rule files")
     add_format(check, DATA_FORMAT_CHOICES)
     check.set_defaults(handler=_check)
+    new = actions.add_parser(
+        "new",
+        help="write a skeleton rule file",
+        description=(
+            "Write ID.yaml, a skeleton rule that passes `rules check`, with a TODO at each place to "
+            "fill in. The id is kebab-case and, without --force, not the id of a bundled rule."
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    new.add_argument("id", metavar="ID", help="the new rule's id, e.g. proxy-strips-auth")
+    new.add_argument("--dir", default=".", metavar="DIR", help="where to write ID.yaml (default: here)")
+    new.add_argument("--force", action="store_true", help="overwrite the file, or use a bundled rule's id")
+    new.set_defaults(handler=_new)
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
