@@ -240,10 +240,42 @@ def observe(chain: Iterable[BaseException]) -> tuple[str | None, str | None, str
     return found[0], found[1], label if client is not None and client[0] else None, keyword
 
 
+#: Where :func:`remember` keeps, on an exception, the facts observed before it was masked.
+REMEMBERED = "__replicate_explain_sent_facts__"
+
+
 def sent_facts(chain: Iterable[BaseException], environ: Mapping[str, str]) -> dict[str, FactValue]:
-    """The ``sent.*`` and ``call.token_keyword`` facts of a failure (see :data:`FACTS`)."""
+    """The ``sent.*`` and ``call.token_keyword`` facts of a failure (see :data:`FACTS`).
+
+    When the exception was masked at the source (``_scrub``) in this environment, the facts
+    :func:`remember` observed before that are used: the masked messages no longer show the
+    credential's shape (``b'Bearer [REDACTED]\\n'``)."""
+    chain = list(chain)
+    remembered = getattr(chain[0], REMEMBERED, None) if chain else None
+    if isinstance(remembered, tuple) and len(remembered) == 2 and remembered[0] == _environ_key(environ):
+        return dict(remembered[1])
     credential, source, label, keyword = observe(chain)
     return describe(credential, source, environ, client_label=label, token_keyword=keyword)
+
+
+def remember(chain: list[BaseException], environ: Mapping[str, str]) -> None:
+    """Before ``chain`` is masked in place: keep its ``sent.*`` facts on its first exception
+    (facts only, never the credential). Never raises."""
+    try:
+        if chain and getattr(chain[0], REMEMBERED, None) is None:
+            facts = sent_facts(chain, environ)
+            setattr(chain[0], REMEMBERED, (_environ_key(environ), tuple(facts.items())))
+    except Exception:
+        pass
+
+
+def _environ_key(environ: Mapping[str, str]) -> tuple[int, bool]:
+    """What the remembered facts depend on in the environment: the variable (by digest)."""
+    variable = environ.get(TOKEN_VARIABLE)
+    import hashlib
+
+    digest = hashlib.sha256(variable.encode("utf-8", "surrogatepass")).digest() if variable is not None else b""
+    return (hash(digest), variable is not None)
 
 
 def describe(

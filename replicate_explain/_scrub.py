@@ -131,12 +131,25 @@ def scrub_exception(exc: BaseException | None, redactor: Callable[[str], str] | 
     try:
         if redactor is None:
             redactor = redactor_for(exc)
+        _remember_credential(exc)
         for member in chain(exc):
             _scrub_one(member, redactor)
     except Exception:
         from . import _state
 
         _state.report_internal_error("masking an exception")
+
+
+def _remember_credential(exc: BaseException) -> None:
+    """For a failure that touches replicate: keep the facts about the credential it sent
+    (``_credential.remember``) before its messages are masked and lose the credential's shape."""
+    import os
+
+    from ._credential import remember
+    from ._snapshot import is_relevant, iter_chain
+
+    if is_relevant(exc):
+        remember(list(iter_chain(exc)), os.environ)
 
 
 def redactor_for(exc: BaseException | None) -> Callable[[str], str]:

@@ -106,7 +106,7 @@ def test_version_is_the_installed_distribution_version() -> None:
         (("frobnicate",), "invalid choice: 'frobnicate'"),
         (("doctor", "--format", "xml"), "invalid choice: 'xml'"),
         (("rules", "show"), "the following arguments are required: ID"),
-        (("doctor", "--timeout", "0"), "--timeout must be a positive number of seconds, got 0"),
+        (("doctor", "--timeout", "0"), "--timeout must be a number of seconds above 0 and at most 3600, got 0"),
     ],
     ids=["no command", "unknown command", "unknown format", "missing argument", "bad timeout"],
 )

@@ -172,3 +172,19 @@ def test_another_librarys_failure_is_not_relevant() -> None:
     ]
     snapshot = snapshot_from_data(infos, {"REPLICATE_API_TOKEN": ""}, "1.0.7")
     assert snapshot.relevant is False
+
+
+def test_the_facts_observed_before_masking_at_the_source_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Masking an exception at the source (``_scrub``, before any printer sees it) removes the
+    credential's shape from its message; the ``sent.*`` facts observed just before are kept on
+    the exception (facts only), so the explanation still describes the token that was sent."""
+    from replicate_explain._scrub import scrub_exception
+
+    monkeypatch.delenv("REPLICATE_API_TOKEN", raising=False)
+    exc = httpx.LocalProtocolError(f"Illegal header value b'Bearer {TOKEN}\\n'")
+    before = sent_facts([exc], {})
+    scrub_exception(exc)
+    assert TOKEN not in str(exc)
+    assert (before["sent.length"], before["sent.trailing"], before["sent.r8_prefix"]) == (41, "newline", True)
+    assert sent_facts([exc], {}) == before
+    assert TOKEN not in repr(vars(exc))
