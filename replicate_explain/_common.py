@@ -68,22 +68,13 @@ def same_secret(left: str, right: str) -> bool:
 def rule_files(directory: Path) -> list[Path]:
     """The rule files (``*.yaml``, ``*.yml``, not hidden) of ``directory``, sorted by name.
 
-    Regular files only (or links to them): reading a FIFO, a socket or a device named
-    ``x.yaml`` would block or never end."""
+    Every entry so named is listed, even one that is not a regular file (a directory, a FIFO):
+    the loader reports those without opening them (reading a FIFO would block)."""
     import os
 
-    found = []
     with os.scandir(directory) as entries:
-        for entry in entries:
-            name = entry.name
-            if name.endswith((".yaml", ".yml")) and not name.startswith("."):
-                try:
-                    regular = entry.is_file()
-                except OSError:
-                    regular = False
-                if regular:
-                    found.append(Path(entry.path))
-    return sorted(found)
+        names = [entry.path for entry in entries if entry.name.endswith((".yaml", ".yml"))]
+    return sorted(Path(name) for name in names if not Path(name).name.startswith("."))
 
 
 def wrap(text: str, width: int = 2, hanging: int = 0) -> str:

@@ -367,8 +367,14 @@ MAX_RULE_FILES = 1000
 
 
 def load_file(path: Path) -> Rule:
-    """Read and validate one rule file."""
+    """Read and validate one rule file (only a regular file is opened: a FIFO would block)."""
+    import stat
+
     try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise RuleError(
+                str(path), "", "is not a regular file (a directory, a FIFO or a device); expected a YAML rule file"
+            )
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise RuleError(str(path), "", f"cannot be read: {error}") from None

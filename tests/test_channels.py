@@ -251,8 +251,8 @@ def test_a_yaml_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
 
 
 def test_a_fifo_is_skipped_and_many_files_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Only regular files are read (a FIFO named x.yaml would block); past MAX_RULE_FILES one
-    error says how many were left unread."""
+    """Only regular files are opened (a FIFO named x.yaml would block; it is reported instead);
+    past MAX_RULE_FILES one error says how many were left unread."""
     from replicate_explain import _rules
 
     os.mkfifo(tmp_path / "a-fifo.yaml")
@@ -260,8 +260,15 @@ def test_a_fifo_is_skipped_and_many_files_are_bounded(tmp_path: Path, monkeypatc
         (tmp_path / f"bad-{number}.yaml").write_text("title: [", encoding="utf-8")
     monkeypatch.setattr(_rules, "MAX_RULE_FILES", 3)
     ruleset = _rules.load_rules([tmp_path])
-    assert [e.path for e in ruleset.errors] == [str(tmp_path), *(str(tmp_path / f"bad-{n}.yaml") for n in range(3))]
-    assert str(ruleset.errors[0]).endswith("holds 5 rule files; only the first 3 (by name) were read")
+    assert [e.path for e in ruleset.errors] == [
+        str(tmp_path),
+        str(tmp_path / "a-fifo.yaml"),
+        *(str(tmp_path / f"bad-{n}.yaml") for n in range(2)),
+    ]
+    assert str(ruleset.errors[0]).endswith("holds 6 rule files; only the first 3 (by name) were read")
+    assert str(ruleset.errors[1]).endswith(
+        "is not a regular file (a directory, a FIFO or a device); expected a YAML rule file"
+    )
 
 
 def test_rule_file_warnings_are_masked_and_bounded(

@@ -610,7 +610,7 @@ def test_broken_rule_files_are_named_and_the_explanation_survives(
     skipped = "replicate-explain: skipped a rule file: "
     check = "expected a directory of *.yaml rule files (check REPLICATE_EXPLAIN_RULES)"
     assert tail[1:] == [
-        f"{skipped}{directory}: cannot be read: [Errno 21] Is a directory: '{directory}'",
+        f"{skipped}{directory}: is not a regular file (a directory, a FIFO or a device); expected a YAML rule file",
         f"{skipped}{rules / 'not-utf8.yaml'}: cannot be read: "
         "'utf-8' codec can't decode byte 0xff in position 7: invalid start byte",
         f"{skipped}{rules / 'not-yaml.yaml'}:3: not valid YAML: expected ',' or ']', but got '<stream end>'",
