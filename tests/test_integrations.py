@@ -415,6 +415,7 @@ def test_opentelemetry_unrelated_error_is_recorded_as_the_sdk_records_it() -> No
 def test_opentelemetry_automatic_activation_adds_the_processor_to_new_providers() -> None:
     """After ``import replicate_explain`` (this process), a TracerProvider created without our
     processor still masks and names the rule."""
+    replicate_explain.install()  # the import installed it; another test in this worker may have uninstalled
     assert _state.installed
     (span,) = spans_of(failure(), explicit=False)
     assert dict(span.attributes) == {"replicate_explain.rule_id": "token-whitespace"}
