@@ -123,20 +123,7 @@ def sent_from_text(messages: Iterable[str], evidence: TextEvidence) -> dict[str,
     ``sent.source`` is ``text`` and ``sent.where`` is the sentence the evidence prints.
     """
     joined = "\n".join(messages)
-    facts: dict[str, FactValue] = {
-        "sent.source": "text",
-        "sent.origin": "unknown",
-        "sent.length": None,
-        "sent.whitespace": "none",
-        "sent.trailing": None,
-        "sent.line_break": False,
-        "sent.quoted": False,
-        "sent.scheme_prefixed": False,
-        "sent.r8_prefix": False,
-        "sent.well_formed": False,
-        "sent.non_ascii": None,
-        "sent.non_ascii_at": None,
-    }
+    facts = dict(_UNKNOWN_SENT)  # each answer below sets where, state and problem
     encode = _ENCODE.search(joined)
     if encode is not None and (evidence.replicate or "header" in joined.lower()):
         kind = char_class(_decode_char(encode["char"]))
