@@ -152,6 +152,23 @@ KNOWN_BASES: Mapping[str, tuple[str, ...]] = _known_bases(_BASES_TABLE)
 """Printed dotted name -> dotted names of its bases along the MRO (``object`` left out)."""
 
 #: Other spellings of a known class, as users and wrappers print them.
+CLIENT_2X_ERRORS = (
+    "APIError",
+    "APIConnectionError",
+    "APITimeoutError",
+    "APIResponseValidationError",
+    "APIStatusError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "InternalServerError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "UnprocessableEntityError",
+)
+"""The 2.x client's exception classes, printed as ``replicate.<name>``."""
+
 ALIASES: Mapping[str, str] = MappingProxyType(
     {
         # h11 defines its exceptions in h11._util and re-exports them from h11.
@@ -162,21 +179,7 @@ ALIASES: Mapping[str, str] = MappingProxyType(
         **{
             f"replicate.{module}.{name}": f"replicate.{name}"
             for module in ("exceptions", "_exceptions")
-            for name in (
-                "APIError",
-                "APIConnectionError",
-                "APITimeoutError",
-                "APIResponseValidationError",
-                "APIStatusError",
-                "AuthenticationError",
-                "BadRequestError",
-                "ConflictError",
-                "InternalServerError",
-                "NotFoundError",
-                "PermissionDeniedError",
-                "RateLimitError",
-                "UnprocessableEntityError",
-            )
+            for name in CLIENT_2X_ERRORS
         },
     }
 )

@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ._hierarchy import CLIENT_2X_ERRORS
 from ._textfacts import TextEvidence
 
 _LOG_PREFIXES = (
@@ -92,22 +93,8 @@ FRAME_PATH = re.compile(
 )
 
 _SHORT_REPLICATE = ("ReplicateError", "ReplicateException", "ModelError")
-_SHORT_2X = (
-    "APIError",
-    "APIConnectionError",
-    "APITimeoutError",
-    "APIStatusError",
-    "AuthenticationError",
-    "BadRequestError",
-    "ConflictError",
-    "InternalServerError",
-    "NotFoundError",
-    "PermissionDeniedError",
-    "RateLimitError",
-    "UnprocessableEntityError",
-)
 _SHORT = re.compile(
-    rf"(?<![\w.])(?P<name>{'|'.join(_SHORT_REPLICATE + _SHORT_2X)}): (?P<message>\S.*)$",
+    rf"(?<![\w.])(?P<name>{'|'.join(_SHORT_REPLICATE + CLIENT_2X_ERRORS)}): (?P<message>\S.*)$",
 )
 _OTHER_SDK_WORD = re.compile(r"(?i)\b(?:openai|anthropic|huggingface|hf_hub|cohere|mistral|groq|litellm)\b")
 
@@ -121,7 +108,7 @@ def resolve_short(name: str, message: str, evidence: TextEvidence, line: str) ->
     if not evidence.replicate or evidence.javascript or _OTHER_SDK_WORD.search(line):
         return None
     two = evidence.generation == "2.x" or bool(re.match(r"Error code: \d{3} - ", message))
-    if name in _SHORT_2X:
+    if name in CLIENT_2X_ERRORS:
         return f"replicate.{name}" if two else None
     if name == "ReplicateException":
         return None if two else "replicate.exceptions.ReplicateException"
