@@ -48,32 +48,20 @@ def mask_fields(record: logging.LogRecord, redactor: Callable[[str], str], extra
         else:  # only numbers (the usual record): nothing to mask, nothing to format
             args = ()
     opaque = False
-    if args and isinstance(args, tuple):
-        new_args: Any = args
-        for number, item in enumerate(args):
+    if (args and isinstance(args, tuple)) or isinstance(args, dict):
+        items = args.items() if isinstance(args, dict) else enumerate(args)
+        changed: dict[Any, Any] = {}
+        for key, item in items:
             if isinstance(item, _PLAIN):
                 continue
             new, is_opaque = _mask_argument(item, redactor)
             opaque = opaque or is_opaque
             if new is not item:
-                if new_args is args:
-                    new_args = list(args)
-                new_args[number] = new
-        if new_args is not args:
-            record.args = tuple(new_args)
-    elif isinstance(args, dict):
-        changed: dict[Any, Any] | None = None
-        for key, item in args.items():
-            if isinstance(item, _PLAIN):
-                continue
-            new, is_opaque = _mask_argument(item, redactor)
-            opaque = opaque or is_opaque
-            if new is not item:
-                if changed is None:
-                    changed = dict(args)
                 changed[key] = new
-        if changed is not None:
-            record.args = changed
+        if changed and isinstance(args, dict):
+            record.args = {**args, **changed}
+        elif changed:
+            record.args = tuple(changed.get(number, item) for number, item in enumerate(args))
     if opaque:
         _mask_formatted(record, redactor)
     stack = record.stack_info
