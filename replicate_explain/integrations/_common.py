@@ -104,12 +104,13 @@ def mark_explained(exc: BaseException) -> bool:
 _PLAIN = (int, float, bool, type(None), bytes)
 
 
-def mask_deep(value: Any, redact: Redact, *, reprs: bool = False, depth: int = 0) -> Any:
+def mask_deep(value: Any, redact: Redact, *, reprs: bool = False, keys: bool = False, depth: int = 0) -> Any:
     """``value`` with tokens masked in every string of nested dicts, lists and tuples.
 
     Returns the same object when nothing changed (so callers can tell), a new container
     otherwise. With ``reprs``, any other object whose ``repr`` shows a token is replaced by its
     masked ``repr`` (for libraries that ``repr`` what they ship); otherwise it is left as it is.
+    With ``keys``, string keys of dicts are masked too (a payload about to be sent).
     """
     if isinstance(value, str):
         return redact(value)
@@ -119,12 +120,13 @@ def mask_deep(value: Any, redact: Redact, *, reprs: bool = False, depth: int = 0
         changed = False
         out = {}
         for key, item in value.items():
-            new = mask_deep(item, redact, reprs=reprs, depth=depth + 1)
-            changed = changed or new is not item
-            out[key] = new
+            new = mask_deep(item, redact, reprs=reprs, keys=keys, depth=depth + 1)
+            new_key = redact(key) if keys and isinstance(key, str) else key
+            changed = changed or new is not item or new_key is not key
+            out[new_key] = new
         return out if changed else value
     if isinstance(value, (list, tuple)):
-        items = [mask_deep(item, redact, reprs=reprs, depth=depth + 1) for item in value]
+        items = [mask_deep(item, redact, reprs=reprs, keys=keys, depth=depth + 1) for item in value]
         if all(new is old for new, old in zip(items, value)):
             return value
         return items if isinstance(value, list) else tuple(items)

@@ -107,6 +107,53 @@ def _register() -> None:
         _wrap_apply_to_event()
     except Exception:
         _state.report_internal_error("wrapping Scope.apply_to_event")
+    try:
+        _wrap_prepare_event()
+    except Exception:
+        _state.report_internal_error("wrapping the Sentry client's serializer")
+
+
+#: The exception of the event the client is preparing (its hint's), read by the serializer wrap.
+_preparing: list[BaseException | None] = []
+
+
+def _wrap_prepare_event() -> None:
+    """Mask the whole serialized event, keys included, right before ``before_send`` sees it.
+
+    The client adds parts of the event after the scope's processors ran (sentry-sdk 3.0 attaches
+    the current thread's stack, with its frames' variables, to ``capture_message``), then
+    serialises it (``sentry_sdk.client.serialize``) and hands it to ``before_send``. Wrapping that
+    serializer masks every string of what is sent, whatever field a release adds; the exception of
+    the event (its hint's) is remembered while ``Client._prepare_event`` runs so that an event
+    about an unrelated error keeps its text (the redactor's rule, :func:`_common.redactor`).
+    """
+    import sentry_sdk.client
+
+    client_module: Any = sentry_sdk.client
+    original_serialize: Any = client_module.serialize
+    original_prepare: Any = client_module._Client._prepare_event
+
+    def serialize(event: Any, *args: Any, **kwargs: Any) -> Any:
+        result = original_serialize(event, *args, **kwargs)
+        try:
+            if _active() and isinstance(result, dict):
+                exc = _preparing[-1] if _preparing else None
+                result = _common.mask_deep(result, _common.redactor(exc), reprs=True, keys=True)
+        except Exception:
+            _state.report_internal_error("masking a Sentry event")
+        return result
+
+    def _prepare_event(self: Any, event: Any, hint: Any, *args: Any, **kwargs: Any) -> Any:
+        _preparing.append(_exception(hint))
+        try:
+            return original_prepare(self, event, hint, *args, **kwargs)
+        finally:
+            _preparing.pop()
+
+    serialize.__wrapped__ = original_serialize  # type: ignore[attr-defined]
+    _prepare_event.__wrapped__ = original_prepare  # type: ignore[attr-defined]
+    client_module.serialize = serialize
+    client_module._Client._prepare_event = _prepare_event
 
 
 def _wrap_apply_to_event() -> None:
