@@ -115,7 +115,7 @@ def _hook_ipython(shell_module: "Any") -> None:
 # Integrations (``replicate_explain.integrations``): each turns on once its library is imported.
 
 #: The modules whose import turns on an integration (see ``integrations.activate``).
-INTEGRATED_MODULES = ("sentry_sdk", "structlog", "loguru", "opentelemetry.sdk.trace")
+INTEGRATED_MODULES = ("sentry_sdk", "structlog", "loguru", "opentelemetry.sdk.trace", "streamlit")
 
 
 def _hook_integration(module: "Any") -> None:

@@ -24,6 +24,7 @@ WATCHED = {
     "structlog": "structlog",
     "loguru": "loguru",
     "opentelemetry.sdk.trace": "opentelemetry",
+    "streamlit": "streamlit",
 }
 
 
