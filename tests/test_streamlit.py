@@ -95,7 +95,6 @@ def _env(api: LoopbackAPI, version: str, extra: dict[str, str] | None = None) ->
     env = client_env("1.0.7", api, CANARY + "\n", extra)
     env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], str(extra_path(f"streamlit=={version}"))])
     env["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] = "false"
-    env["HOME"] = env.get("HOME", "/tmp")
     return env
 
 
