@@ -186,6 +186,25 @@ def test_an_unrelated_exception_gets_streamlits_box_unchanged(api: LoopbackAPI, 
     assert with_us == without
 
 
+def test_the_console_without_rich_is_masked_and_explained(api: LoopbackAPI, tmp_path: Path) -> None:
+    """``logger.enableRich=false``: Streamlit logs the failure through :mod:`logging`, where
+    the logging integration masks it and appends the plain-text explanation; the page is the
+    same as with rich."""
+    app = FAILING_APP.replace("import replicate\n", 'import replicate\nst.set_option("logger.enableRich", False)\n')
+    page, printed = _run_app(api, tmp_path, NEWEST, app)
+    assert {
+        "page kinds": [child["kind"] for child in page["children"]],
+        "canary printed": CANARY in printed,
+        "explained in the log": f"replicate-explain: {RULE}: " in printed,
+        "masked in the log": "Illegal header value b'Bearer [REDACTED]\\n'" in printed,
+    } == {
+        "page kinds": ["Title", "Exception", "Block"],
+        "canary printed": False,
+        "explained in the log": True,
+        "masked in the log": True,
+    }
+
+
 def test_the_explicit_on_script_error_handler_draws_the_same(api: LoopbackAPI, tmp_path: Path) -> None:
     """``st.App(on_script_error=on_script_error)``'s handler, with the automatic activation off
     (``REPLICATE_EXPLAIN=0``), called by Streamlit's own dispatch: the same masked box and
