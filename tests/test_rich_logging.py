@@ -10,7 +10,9 @@ and 12.6.0 (``extra_path``) are the other majors whose ``RichHandler.render`` us
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -19,8 +21,6 @@ import pytest
 from clients import CANARY, MODEL_REF, client_env, extra_path
 
 from replicate_explain._loopback import LoopbackAPI
-
-pytestmark = pytest.mark.e2e
 
 RICH_VERSIONS = ("installed", "13.9.4", "12.6.0")
 
@@ -89,6 +89,7 @@ def _seen(text: str) -> dict[str, object]:
     }
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("rich", RICH_VERSIONS)
 def test_the_panel_goes_under_richs_traceback_and_the_locals_are_masked(api: LoopbackAPI, rich: str) -> None:
     """``rich_tracebacks=True`` with locals shown: our handler prints rich's traceback with the
@@ -101,6 +102,7 @@ def test_the_panel_goes_under_richs_traceback_and_the_locals_are_masked(api: Loo
     }
 
 
+@pytest.mark.e2e
 def test_the_explicit_handler_works_with_the_automatic_activation_off(api: LoopbackAPI) -> None:
     """``REPLICATE_EXPLAIN=0``: nothing masks the record beforehand, our handler alone masks
     rich's traceback and draws the panel."""
@@ -113,6 +115,7 @@ def test_the_explicit_handler_works_with_the_automatic_activation_off(api: Loopb
     }
 
 
+@pytest.mark.e2e
 def test_without_rich_tracebacks_the_text_explanation_is_not_repeated(api: LoopbackAPI) -> None:
     """``rich_tracebacks=False``: the traceback is the message's text, where the logging
     integration already put the plain-text explanation; our handler adds no panel, masks."""
@@ -125,6 +128,7 @@ def test_without_rich_tracebacks_the_text_explanation_is_not_repeated(api: Loopb
     }
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("rich", RICH_VERSIONS)
 def test_an_unrelated_error_prints_exactly_what_rich_prints(api: LoopbackAPI, rich: str) -> None:
     """A ``KeyError`` that is not Replicate's, with locals shown: our handler's output is the
@@ -137,6 +141,7 @@ def test_an_unrelated_error_prints_exactly_what_rich_prints(api: LoopbackAPI, ri
     )
 
 
+@pytest.mark.e2e
 def test_an_unrelated_error_still_hides_the_environments_token(api: LoopbackAPI) -> None:
     """The same ``KeyError`` in a function that read the token into a local: rich's locals
     panel shows it; ours masks it (the environment's secrets and ``r8_`` tokens are masked in
@@ -147,4 +152,61 @@ def test_an_unrelated_error_still_hides_the_environments_token(api: LoopbackAPI)
     } == {
         "ours": (False, True, False),
         "plain": (True, False, False),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# In-process, with the installed rich: the handler on an error that is not Replicate's
+
+
+def _log_through(handler_class: type[logging.Handler], exc_info: object) -> str:
+    from rich.console import Console
+
+    out = io.StringIO()
+    handler = handler_class(
+        console=Console(file=out, width=160, color_system=None),
+        rich_tracebacks=True,
+        tracebacks_show_locals=True,
+        show_time=False,
+        show_path=False,
+    )
+    record = logging.LogRecord("app", logging.ERROR, __file__, 1, "failed: %s", ("details",), exc_info)
+    handler.handle(record)
+    return out.getvalue()
+
+
+def _failing(secret: str) -> None:
+    settings = {"api_token": secret}
+    raise KeyError(f"no model configured ({len(settings)} settings)")
+
+
+def test_in_process_an_unrelated_error_is_byte_for_byte_richs() -> None:
+    """No secret anywhere: ``ReplicateExplainRichHandler`` prints what ``RichHandler`` prints."""
+    from rich.logging import RichHandler
+
+    from replicate_explain.integrations.rich_logging import ReplicateExplainRichHandler
+
+    try:
+        _failing("not-a-secret")
+    except KeyError:
+        info = sys.exc_info()
+    ours, theirs = _log_through(ReplicateExplainRichHandler, info), _log_through(RichHandler, info)
+    assert (ours == theirs, "KeyError" in ours) == (True, True)
+
+
+def test_in_process_an_r8_token_in_the_locals_is_masked() -> None:
+    """An ``r8_`` token in a frame's variables (an unrelated error): rich's locals panel shows
+    it, ours shows ``[REDACTED]`` in its place."""
+    from rich.logging import RichHandler
+
+    from replicate_explain.integrations.rich_logging import ReplicateExplainRichHandler
+
+    try:
+        _failing(CANARY)
+    except KeyError:
+        info = sys.exc_info()
+    ours, theirs = _log_through(ReplicateExplainRichHandler, info), _log_through(RichHandler, info)
+    assert {"ours": (CANARY in ours, "'api_token': '[REDACTED]'" in ours), "plain": (CANARY in theirs,)} == {
+        "ours": (False, True),
+        "plain": (True,),
     }
