@@ -91,22 +91,27 @@ print("PAGE " + json.dumps(dump(at.main)))
 """
 
 
-def _env(api: LoopbackAPI, version: str, extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = client_env("1.0.7", api, CANARY + "\n", extra)
+def _env(api: LoopbackAPI, version: str, extra: dict[str, str] | None = None, client: str = "1.0.7") -> dict[str, str]:
+    env = client_env(client, api, CANARY + "\n", extra)
     env["PYTHONPATH"] = os.pathsep.join([env["PYTHONPATH"], str(extra_path(f"streamlit=={version}"))])
     env["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] = "false"
     return env
 
 
 def _run_app(
-    api: LoopbackAPI, tmp_path: Path, version: str, app: str, extra: dict[str, str] | None = None
+    api: LoopbackAPI,
+    tmp_path: Path,
+    version: str,
+    app: str,
+    extra: dict[str, str] | None = None,
+    client: str = "1.0.7",
 ) -> tuple[dict[str, Any], str]:
     """Run ``app`` in AppTest; return the page's element tree and everything printed."""
     (tmp_path / "app.py").write_text(app, encoding="utf-8")
     (tmp_path / "driver.py").write_text(DRIVER, encoding="utf-8")
     done = subprocess.run(
         [sys.executable, "driver.py", "app.py"],
-        env=_env(api, version, extra),
+        env=_env(api, version, extra, client),
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -118,15 +123,15 @@ def _run_app(
     return json.loads(pages[0]), done.stdout.replace(pages[0], "") + done.stderr
 
 
-def _expected_explanation() -> dict[str, Any]:
-    """The explanation block the rule's data gives for client 1.0.7 (kinds, title, code)."""
+def _expected_explanation(client: str = "1.0.7") -> dict[str, Any]:
+    """The explanation block the rule's data gives for ``client`` (kinds, title, code)."""
     from replicate_explain._api import rules
     from replicate_explain._matcher import choose_example
     from replicate_explain._render_markdown import escape
 
     rule = rules().get(RULE)
     assert rule is not None
-    code = choose_example(rule, "1.0.7")
+    code = choose_example(rule, client)
     assert code is not None
     diff = "\n".join(f"{mark} {line}".rstrip() for mark, line in diff_lines(code.broken, code.fixed))
     return {
@@ -170,6 +175,22 @@ def test_a_replicate_failure_gets_a_masked_box_and_the_explanation_under_it(
         "canary on the page": False,
         "canary printed": False,
         "explanation": _expected_explanation(),
+    }
+
+
+@pytest.mark.parametrize("client", ["2.0.0b4"])
+def test_the_other_client_generation_gets_its_own_code(api: LoopbackAPI, tmp_path: Path, client: str) -> None:
+    """The 2.x client (the Stainless rewrite) fails the same way: the box is masked and the
+    explanation shows the rule's code for 2.x."""
+    page, printed = _run_app(api, tmp_path, NEWEST, FAILING_APP, client=client)
+    assert {
+        "page kinds": [child["kind"] for child in page["children"]],
+        "canary anywhere": CANARY in json.dumps(page) or CANARY in printed,
+        "explanation": _explanation_seen(page["children"][2]),
+    } == {
+        "page kinds": ["Title", "Exception", "Block"],
+        "canary anywhere": False,
+        "explanation": _expected_explanation(client),
     }
 
 
