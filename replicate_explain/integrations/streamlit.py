@@ -27,10 +27,13 @@ streamlit is imported, the integration chains :func:`on_script_error` at the one
 Streamlit dispatches that extension point (``error_util.invoke_script_error_handler``, 1.58 and
 later), after the app's own handler (which sees the masked exception first; if it suppresses
 Streamlit's box, the page is left to it). ``streamlit run`` offers no other way to register a
-handler for every session. Streamlit 1.37 to 1.57 have no extension point: there the
-integration wraps the function that draws the box (``error_util._show_exception``). The
-wrapped functions are module attributes, never ``__code__``; ``REPLICATE_EXPLAIN=0`` or
-``uninstall()`` turns the automatic activation off. Tested with streamlit 1.67.0 and 1.57.0.
+handler for every session. Before 1.58 there is no extension point: there the integration
+wraps the function that draws the box (``error_util._show_exception``). The console gets the
+masked exception too: ``error_util._print_rich_exception`` (Streamlit's rich traceback, the
+default when rich is installed) is wrapped to mask first; without rich, Streamlit logs through
+:mod:`logging`, which the logging integration masks and explains. The wrapped functions are
+module attributes, never ``__code__``; ``REPLICATE_EXPLAIN=0`` or ``uninstall()`` turns the
+automatic activation off. Tested with streamlit 1.67.0 and 1.57.0.
 """
 
 from __future__ import annotations
