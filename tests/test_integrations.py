@@ -164,6 +164,152 @@ def test_sentry_integration_off_leaves_events_alone() -> None:
             replicate_explain.install()
 
 
+@contextlib.contextmanager
+def sentry_payloads(**options: Any) -> Iterator[dict[str, list[Any]]]:
+    """The real SDK with an in-memory transport, logs and streamed spans on (sentry-sdk 2.x needs
+    ``enable_logs`` and ``trace_lifecycle="stream"``, 3.x has both by default); on exit the dict
+    holds, by item type (``event``, ``log``, ``span``), the payloads it would have sent (each log
+    and span item unpacked), and ``before_send``, ``before_send_log`` and ``before_send_span``
+    what each hook saw, as ``str()`` (a program copying it to a file, a queue or a print).
+    Every serialized envelope, headers included, is checked for the canary."""
+    import sentry_sdk
+    from sentry_sdk.transport import Transport
+
+    found: dict[str, list[Any]] = {}
+    raw: list[bytes] = []
+
+    class Capture(Transport):
+        def capture_envelope(self, envelope: Any) -> None:
+            raw.append(envelope.serialize())
+            for item in envelope.items:
+                payload = json.loads(item.payload.get_bytes())
+                kind = item.headers.get("type")
+                found.setdefault(kind, []).extend(payload["items"] if kind in ("log", "span") else [payload])
+
+    def hook(name: str) -> Any:
+        def keep(payload: Any, hint: Any) -> Any:
+            found.setdefault(name, []).append(str(payload))
+            return payload
+
+        return keep
+
+    if int(sentry_sdk.VERSION.split(".")[0]) < 3:
+        options = {"enable_logs": True, "trace_lifecycle": "stream", **options}
+    sentry_sdk.init(
+        dsn="https://public@sentry.invalid/1",
+        transport=Capture(),
+        default_integrations=False,
+        traces_sample_rate=1.0,
+        before_send=hook("before_send"),
+        before_send_log=hook("before_send_log"),
+        before_send_span=hook("before_send_span"),
+        **options,
+    )
+    try:
+        yield found
+        sentry_sdk.flush()
+    finally:
+        sentry_sdk.get_client().close()
+        sentry_sdk.get_global_scope().set_client(None)
+    assert leaks(b"\n".join(raw).decode(), CANARY) == []
+
+
+def test_sentry_before_send_sees_masked_events_thread_stacks_included() -> None:
+    """A ``before_send`` that copies ``str(event)`` sees no token, for an exception's event and
+    for ``capture_message`` with ``attach_stacktrace`` (the thread's stack, whose frame holds the
+    token in a local variable, ``header``): the frame variable is masked in what is sent."""
+    import sentry_sdk
+
+    def report(token: str) -> None:
+        header = f"Bearer {token}"
+        sentry_sdk.capture_message(f"calling with {header}")
+
+    with sentry_payloads(attach_stacktrace=True) as sent:
+        sentry_sdk.capture_exception(failure())
+        report(TOKEN)
+    assert len(sent["before_send"]) == 2
+    assert [leaks(text, CANARY) for text in sent["before_send"]] == [[], []]
+    errored, message = sent["event"]
+    assert errored["exception"]["values"][-1]["value"] == "Illegal header value b'Bearer [REDACTED]\\n'"
+    assert message["message"] == "calling with Bearer [REDACTED]\n"
+    (frame,) = [f for f in message["threads"]["values"][0]["stacktrace"]["frames"] if f["function"] == "report"]
+    assert frame["vars"]["header"] == "'Bearer [REDACTED]\\n'"
+
+
+def test_sentry_logs_are_masked_before_before_send_log() -> None:
+    """Sentry Logs (``sentry_sdk.logger.*``, a separate envelope item): the body, the template's
+    parameters, attribute values and attribute keys are masked before ``before_send_log`` sees
+    the log, and in what is sent."""
+    import sentry_sdk.logger
+
+    with sentry_payloads() as sent:
+        sentry_sdk.logger.warning(
+            "retrying with {token}", token=TOKEN, attributes={f"key {CANARY}": f"Bearer {CANARY}"}
+        )
+    (seen,) = sent["before_send_log"]
+    assert leaks(seen, CANARY) == []
+    (log,) = sent["log"]
+    assert log["body"] == "retrying with [REDACTED]\n"
+    ours = {key: value for key, value in log["attributes"].items() if not key.startswith(("sentry.", "process."))}
+    assert ours == {
+        "key [REDACTED]": {"value": "Bearer [REDACTED]", "type": "string"},
+        "server.address": log["attributes"]["server.address"],
+    }
+    assert log["attributes"]["sentry.message.parameter.token"] == {"value": "[REDACTED]\n", "type": "string"}
+    assert log["attributes"]["sentry.message.template"] == {"value": "retrying with {token}", "type": "string"}
+
+
+def test_sentry_streamed_spans_are_masked_before_before_send_span() -> None:
+    """Streamed spans (3.x ``sentry_sdk.traces``; 2.x with ``trace_lifecycle="stream"``): the
+    span name, an attribute set after the start and its key are masked before
+    ``before_send_span`` sees the span and in what is sent (the envelope's trace header names
+    the segment too)."""
+    import sentry_sdk.traces
+
+    with sentry_payloads() as sent:
+        with sentry_sdk.traces.start_span(name=f"call {CANARY}") as span:  # noqa: SIM117
+            span.set_attribute("http.request.header.authorization", f"Bearer {CANARY}")
+            span.set_attribute(f"seen {CANARY}", 1)
+    (seen,) = sent["before_send_span"]
+    assert leaks(seen, CANARY) == []
+    (shipped,) = sent["span"]
+    assert shipped["name"] == "call [REDACTED]"
+    attributes = shipped["attributes"]
+    assert attributes["http.request.header.authorization"] == {"value": "Bearer [REDACTED]", "type": "string"}
+    assert attributes["seen [REDACTED]"] == {"value": 1, "type": "integer"}
+    assert attributes["sentry.segment.name"] == {"value": "call [REDACTED]", "type": "string"}
+
+
+def test_sentry_wraps_missing_in_a_release_degrade_to_the_event_processor(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Should every SDK internal we wrap be missing (each wrap raising ``AttributeError``),
+    registering still succeeds, raises nothing, registers the event processor, and that
+    processor masks the event itself; with ``REPLICATE_EXPLAIN_DEBUG=1`` each failed wrap is
+    reported on stderr."""
+    from replicate_explain.integrations import sentry
+
+    def missing() -> None:
+        raise AttributeError("not in this release")
+
+    registered: list[Any] = []
+    monkeypatch.setattr(_state, "integrations", {})
+    monkeypatch.setattr(sentry, "add_global_event_processor", registered.append)
+    monkeypatch.setattr(sentry, "_wrap_apply_to_event", missing)
+    monkeypatch.setattr(sentry, "_wrap_prepare_event", missing)
+    monkeypatch.setattr(sentry, "_TELEMETRY_WRAPS", tuple((missing, what) for _, what in sentry._TELEMETRY_WRAPS))
+    monkeypatch.setenv("REPLICATE_EXPLAIN_DEBUG", "1")
+    sentry._register()
+    assert registered == [sentry.process_event]
+    event = {"message": f"calling with Bearer {CANARY}", "extra": {"header": f"Bearer {CANARY}"}}
+    assert sentry.process_event(event, {}) == {
+        "message": "calling with Bearer [REDACTED]",
+        "extra": {"header": "Bearer [REDACTED]"},
+    }
+    assert event["message"] == f"calling with Bearer {CANARY}"  # the caller's dict is not modified
+    assert capsys.readouterr().err.count("replicate-explain: internal error in ") == 5
+
+
 # ---------------------------------------------------------------------------------------------
 # structlog
 

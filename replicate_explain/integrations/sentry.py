@@ -111,6 +111,11 @@ def _register() -> None:
         _wrap_prepare_event()
     except Exception:
         _state.report_internal_error("wrapping the Sentry client's serializer")
+    for wrap, what in _TELEMETRY_WRAPS:
+        try:
+            wrap()
+        except Exception:
+            _state.report_internal_error(what)
 
 
 #: The exception of the event the client is preparing (its hint's), read by the serializer wrap.
@@ -180,3 +185,107 @@ def _wrap_apply_to_event() -> None:
 def _activate(module: Any) -> None:
     """Automatic activation (``replicate_explain.integrations.activate``)."""
     _register()
+
+
+# ---------------------------------------------------------------------------------------------
+# Sentry Logs, streamed spans, envelope headers: what does not go through event processors
+
+
+def _mask_payload(payload: Any) -> Any:
+    """``payload`` with every string masked, keys too (a copy when anything changed); the
+    full-strength redactor, as for an event without an exception."""
+    return _common.mask_deep(payload, _common.redactor(None), keys=True)
+
+
+def _wrap_apply_to_telemetry() -> None:
+    """Mask a Sentry Log (or metric) once the scope added its attributes, before
+    ``before_send_log`` sees it and the batcher ships it.
+
+    ``Scope.apply_to_telemetry`` is the one step every log takes (``sentry_sdk.logger.*``, the
+    logging and loguru integrations' logs) between its creation and ``before_send_log``, in
+    sentry-sdk 2.x and 3.x. The log is a dict the SDK made for this log (its attribute values
+    already copied by ``format_attribute``), so its values are replaced by masked copies in
+    place. Streamed spans are masked as they are serialized (:func:`_wrap_span_json`).
+    """
+    from sentry_sdk.scope import Scope
+
+    original: Any = Scope.apply_to_telemetry
+
+    def apply_to_telemetry(self: Any, telemetry: Any, *args: Any, **kwargs: Any) -> Any:
+        result = original(self, telemetry, *args, **kwargs)
+        try:
+            if isinstance(telemetry, dict) and _active():
+                for key, value in list(telemetry.items()):
+                    masked = _mask_payload(value)
+                    if masked is not value:
+                        telemetry[key] = masked
+        except Exception:
+            _state.report_internal_error("masking a Sentry log")
+        return result
+
+    apply_to_telemetry.__wrapped__ = original  # type: ignore[attr-defined]
+    apply_to_telemetry.__doc__ = original.__doc__
+    Scope.apply_to_telemetry = apply_to_telemetry  # type: ignore[method-assign]
+
+
+def _wrap_span_json() -> None:
+    """Mask a streamed span's JSON (name, attributes, links, every string, keys too).
+
+    A streamed span (sentry-sdk 3.x ``sentry_sdk.traces.Span``; 2.x ``StreamedSpan`` with
+    ``trace_lifecycle="stream"``) is turned into JSON by its ``_to_json`` both for
+    ``before_send_span`` and for the batcher that sends it; the span object itself is left as
+    the program set it.
+    """
+    import sentry_sdk.traces
+
+    wrapped = 0
+    for name in ("Span", "StreamedSpan"):
+        cls: Any = getattr(sentry_sdk.traces, name, None)
+        original: Any = getattr(cls, "_to_json", None) if isinstance(cls, type) else None
+        if original is None or getattr(original, "__wrapped__", None) is not None:
+            continue
+        cls._to_json = _masking_to_json(original)
+        wrapped += 1
+    if not wrapped:
+        raise AttributeError("sentry_sdk.traces has no span class with _to_json")
+
+
+def _masking_to_json(original: Any) -> Any:
+    def _to_json(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = original(self, *args, **kwargs)
+        try:
+            if _active():
+                return _mask_payload(result)
+        except Exception:
+            _state.report_internal_error("masking a Sentry span")
+        return result
+
+    _to_json.__wrapped__ = original  # type: ignore[attr-defined]
+    return _to_json
+
+
+def _wrap_envelope_headers() -> None:
+    """Mask an envelope's headers: the trace header names the segment span or transaction
+    (``trace.transaction``), whatever the item."""
+    from sentry_sdk.envelope import Envelope
+
+    original: Any = Envelope.__init__
+
+    def __init__(self: Any, headers: Any = None, *args: Any, **kwargs: Any) -> None:
+        try:
+            if isinstance(headers, dict) and _active():
+                headers = _mask_payload(headers)
+        except Exception:
+            _state.report_internal_error("masking a Sentry envelope")
+        original(self, headers, *args, **kwargs)
+
+    __init__.__wrapped__ = original  # type: ignore[attr-defined]
+    Envelope.__init__ = __init__  # type: ignore[method-assign]
+
+
+#: What is wrapped beside events, each on its own: a release without one of these keeps the rest.
+_TELEMETRY_WRAPS = (
+    (_wrap_apply_to_telemetry, "wrapping Scope.apply_to_telemetry (Sentry Logs)"),
+    (_wrap_span_json, "wrapping the streamed span's _to_json"),
+    (_wrap_envelope_headers, "wrapping Envelope.__init__"),
+)
