@@ -266,10 +266,9 @@ def test_sentry_streamed_spans_are_masked_before_before_send_span() -> None:
     the segment too)."""
     import sentry_sdk.traces
 
-    with sentry_payloads() as sent:
-        with sentry_sdk.traces.start_span(name=f"call {CANARY}") as span:  # noqa: SIM117
-            span.set_attribute("http.request.header.authorization", f"Bearer {CANARY}")
-            span.set_attribute(f"seen {CANARY}", 1)
+    with sentry_payloads() as sent, sentry_sdk.traces.start_span(name=f"call {CANARY}") as span:
+        span.set_attribute("http.request.header.authorization", f"Bearer {CANARY}")
+        span.set_attribute(f"seen {CANARY}", 1)
     (seen,) = sent["before_send_span"]
     assert leaks(seen, CANARY) == []
     (shipped,) = sent["span"]
