@@ -567,6 +567,62 @@ def test_opentelemetry_automatic_activation_adds_the_processor_to_new_providers(
     assert leaks(span.to_json(), CANARY) == []
 
 
+def spans_of_work(explicit: bool = True) -> Any:
+    """The spans exported after a program named a span, set attributes at its start and after,
+    added an event and a link, and renamed a child span, all holding the canary (the attributes
+    it passed are returned too, to check they were not modified)."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import Link
+
+    from replicate_explain.integrations.opentelemetry import ExplainSpanProcessor
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    if explicit:
+        provider.add_span_processor(ExplainSpanProcessor())
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("tests")
+    given = {"http.request.header.authorization": [f"Bearer {CANARY}"], "retries": 0}
+    later = {"note": f"token was {TOKEN}", f"seen {CANARY}": True}
+    with tracer.start_as_current_span(f"POST {CANARY}", attributes=given) as parent:
+        parent.set_attribute("http.url", f"https://api.example/?token={CANARY}")
+        parent.set_attributes(later)
+        parent.add_event(f"retry {CANARY}", {"authorization": f"Bearer {CANARY}", "attempt": 2})
+        with tracer.start_as_current_span("child", links=[Link(parent.get_span_context(), {"why": CANARY})]) as child:
+            child.update_name(f"renamed {CANARY}")
+    return exporter.get_finished_spans(), (given, later)
+
+
+@pytest.mark.parametrize("explicit", [True, False], ids=["explicit", "automatic"])
+def test_opentelemetry_names_attributes_events_and_links_are_masked_whenever_set(explicit: bool) -> None:
+    """Span names (at the start and renamed), attributes given at the start (where HTTP
+    instrumentations put captured request headers) and set after it, attribute keys, event
+    names and attributes, link attributes: every string is masked in the exported span; the
+    dicts the program passed are left as they were."""
+    replicate_explain.install()  # the automatic case; another test in this worker may have uninstalled
+    (child, parent), (given, later) = spans_of_work(explicit)
+    assert parent.name == "POST [REDACTED]"
+    assert dict(parent.attributes) == {
+        "http.request.header.authorization": ("Bearer [REDACTED]",),
+        "retries": 0,
+        "http.url": "https://api.example/?token=[REDACTED]",
+        "note": "token was [REDACTED]\n",
+        "seen [REDACTED]": True,
+    }
+    (event,) = parent.events
+    assert (event.name, dict(event.attributes)) == (
+        "retry [REDACTED]",
+        {"authorization": "Bearer [REDACTED]", "attempt": 2},
+    )
+    assert child.name == "renamed [REDACTED]"
+    assert [dict(link.attributes) for link in child.links] == [{"why": "[REDACTED]"}]
+    assert [leaks(span.to_json(), CANARY) for span in (parent, child)] == [[], []]
+    assert given == {"http.request.header.authorization": [f"Bearer {CANARY}"], "retries": 0}
+    assert later == {"note": f"token was {TOKEN}", f"seen {CANARY}": True}
+
+
 # ---------------------------------------------------------------------------------------------
 # Start-up
 
@@ -783,6 +839,80 @@ def test_without_the_integrations_every_library_sends_the_token(api: LoopbackAPI
         assert result.returncode == 0, result.stderr
         assert (library, leaks(result.stdout + result.stderr, CANARY)) == (library, [CANARY])
         assert (library, attached(library, result.stdout, result.stderr)) == (library, [None, None])
+
+
+OTEL_HTTPX = """
+import json
+{explicit_import}
+from opentelemetry import trace
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+{explicit_option}
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+HTTPXClientInstrumentor().instrument()
+{call}
+try:
+    call()
+except Exception as error:
+    print(type(error).__name__, file=__import__("sys").stderr)
+print(json.dumps([json.loads(span.to_json()) for span in exporter.get_finished_spans()]))
+"""
+
+#: The OpenTelemetry httpx instrumentation, pinned to the SDK of the test extra (1.45.2).
+OTEL_HTTPX_REQUIREMENT = "opentelemetry-instrumentation-httpx==0.66b2"
+
+
+def run_instrumented(api: LoopbackAPI, token: str, mode: str) -> tuple[subprocess.CompletedProcess[str], Any]:
+    """Run the real 1.0.7 client under ``opentelemetry-instrumentation-httpx`` capturing the
+    ``Authorization`` request header: with ``import replicate_explain`` (automatic), with our
+    processor only (explicit), or with neither (off); return the result and the exported spans."""
+    from clients import client_path, extra_path
+
+    _, explicit_import, explicit_option = PROGRAMS["opentelemetry"]
+    if mode == "automatic":
+        code = "import replicate_explain\n" + OTEL_HTTPX.format(explicit_import="", explicit_option="", call=CALL)
+    elif mode == "explicit":
+        code = OTEL_HTTPX.format(explicit_import=explicit_import, explicit_option=explicit_option, call=CALL)
+    else:
+        code = OTEL_HTTPX.format(explicit_import="", explicit_option="", call=CALL)
+    path = os.pathsep.join(map(str, [client_path("1.0.7"), extra_path(OTEL_HTTPX_REQUIREMENT), REPO_ROOT]))
+    extra = {
+        "PYTHONPATH": path,
+        "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST": "authorization",
+        "REPLICATE_EXPLAIN": "0" if mode != "automatic" else "1",
+    }
+    result = run_program(code, "1.0.7", api, token, extra)
+    assert result.returncode == 0, result.stderr
+    return result, json.loads(result.stdout)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("mode", ["automatic", "explicit"])
+@pytest.mark.parametrize("token", [CANARY, TOKEN], ids=["refused", "newline"])
+def test_opentelemetry_httpx_instrumentation_exports_no_token(api: LoopbackAPI, token: str, mode: str) -> None:
+    """The real ``opentelemetry-instrumentation-httpx`` capturing the ``Authorization`` header,
+    the real 1.0.7 client against the loopback API (a refused token; a token with a newline,
+    which httpx refuses to send): the exported client span has the header attribute, masked,
+    and nothing exported or printed has the canary."""
+    result, spans = run_instrumented(api, token, mode)
+    (span,) = [span for span in spans if span["kind"] == "SpanKind.CLIENT"]
+    assert span["attributes"]["http.request.header.authorization"] == ["Bearer [REDACTED]"]
+    assert leaks(result.stdout + result.stderr, CANARY) == []
+
+
+@pytest.mark.e2e
+def test_opentelemetry_httpx_instrumentation_exports_the_token_without_us(api: LoopbackAPI) -> None:
+    """The same program with replicate-explain off and no processor exports the header in
+    clear (what the test above guards against)."""
+    result, spans = run_instrumented(api, CANARY, "off")
+    (span,) = [span for span in spans if span["kind"] == "SpanKind.CLIENT"]
+    assert span["attributes"]["http.request.header.authorization"] == [f"Bearer {CANARY}"]
 
 
 UNCONFIGURED = (
