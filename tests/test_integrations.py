@@ -910,7 +910,7 @@ def test_opentelemetry_httpx_instrumentation_exports_no_token(api: LoopbackAPI, 
 def test_opentelemetry_httpx_instrumentation_exports_the_token_without_us(api: LoopbackAPI) -> None:
     """The same program with replicate-explain off and no processor exports the header in
     clear (what the test above guards against)."""
-    result, spans = run_instrumented(api, CANARY, "off")
+    _, spans = run_instrumented(api, CANARY, "off")
     (span,) = [span for span in spans if span["kind"] == "SpanKind.CLIENT"]
     assert span["attributes"]["http.request.header.authorization"] == [f"Bearer {CANARY}"]
 
