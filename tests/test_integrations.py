@@ -431,6 +431,35 @@ def test_structlog_automatic_activation_inserts_one_processor(chain: list[str], 
     assert names == expected
 
 
+def test_structlog_wrap_logger_chain_gets_the_processor_and_underscore_keys_are_masked() -> None:
+    """``structlog.wrap_logger(logger, processors=[...])`` with a chain of the program's own (no
+    ``configure``) gets the automatic processor: the failure is explained and its traceback
+    masked; values under keys starting with ``_`` and keys themselves are masked too; a dict the
+    program passed keeps its token (a masked copy is rendered); the chain list is not modified."""
+    import structlog
+
+    replicate_explain.install()  # another test in this worker may have uninstalled
+    exc = failure()
+    headers = {"Authorization": f"Bearer {CANARY}"}
+    chain = [
+        structlog.processors.add_log_level,
+        structlog.processors.format_exc_info,
+        structlog.processors.JSONRenderer(),
+    ]
+    log = structlog.wrap_logger(structlog.PrintLogger(out := io.StringIO()), processors=chain)
+    log.error("call failed", exc_info=exc, _token=TOKEN, _headers=headers, **{f"seen {CANARY}": 1})
+    event = json.loads(out.getvalue())
+    assert leaks(out.getvalue(), CANARY) == []
+    assert event["replicate_explain"] == explanation_of(exc).to_dict()
+    assert {key: event[key] for key in ("_token", "_headers", "seen [REDACTED]")} == {
+        "_token": "[REDACTED]\n",
+        "_headers": {"Authorization": "Bearer [REDACTED]"},
+        "seen [REDACTED]": 1,
+    }
+    assert headers == {"Authorization": f"Bearer {CANARY}"}
+    assert len(chain) == 3
+
+
 # ---------------------------------------------------------------------------------------------
 # loguru
 
