@@ -519,6 +519,38 @@ def test_loguru_unrelated_error_gets_nothing(loguru_logger: Any) -> None:
     assert "replicate-explain" not in shipped["text"]
 
 
+def lookup_with(headers: dict[str, str]) -> BaseException:
+    """An unrelated KeyError raised on a line that reads local variables holding the token (what
+    ``diagnose=True`` prints under that line)."""
+    auth = headers["Authorization"]
+    try:
+        return {"auth": auth, "headers": headers}["missing"]  # type: ignore[return-value]
+    except KeyError as exc:
+        return exc
+
+
+def test_loguru_diagnose_masks_frame_variables_of_any_exception(loguru_logger: Any) -> None:
+    """The automatic patcher (no configuration), ``diagnose=True``: the values loguru prints
+    under the failing line (a string and a dict holding the token) are masked for an unrelated
+    KeyError too, in a stream sink and in ``serialize=True``'s text; ``bind`` values are masked
+    in the record, and the dict the program bound keeps its token."""
+    replicate_explain.install()  # another test in this worker may have uninstalled
+    text, data = io.StringIO(), io.StringIO()
+    loguru_logger.add(text, diagnose=True, backtrace=False, colorize=False, format="{message}")
+    loguru_logger.add(data, serialize=True, diagnose=True)
+    headers = {"Authorization": f"Bearer {CANARY}"}
+    loguru_logger.bind(headers=headers).opt(exception=lookup_with(headers)).error("lookup failed")
+    printed = text.getvalue()
+    assert "-> 'Bearer [REDACTED]'" in printed
+    assert "-> {'Authorization': 'Bearer [REDACTED]'}" in printed
+    assert printed.endswith("KeyError: 'missing'\n")
+    shipped = json.loads(data.getvalue())
+    assert "-> 'Bearer [REDACTED]'" in shipped["text"]
+    assert shipped["record"]["extra"] == {"headers": {"Authorization": "Bearer [REDACTED]"}}
+    assert leaks(printed + data.getvalue(), CANARY) == []
+    assert headers == {"Authorization": f"Bearer {CANARY}"}
+
+
 # ---------------------------------------------------------------------------------------------
 # OpenTelemetry
 
