@@ -365,8 +365,11 @@ def test_structlog_console_renderer_prints_the_explanation_under_the_traceback()
     for an unrelated error whose frame holds the token in a local variable (rich would show it)."""
     import structlog
 
+    # plain_traceback: structlog before 25 warns "Remove `format_exc_info`..." when a pretty
+    # formatter (rich is installed here) gets a formatted ``exception`` (docs/INTEGRATIONS.md)
+    console = structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
     exc = failure()
-    text = structlog_output(structlog.dev.ConsoleRenderer(colors=False), exc)
+    text = structlog_output(console, exc)
     explanation = explanation_of(exc)
     assert text.endswith("Illegal header value b'Bearer [REDACTED]\\n'\n" + render_plain(explanation))
     assert text.count("replicate-explain: token-whitespace") == 1
@@ -384,7 +387,7 @@ def test_structlog_console_renderer_prints_the_explanation_under_the_traceback()
 
     log = structlog.wrap_logger(
         structlog.PrintLogger(out := io.StringIO()),
-        processors=[ExplainProcessor(), structlog.dev.ConsoleRenderer(colors=False)],
+        processors=[ExplainProcessor(), console],
     )
     log.error("failed", exc_info=other)
     assert "ValueError: bad length 41" in out.getvalue()
