@@ -166,7 +166,7 @@ def test_sentry_integration_off_leaves_events_alone() -> None:
 
 @contextlib.contextmanager
 def sentry_payloads(**options: Any) -> Iterator[dict[str, list[Any]]]:
-    """The real SDK with an in-memory transport, logs and streamed spans on (sentry-sdk 2.x needs
+    """The real SDK with our integration and an in-memory transport, logs and streamed spans on (2.x needs
     ``enable_logs`` and ``trace_lifecycle="stream"``, 3.x has both by default); on exit the dict
     holds, by item type (``event``, ``log``, ``span``), the payloads it would have sent (each log
     and span item unpacked), and ``before_send``, ``before_send_log`` and ``before_send_span``
@@ -186,6 +186,8 @@ def sentry_payloads(**options: Any) -> Iterator[dict[str, list[Any]]]:
                 kind = item.headers.get("type")
                 found.setdefault(kind, []).extend(payload["items"] if kind in ("log", "span") else [payload])
 
+    from replicate_explain.integrations.sentry import ReplicateExplainIntegration
+
     def hook(name: str) -> Any:
         def keep(payload: Any, hint: Any) -> Any:
             found.setdefault(name, []).append(str(payload))
@@ -199,6 +201,7 @@ def sentry_payloads(**options: Any) -> Iterator[dict[str, list[Any]]]:
         dsn="https://public@sentry.invalid/1",
         transport=Capture(),
         default_integrations=False,
+        integrations=[ReplicateExplainIntegration()],  # (automatic: tests/test_secrets.py)
         traces_sample_rate=1.0,
         before_send=hook("before_send"),
         before_send_log=hook("before_send_log"),
@@ -291,6 +294,7 @@ def test_sentry_wraps_missing_in_a_release_degrade_to_the_event_processor(
     def missing() -> None:
         raise AttributeError("not in this release")
 
+    replicate_explain.install()  # the automatic activation; another test in this worker may have uninstalled
     registered: list[Any] = []
     monkeypatch.setattr(_state, "integrations", {})
     monkeypatch.setattr(sentry, "add_global_event_processor", registered.append)
