@@ -298,6 +298,7 @@ def call():
 _SENTRY_PROGRAM = (
     _INTEGRATION_PRELUDE
     + """
+import logging
 import sentry_sdk, sentry_sdk.logger, sentry_sdk.traces
 from sentry_sdk.transport import Transport
 sent, seen = [], []
@@ -326,6 +327,7 @@ except Exception as error:
     sentry_sdk.capture_exception(error)
     sentry_sdk.logger.error("call failed: {error}", error=error)
     sentry_sdk.capture_message("call failed: " + str(error))
+    logging.getLogger("app").error("call failed: %s (%s)", error, TOKEN)  # an event and a log
 sentry_sdk.flush()
 print(json.dumps({"version": sentry_sdk.VERSION, "sent": sent, "seen": seen}))
 """
@@ -395,8 +397,8 @@ except Exception as error:
 """
 )
 
-#: What a Sentry program ships: a streamed span, a log, an event with the thread's stack.
-_SENTRY_SHIPS = ("is_segment", "sentry.message.template", "threads")
+#: What a Sentry program ships: a streamed span, a log, an event with the thread's stack, a stdlib log record.
+_SENTRY_SHIPS = ("is_segment", "sentry.message.template", "threads", "call failed: %s (%s)")
 
 #: Channel -> (program, extra requirement on PYTHONPATH or None, texts a real run ships).
 INTEGRATION_CHANNELS: dict[str, tuple[str, str | None, tuple[str, ...]]] = {

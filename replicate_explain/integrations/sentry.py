@@ -1,4 +1,4 @@
-"""Sentry (sentry-sdk 2.x): explain Replicate failures in events and mask tokens in every event.
+"""Sentry (sentry-sdk 2.x and 3.x): explain Replicate failures in events, mask tokens in all it sends.
 
 Explicitly::
 
@@ -18,17 +18,21 @@ failure: the context ``contexts["replicate_explain"]`` (the dictionary of
 :meth:`~replicate_explain.Explanation.to_dict`, the same as every other integration) and the
 tag ``replicate_explain.rule`` (the rule id), so issues can be searched and grouped by cause.
 
-What every event gets: tokens masked in every string it carries (exception values, messages,
-breadcrumbs, request headers and data, contexts, extra, tags, and the local variables of the
-frames, which the SDK has already turned into text when event processors run). The token
-itself is never sent. For an event whose exception has nothing to do with Replicate only this
+What is masked: every string (keys too) of every event, right before ``before_send`` sees it
+(exception values, messages, breadcrumbs, request, contexts, extra, tags, the frames' variables
+of the exception's stack and of the thread's stack 3.x attaches to ``capture_message``); of
+every Sentry Log (``sentry_sdk.logger.*``) before ``before_send_log``; of every streamed span
+(name, attributes) before ``before_send_span``; and of envelope headers. The token itself is
+never sent. For an event whose exception has nothing to do with Replicate only this
 environment's secrets and ``r8_`` tokens are masked, so its text is otherwise unchanged.
 
-Global event processors run before the processors of scopes, which is where web framework
-integrations add the request. So the masking itself runs once the scope has applied every
-processor: ``Scope.apply_to_event`` (the method the client calls right before it serialises the
-event, scrubs it and calls ``before_send``) is wrapped when the processor is registered. Should
-that method be missing in some SDK release, the event processor masks what it sees instead.
+Global event processors run before the processors of scopes (where web framework integrations
+add the request), and the client adds parts of the event after every processor; logs and spans
+pass no event processor at all. So the masking wraps the SDK's own steps (``Scope.apply_to_event``,
+the serializer during ``_Client._prepare_event``, ``Scope.apply_to_telemetry``, the streamed
+span's ``_to_json``, ``Envelope.__init__``), each guarded on its own: should one be missing in
+some SDK release, it is skipped (reported with ``REPLICATE_EXPLAIN_DEBUG=1``) and the event
+processor masks what it sees. docs/INTEGRATIONS.md has the user-facing account.
 """
 
 from __future__ import annotations
