@@ -220,19 +220,24 @@ def sentry_payloads(**options: Any) -> Iterator[dict[str, list[Any]]]:
 def test_sentry_before_send_sees_masked_events_thread_stacks_included() -> None:
     """A ``before_send`` that copies ``str(event)`` sees no token, for an exception's event and
     for ``capture_message`` with ``attach_stacktrace`` (the thread's stack, whose frame holds the
-    token in a local variable, ``header``): the frame variable is masked in what is sent."""
+    token in a local variable, ``header``): the frame variable is masked in what is sent. A
+    context dict the program set is sent masked and keeps its values."""
     import sentry_sdk
 
     def report(token: str) -> None:
         header = f"Bearer {token}"
         sentry_sdk.capture_message(f"calling with {header}")
 
+    upstream = {"headers": {"Authorization": f"Bearer {CANARY}"}}
     with sentry_payloads(attach_stacktrace=True) as sent:
+        sentry_sdk.set_context("upstream", upstream)
         sentry_sdk.capture_exception(failure())
         report(TOKEN)
     assert len(sent["before_send"]) == 2
     assert [leaks(text, CANARY) for text in sent["before_send"]] == [[], []]
     errored, message = sent["event"]
+    assert errored["contexts"]["upstream"] == {"headers": {"Authorization": "Bearer [REDACTED]"}}
+    assert upstream == {"headers": {"Authorization": f"Bearer {CANARY}"}}  # the program's dict
     assert errored["exception"]["values"][-1]["value"] == "Illegal header value b'Bearer [REDACTED]\\n'"
     assert message["message"] == "calling with Bearer [REDACTED]\n"
     (frame,) = [f for f in message["threads"]["values"][0]["stacktrace"]["frames"] if f["function"] == "report"]
@@ -245,10 +250,10 @@ def test_sentry_logs_are_masked_before_before_send_log() -> None:
     the log, and in what is sent."""
     import sentry_sdk.logger
 
+    attributes = {f"key {CANARY}": f"Bearer {CANARY}"}
     with sentry_payloads() as sent:
-        sentry_sdk.logger.warning(
-            "retrying with {token}", token=TOKEN, attributes={f"key {CANARY}": f"Bearer {CANARY}"}
-        )
+        sentry_sdk.logger.warning("retrying with {token}", token=TOKEN, attributes=attributes)
+    assert attributes == {f"key {CANARY}": f"Bearer {CANARY}"}  # the program's dict
     (seen,) = sent["before_send_log"]
     assert leaks(seen, CANARY) == []
     (log,) = sent["log"]
