@@ -37,6 +37,7 @@ processor masks what it sees. docs/INTEGRATIONS.md has the user-facing account.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
 
 import sentry_sdk
@@ -123,7 +124,8 @@ def _register() -> None:
 
 
 #: The exception of the event the client is preparing (its hint's), read by the serializer wrap.
-_preparing: list[BaseException | None] = []
+#: Per thread and task (events are captured concurrently): a context variable, not a global.
+_preparing: ContextVar[BaseException | None] = ContextVar("replicate_explain_sentry_preparing", default=None)
 
 
 def _wrap_prepare_event() -> None:
@@ -146,18 +148,18 @@ def _wrap_prepare_event() -> None:
         result = original_serialize(event, *args, **kwargs)
         try:
             if _active() and isinstance(result, dict):
-                exc = _preparing[-1] if _preparing else None
+                exc = _preparing.get()
                 result = _common.mask_deep(result, _common.redactor(exc), reprs=True, keys=True)
         except Exception:
             _state.report_internal_error("masking a Sentry event")
         return result
 
     def _prepare_event(self: Any, event: Any, hint: Any, *args: Any, **kwargs: Any) -> Any:
-        _preparing.append(_exception(hint))
+        token = _preparing.set(_exception(hint))
         try:
             return original_prepare(self, event, hint, *args, **kwargs)
         finally:
-            _preparing.pop()
+            _preparing.reset(token)
 
     serialize.__wrapped__ = original_serialize  # type: ignore[attr-defined]
     _prepare_event.__wrapped__ = original_prepare  # type: ignore[attr-defined]
