@@ -38,8 +38,9 @@ Automatically, after ``import replicate_explain``: importing ``structlog`` inser
 later and into every chain given to ``structlog.wrap_logger(logger, processors=[...])`` (before
 its first exception formatter, else before its last processor, the renderer), unless the chain
 already has one. A bound logger class instantiated directly with its own chain
-(``structlog.BoundLogger(logger, processors, context)``) is not reached: add the processor. ``REPLICATE_EXPLAIN=0`` or
-``uninstall()`` turns that off (the inserted processor passes events through).
+(``structlog.BoundLogger(logger, processors, context)``) is not reached: add the processor
+there. ``REPLICATE_EXPLAIN=0`` or ``uninstall()`` turns that off (the inserted processor passes
+events through).
 """
 
 from __future__ import annotations
