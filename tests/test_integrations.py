@@ -287,6 +287,47 @@ def test_sentry_streamed_spans_are_masked_before_before_send_span() -> None:
     assert attributes["sentry.segment.name"] == {"value": "call [REDACTED]", "type": "string"}
 
 
+def test_sentry_events_prepared_concurrently_keep_their_own_masking_strength() -> None:
+    """Two events prepared at once in two threads (an unrelated KeyError's, and a Replicate
+    failure's started while the first is being prepared and still running when the first is
+    serialized): each is masked by the rule of its own exception, so the unrelated event keeps
+    another service's ``Bearer`` credential as the SDK sends it, and the failure's is masked."""
+    import threading
+
+    import sentry_sdk
+
+    other_service = "Bearer sk-live-0123456789abcdefABCDEF"
+    first_serialized, second_preparing = threading.Event(), threading.Event()
+    threads: list[threading.Thread] = []
+
+    def second() -> None:
+        def wait(event: Any, hint: Any) -> Any:
+            second_preparing.set()
+            first_serialized.wait(10)
+            return event
+
+        with sentry_sdk.new_scope() as scope:
+            scope.add_event_processor(wait)
+            sentry_sdk.capture_exception(failure())
+
+    def start_second(event: Any, hint: Any) -> Any:
+        threads.append(threading.Thread(target=second))
+        threads[0].start()
+        assert second_preparing.wait(10)
+        return event
+
+    with sentry_payloads() as sent:
+        sentry_sdk.get_client().options["before_send"] = lambda event, hint: (first_serialized.set(), event)[1]
+        with sentry_sdk.new_scope() as scope:
+            scope.add_event_processor(start_second)
+            scope.set_context("upstream", {"authorization": other_service})
+            sentry_sdk.capture_exception(unrelated())
+        threads[0].join(10)
+    first, second_event = sent["event"]
+    assert first["contexts"]["upstream"] == {"authorization": other_service}
+    assert second_event["exception"]["values"][-1]["value"] == "Illegal header value b'Bearer [REDACTED]\\n'"
+
+
 def test_sentry_wraps_missing_in_a_release_degrade_to_the_event_processor(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
