@@ -164,6 +164,201 @@ def test_sentry_integration_off_leaves_events_alone() -> None:
             replicate_explain.install()
 
 
+@contextlib.contextmanager
+def sentry_payloads(**options: Any) -> Iterator[dict[str, list[Any]]]:
+    """The real SDK with our integration and an in-memory transport, logs and streamed spans on (2.x needs
+    ``enable_logs`` and ``trace_lifecycle="stream"``, 3.x has both by default); on exit the dict
+    holds, by item type (``event``, ``log``, ``span``), the payloads it would have sent (each log
+    and span item unpacked), and ``before_send``, ``before_send_log`` and ``before_send_span``
+    what each hook saw, as ``str()`` (a program copying it to a file, a queue or a print).
+    Every serialized envelope, headers included, is checked for the canary."""
+    import sentry_sdk
+    from sentry_sdk.transport import Transport
+
+    found: dict[str, list[Any]] = {}
+    raw: list[bytes] = []
+
+    class Capture(Transport):
+        def capture_envelope(self, envelope: Any) -> None:
+            raw.append(envelope.serialize())
+            for item in envelope.items:
+                payload = json.loads(item.payload.get_bytes())
+                kind = item.headers.get("type")
+                found.setdefault(kind, []).extend(payload["items"] if kind in ("log", "span") else [payload])
+
+    from replicate_explain.integrations.sentry import ReplicateExplainIntegration
+
+    def hook(name: str) -> Any:
+        def keep(payload: Any, hint: Any) -> Any:
+            found.setdefault(name, []).append(str(payload))
+            return payload
+
+        return keep
+
+    if int(sentry_sdk.VERSION.split(".")[0]) < 3:
+        options = {"enable_logs": True, "trace_lifecycle": "stream", **options}
+    sentry_sdk.init(
+        dsn="https://public@sentry.invalid/1",
+        transport=Capture(),
+        default_integrations=False,
+        integrations=[ReplicateExplainIntegration()],  # (automatic: tests/test_secrets.py)
+        traces_sample_rate=1.0,
+        before_send=hook("before_send"),
+        before_send_log=hook("before_send_log"),
+        before_send_span=hook("before_send_span"),
+        **options,
+    )
+    try:
+        yield found
+        sentry_sdk.flush()
+    finally:
+        sentry_sdk.get_client().close()
+        sentry_sdk.get_global_scope().set_client(None)
+    assert leaks(b"\n".join(raw).decode(), CANARY) == []
+
+
+def test_sentry_before_send_sees_masked_events_thread_stacks_included() -> None:
+    """A ``before_send`` that copies ``str(event)`` sees no token, for an exception's event and
+    for ``capture_message`` with ``attach_stacktrace`` (the thread's stack, whose frame holds the
+    token in a local variable, ``header``): the frame variable is masked in what is sent. A
+    context dict the program set is sent masked and keeps its values."""
+    import sentry_sdk
+
+    def report(token: str) -> None:
+        header = f"Bearer {token}"
+        sentry_sdk.capture_message(f"calling with {header}")
+
+    upstream = {"headers": {"Authorization": f"Bearer {CANARY}"}}
+    with sentry_payloads(attach_stacktrace=True) as sent:
+        sentry_sdk.set_context("upstream", upstream)
+        sentry_sdk.capture_exception(failure())
+        report(TOKEN)
+    assert len(sent["before_send"]) == 2
+    assert [leaks(text, CANARY) for text in sent["before_send"]] == [[], []]
+    errored, message = sent["event"]
+    assert errored["contexts"]["upstream"] == {"headers": {"Authorization": "Bearer [REDACTED]"}}
+    assert upstream == {"headers": {"Authorization": f"Bearer {CANARY}"}}  # the program's dict
+    assert errored["exception"]["values"][-1]["value"] == "Illegal header value b'Bearer [REDACTED]\\n'"
+    assert message["message"] == "calling with Bearer [REDACTED]\n"
+    (frame,) = [f for f in message["threads"]["values"][0]["stacktrace"]["frames"] if f["function"] == "report"]
+    assert frame["vars"]["header"] == "'Bearer [REDACTED]\\n'"
+
+
+def test_sentry_logs_are_masked_before_before_send_log() -> None:
+    """Sentry Logs (``sentry_sdk.logger.*``, a separate envelope item): the body, the template's
+    parameters, attribute values and attribute keys are masked before ``before_send_log`` sees
+    the log, and in what is sent."""
+    import sentry_sdk.logger
+
+    attributes = {f"key {CANARY}": f"Bearer {CANARY}"}
+    with sentry_payloads() as sent:
+        sentry_sdk.logger.warning("retrying with {token}", token=TOKEN, attributes=attributes)
+    assert attributes == {f"key {CANARY}": f"Bearer {CANARY}"}  # the program's dict
+    (seen,) = sent["before_send_log"]
+    assert leaks(seen, CANARY) == []
+    (log,) = sent["log"]
+    assert log["body"] == "retrying with [REDACTED]\n"
+    ours = {key: value for key, value in log["attributes"].items() if not key.startswith(("sentry.", "process."))}
+    assert ours == {
+        "key [REDACTED]": {"value": "Bearer [REDACTED]", "type": "string"},
+        "server.address": log["attributes"]["server.address"],
+    }
+    assert log["attributes"]["sentry.message.parameter.token"] == {"value": "[REDACTED]\n", "type": "string"}
+    assert log["attributes"]["sentry.message.template"] == {"value": "retrying with {token}", "type": "string"}
+
+
+def test_sentry_streamed_spans_are_masked_before_before_send_span() -> None:
+    """Streamed spans (3.x ``sentry_sdk.traces``; 2.x with ``trace_lifecycle="stream"``): the
+    span name, an attribute set after the start and its key are masked before
+    ``before_send_span`` sees the span and in what is sent (the envelope's trace header names
+    the segment too)."""
+    import sentry_sdk.traces
+
+    with sentry_payloads() as sent, sentry_sdk.traces.start_span(name=f"call {CANARY}") as span:
+        span.set_attribute("http.request.header.authorization", f"Bearer {CANARY}")
+        span.set_attribute(f"seen {CANARY}", 1)
+    (seen,) = sent["before_send_span"]
+    assert leaks(seen, CANARY) == []
+    (shipped,) = sent["span"]
+    assert shipped["name"] == "call [REDACTED]"
+    attributes = shipped["attributes"]
+    assert attributes["http.request.header.authorization"] == {"value": "Bearer [REDACTED]", "type": "string"}
+    assert attributes["seen [REDACTED]"] == {"value": 1, "type": "integer"}
+    assert attributes["sentry.segment.name"] == {"value": "call [REDACTED]", "type": "string"}
+
+
+def test_sentry_events_prepared_concurrently_keep_their_own_masking_strength() -> None:
+    """Two events prepared at once in two threads (an unrelated KeyError's, and a Replicate
+    failure's started while the first is being prepared and still running when the first is
+    serialized): each is masked by the rule of its own exception, so the unrelated event keeps
+    another service's ``Bearer`` credential as the SDK sends it, and the failure's is masked."""
+    import threading
+
+    import sentry_sdk
+
+    other_service = "Bearer sk-live-0123456789abcdefABCDEF"
+    first_serialized, second_preparing = threading.Event(), threading.Event()
+    threads: list[threading.Thread] = []
+
+    def second() -> None:
+        def wait(event: Any, hint: Any) -> Any:
+            second_preparing.set()
+            first_serialized.wait(10)
+            return event
+
+        with sentry_sdk.new_scope() as scope:
+            scope.add_event_processor(wait)
+            sentry_sdk.capture_exception(failure())
+
+    def start_second(event: Any, hint: Any) -> Any:
+        threads.append(threading.Thread(target=second))
+        threads[0].start()
+        assert second_preparing.wait(10)
+        return event
+
+    with sentry_payloads() as sent:
+        sentry_sdk.get_client().options["before_send"] = lambda event, hint: (first_serialized.set(), event)[1]
+        with sentry_sdk.new_scope() as scope:
+            scope.add_event_processor(start_second)
+            scope.set_context("upstream", {"authorization": other_service})
+            sentry_sdk.capture_exception(unrelated())
+        threads[0].join(10)
+    first, second_event = sent["event"]
+    assert first["contexts"]["upstream"] == {"authorization": other_service}
+    assert second_event["exception"]["values"][-1]["value"] == "Illegal header value b'Bearer [REDACTED]\\n'"
+
+
+def test_sentry_wraps_missing_in_a_release_degrade_to_the_event_processor(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Should every SDK internal we wrap be missing (each wrap raising ``AttributeError``),
+    registering still succeeds, raises nothing, registers the event processor, and that
+    processor masks the event itself; with ``REPLICATE_EXPLAIN_DEBUG=1`` each failed wrap is
+    reported on stderr."""
+    from replicate_explain.integrations import sentry
+
+    def missing() -> None:
+        raise AttributeError("not in this release")
+
+    replicate_explain.install()  # the automatic activation; another test in this worker may have uninstalled
+    registered: list[Any] = []
+    monkeypatch.setattr(_state, "integrations", {})
+    monkeypatch.setattr(sentry, "add_global_event_processor", registered.append)
+    monkeypatch.setattr(sentry, "_wrap_apply_to_event", missing)
+    monkeypatch.setattr(sentry, "_wrap_prepare_event", missing)
+    monkeypatch.setattr(sentry, "_TELEMETRY_WRAPS", tuple((missing, what) for _, what in sentry._TELEMETRY_WRAPS))
+    monkeypatch.setenv("REPLICATE_EXPLAIN_DEBUG", "1")
+    sentry._register()
+    assert registered == [sentry.process_event]
+    event = {"message": f"calling with Bearer {CANARY}", "extra": {"header": f"Bearer {CANARY}"}}
+    assert sentry.process_event(event, {}) == {
+        "message": "calling with Bearer [REDACTED]",
+        "extra": {"header": "Bearer [REDACTED]"},
+    }
+    assert event["message"] == f"calling with Bearer {CANARY}"  # the caller's dict is not modified
+    assert capsys.readouterr().err.count("replicate-explain: internal error in ") == 5
+
+
 # ---------------------------------------------------------------------------------------------
 # structlog
 
@@ -220,8 +415,11 @@ def test_structlog_console_renderer_prints_the_explanation_under_the_traceback()
     for an unrelated error whose frame holds the token in a local variable (rich would show it)."""
     import structlog
 
+    # plain_traceback: structlog before 25 warns "Remove `format_exc_info`..." when a pretty
+    # formatter (rich is installed here) gets a formatted ``exception`` (docs/INTEGRATIONS.md)
+    console = structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
     exc = failure()
-    text = structlog_output(structlog.dev.ConsoleRenderer(colors=False), exc)
+    text = structlog_output(console, exc)
     explanation = explanation_of(exc)
     assert text.endswith("Illegal header value b'Bearer [REDACTED]\\n'\n" + render_plain(explanation))
     assert text.count("replicate-explain: token-whitespace") == 1
@@ -239,7 +437,7 @@ def test_structlog_console_renderer_prints_the_explanation_under_the_traceback()
 
     log = structlog.wrap_logger(
         structlog.PrintLogger(out := io.StringIO()),
-        processors=[ExplainProcessor(), structlog.dev.ConsoleRenderer(colors=False)],
+        processors=[ExplainProcessor(), console],
     )
     log.error("failed", exc_info=other)
     assert "ValueError: bad length 41" in out.getvalue()
@@ -284,6 +482,35 @@ def test_structlog_automatic_activation_inserts_one_processor(chain: list[str], 
         for p in result
     ]
     assert names == expected
+
+
+def test_structlog_wrap_logger_chain_gets_the_processor_and_underscore_keys_are_masked() -> None:
+    """``structlog.wrap_logger(logger, processors=[...])`` with a chain of the program's own (no
+    ``configure``) gets the automatic processor: the failure is explained and its traceback
+    masked; values under keys starting with ``_`` and keys themselves are masked too; a dict the
+    program passed keeps its token (a masked copy is rendered); the chain list is not modified."""
+    import structlog
+
+    replicate_explain.install()  # another test in this worker may have uninstalled
+    exc = failure()
+    headers = {"Authorization": f"Bearer {CANARY}"}
+    chain = [
+        structlog.processors.add_log_level,
+        structlog.processors.format_exc_info,
+        structlog.processors.JSONRenderer(),
+    ]
+    log = structlog.wrap_logger(structlog.PrintLogger(out := io.StringIO()), processors=chain)
+    log.error("call failed", exc_info=exc, _token=TOKEN, _headers=headers, **{f"seen {CANARY}": 1})
+    event = json.loads(out.getvalue())
+    assert leaks(out.getvalue(), CANARY) == []
+    assert event["replicate_explain"] == explanation_of(exc).to_dict()
+    assert {key: event[key] for key in ("_token", "_headers", "seen [REDACTED]")} == {
+        "_token": "[REDACTED]\n",
+        "_headers": {"Authorization": "Bearer [REDACTED]"},
+        "seen [REDACTED]": 1,
+    }
+    assert headers == {"Authorization": f"Bearer {CANARY}"}
+    assert len(chain) == 3
 
 
 # ---------------------------------------------------------------------------------------------
@@ -343,6 +570,38 @@ def test_loguru_unrelated_error_gets_nothing(loguru_logger: Any) -> None:
     assert shipped["record"]["exception"]["value"] == "'missing'"
     assert shipped["text"].endswith("KeyError: 'missing'\n")
     assert "replicate-explain" not in shipped["text"]
+
+
+def lookup_with(headers: dict[str, str]) -> BaseException:
+    """An unrelated KeyError raised on a line that reads local variables holding the token (what
+    ``diagnose=True`` prints under that line)."""
+    auth = headers["Authorization"]
+    try:
+        return {"auth": auth, "headers": headers}["missing"]  # type: ignore[return-value]
+    except KeyError as exc:
+        return exc
+
+
+def test_loguru_diagnose_masks_frame_variables_of_any_exception(loguru_logger: Any) -> None:
+    """The automatic patcher (no configuration), ``diagnose=True``: the values loguru prints
+    under the failing line (a string and a dict holding the token) are masked for an unrelated
+    KeyError too, in a stream sink and in ``serialize=True``'s text; ``bind`` values are masked
+    in the record, and the dict the program bound keeps its token."""
+    replicate_explain.install()  # another test in this worker may have uninstalled
+    text, data = io.StringIO(), io.StringIO()
+    loguru_logger.add(text, diagnose=True, backtrace=False, colorize=False, format="{message}")
+    loguru_logger.add(data, serialize=True, diagnose=True)
+    headers = {"Authorization": f"Bearer {CANARY}"}
+    loguru_logger.bind(headers=headers).opt(exception=lookup_with(headers)).error("lookup failed")
+    printed = text.getvalue()
+    assert "-> 'Bearer [REDACTED]'" in printed
+    assert "-> {'Authorization': 'Bearer [REDACTED]'}" in printed
+    assert printed.endswith("KeyError: 'missing'\n")
+    shipped = json.loads(data.getvalue())
+    assert "-> 'Bearer [REDACTED]'" in shipped["text"]
+    assert shipped["record"]["extra"] == {"headers": {"Authorization": "Bearer [REDACTED]"}}
+    assert leaks(printed + data.getvalue(), CANARY) == []
+    assert headers == {"Authorization": f"Bearer {CANARY}"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -420,6 +679,62 @@ def test_opentelemetry_automatic_activation_adds_the_processor_to_new_providers(
     (span,) = spans_of(failure(), explicit=False)
     assert dict(span.attributes) == {"replicate_explain.rule_id": "token-whitespace"}
     assert leaks(span.to_json(), CANARY) == []
+
+
+def spans_of_work(explicit: bool = True) -> Any:
+    """The spans exported after a program named a span, set attributes at its start and after,
+    added an event and a link, and renamed a child span, all holding the canary (the attributes
+    it passed are returned too, to check they were not modified)."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import Link
+
+    from replicate_explain.integrations.opentelemetry import ExplainSpanProcessor
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    if explicit:
+        provider.add_span_processor(ExplainSpanProcessor())
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("tests")
+    given = {"http.request.header.authorization": [f"Bearer {CANARY}"], "retries": 0}
+    later = {"note": f"token was {TOKEN}", f"seen {CANARY}": True}
+    with tracer.start_as_current_span(f"POST {CANARY}", attributes=given) as parent:
+        parent.set_attribute("http.url", f"https://api.example/?token={CANARY}")
+        parent.set_attributes(later)
+        parent.add_event(f"retry {CANARY}", {"authorization": f"Bearer {CANARY}", "attempt": 2})
+        with tracer.start_as_current_span("child", links=[Link(parent.get_span_context(), {"why": CANARY})]) as child:
+            child.update_name(f"renamed {CANARY}")
+    return exporter.get_finished_spans(), (given, later)
+
+
+@pytest.mark.parametrize("explicit", [True, False], ids=["explicit", "automatic"])
+def test_opentelemetry_names_attributes_events_and_links_are_masked_whenever_set(explicit: bool) -> None:
+    """Span names (at the start and renamed), attributes given at the start (where HTTP
+    instrumentations put captured request headers) and set after it, attribute keys, event
+    names and attributes, link attributes: every string is masked in the exported span; the
+    dicts the program passed are left as they were."""
+    replicate_explain.install()  # the automatic case; another test in this worker may have uninstalled
+    (child, parent), (given, later) = spans_of_work(explicit)
+    assert parent.name == "POST [REDACTED]"
+    assert dict(parent.attributes) == {
+        "http.request.header.authorization": ("Bearer [REDACTED]",),
+        "retries": 0,
+        "http.url": "https://api.example/?token=[REDACTED]",
+        "note": "token was [REDACTED]\n",
+        "seen [REDACTED]": True,
+    }
+    (event,) = parent.events
+    assert (event.name, dict(event.attributes)) == (
+        "retry [REDACTED]",
+        {"authorization": "Bearer [REDACTED]", "attempt": 2},
+    )
+    assert child.name == "renamed [REDACTED]"
+    assert [dict(link.attributes) for link in child.links] == [{"why": "[REDACTED]"}]
+    assert [leaks(span.to_json(), CANARY) for span in (parent, child)] == [[], []]
+    assert given == {"http.request.header.authorization": [f"Bearer {CANARY}"], "retries": 0}
+    assert later == {"note": f"token was {TOKEN}", f"seen {CANARY}": True}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -638,6 +953,80 @@ def test_without_the_integrations_every_library_sends_the_token(api: LoopbackAPI
         assert result.returncode == 0, result.stderr
         assert (library, leaks(result.stdout + result.stderr, CANARY)) == (library, [CANARY])
         assert (library, attached(library, result.stdout, result.stderr)) == (library, [None, None])
+
+
+OTEL_HTTPX = """
+import json
+{explicit_import}
+from opentelemetry import trace
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+{explicit_option}
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+HTTPXClientInstrumentor().instrument()
+{call}
+try:
+    call()
+except Exception as error:
+    print(type(error).__name__, file=__import__("sys").stderr)
+print(json.dumps([json.loads(span.to_json()) for span in exporter.get_finished_spans()]))
+"""
+
+#: The OpenTelemetry httpx instrumentation, pinned to the SDK of the test extra (1.45.2).
+OTEL_HTTPX_REQUIREMENT = "opentelemetry-instrumentation-httpx==0.66b2"
+
+
+def run_instrumented(api: LoopbackAPI, token: str, mode: str) -> tuple[subprocess.CompletedProcess[str], Any]:
+    """Run the real 1.0.7 client under ``opentelemetry-instrumentation-httpx`` capturing the
+    ``Authorization`` request header: with ``import replicate_explain`` (automatic), with our
+    processor only (explicit), or with neither (off); return the result and the exported spans."""
+    from clients import client_path, extra_path
+
+    _, explicit_import, explicit_option = PROGRAMS["opentelemetry"]
+    if mode == "automatic":
+        code = "import replicate_explain\n" + OTEL_HTTPX.format(explicit_import="", explicit_option="", call=CALL)
+    elif mode == "explicit":
+        code = OTEL_HTTPX.format(explicit_import=explicit_import, explicit_option=explicit_option, call=CALL)
+    else:
+        code = OTEL_HTTPX.format(explicit_import="", explicit_option="", call=CALL)
+    path = os.pathsep.join(map(str, [client_path("1.0.7"), extra_path(OTEL_HTTPX_REQUIREMENT), REPO_ROOT]))
+    extra = {
+        "PYTHONPATH": path,
+        "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST": "authorization",
+        "REPLICATE_EXPLAIN": "0" if mode != "automatic" else "1",
+    }
+    result = run_program(code, "1.0.7", api, token, extra)
+    assert result.returncode == 0, result.stderr
+    return result, json.loads(result.stdout)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("mode", ["automatic", "explicit"])
+@pytest.mark.parametrize("token", [CANARY, TOKEN], ids=["refused", "newline"])
+def test_opentelemetry_httpx_instrumentation_exports_no_token(api: LoopbackAPI, token: str, mode: str) -> None:
+    """The real ``opentelemetry-instrumentation-httpx`` capturing the ``Authorization`` header,
+    the real 1.0.7 client against the loopback API (a refused token; a token with a newline,
+    which httpx refuses to send): the exported client span has the header attribute, masked,
+    and nothing exported or printed has the canary."""
+    result, spans = run_instrumented(api, token, mode)
+    (span,) = [span for span in spans if span["kind"] == "SpanKind.CLIENT"]
+    assert span["attributes"]["http.request.header.authorization"] == ["Bearer [REDACTED]"]
+    assert leaks(result.stdout + result.stderr, CANARY) == []
+
+
+@pytest.mark.e2e
+def test_opentelemetry_httpx_instrumentation_exports_the_token_without_us(api: LoopbackAPI) -> None:
+    """The same program with replicate-explain off and no processor exports the header in
+    clear (what the test above guards against)."""
+    _, spans = run_instrumented(api, CANARY, "off")
+    (span,) = [span for span in spans if span["kind"] == "SpanKind.CLIENT"]
+    assert span["attributes"]["http.request.header.authorization"] == [f"Bearer {CANARY}"]
 
 
 UNCONFIGURED = (

@@ -14,6 +14,7 @@ names its channel. Tests of one client share one pytest-xdist worker (``xdist_gr
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -270,3 +271,184 @@ def test_the_scenarios_are_real(
     assert leaks(captured.plain_python, CANARY) == [CANARY]
     assert len(explained) >= len(SCENARIOS) // 2, explained
     assert '"output_type": "error"' in captured.texts["notebook"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The integrations' channels: what Sentry (2.x and 3.x), OpenTelemetry with the httpx
+# instrumentation, structlog and loguru ship for a real failure, with only `import replicate_explain`.
+
+#: Scenarios of the integrations' sweep: the token in the exception's text (newline) and the
+#: token only in headers and variables (rejected), on the 1.x and 2.x clients.
+INTEGRATION_SCENARIOS = ("newline", "rejected")
+INTEGRATION_VERSIONS = ("1.0.7", "2.0.0b4")
+
+_INTEGRATION_PRELUDE = f"""\
+import json, os, sys
+import replicate_explain
+import replicate
+replicate.max_retries = 0
+TOKEN = os.environ["REPLICATE_API_TOKEN"]
+
+
+def call():
+    header = "Bearer " + TOKEN
+    replicate.run({MODEL_REF!r}, input={{"text": header[:0] + "hi"}})
+"""
+
+_SENTRY_PROGRAM = (
+    _INTEGRATION_PRELUDE
+    + """
+import logging
+import sentry_sdk, sentry_sdk.logger, sentry_sdk.traces
+from sentry_sdk.transport import Transport
+sent, seen = [], []
+
+
+class Capture(Transport):
+    def capture_envelope(self, envelope):
+        sent.append(envelope.serialize().decode("utf-8", "replace"))
+
+
+def keep(payload, hint):
+    seen.append(str(payload))
+    return payload
+
+
+options = {"enable_logs": True, "trace_lifecycle": "stream"} if sentry_sdk.VERSION.startswith("2.") else {}
+sentry_sdk.init(
+    dsn="https://public@sentry.invalid/1", transport=Capture(), traces_sample_rate=1.0, attach_stacktrace=True,
+    before_send=keep, before_send_log=keep, before_send_span=keep, **options,
+)
+try:
+    with sentry_sdk.traces.start_span(name="call " + TOKEN) as span:
+        span.set_attribute("http.request.header.authorization", "Bearer " + TOKEN)
+        call()
+except Exception as error:
+    sentry_sdk.capture_exception(error)
+    sentry_sdk.logger.error("call failed: {error}", error=error)
+    sentry_sdk.capture_message("call failed: " + str(error))
+    logging.getLogger("app").error("call failed: %s (%s)", error, TOKEN)  # an event and a log
+sentry_sdk.flush()
+print(json.dumps({"version": sentry_sdk.VERSION, "sent": sent, "seen": seen}))
+"""
+)
+
+_OPENTELEMETRY_PROGRAM = (
+    _INTEGRATION_PRELUDE
+    + """
+from opentelemetry import trace
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+HTTPXClientInstrumentor().instrument()
+tracer = provider.get_tracer("program")
+try:
+    with tracer.start_as_current_span("run " + TOKEN) as span:
+        span.set_attribute("token.used", TOKEN)
+        span.add_event("calling", {"authorization": "Bearer " + TOKEN})
+        call()
+except Exception:
+    pass
+print(json.dumps([json.loads(span.to_json()) for span in exporter.get_finished_spans()]))
+"""
+)
+
+_STRUCTLOG_PROGRAM = (
+    _INTEGRATION_PRELUDE
+    + """
+import structlog
+
+shipped = structlog.wrap_logger(
+    structlog.PrintLogger(sys.stdout),
+    processors=[
+        structlog.processors.add_log_level,
+        structlog.processors.dict_tracebacks,
+        structlog.processors.JSONRenderer(),
+    ],
+)
+console = structlog.wrap_logger(
+    structlog.PrintLogger(sys.stderr), processors=[structlog.dev.ConsoleRenderer(colors=False)]
+)
+try:
+    call()
+except Exception:
+    shipped.exception("call failed", _token=TOKEN, header="Bearer " + TOKEN)
+    console.exception("call failed", _token=TOKEN)
+"""
+)
+
+_LOGURU_PROGRAM = (
+    _INTEGRATION_PRELUDE
+    + """
+from loguru import logger
+
+logger.add(sys.stdout, serialize=True, diagnose=True, backtrace=True)
+try:
+    call()
+except Exception as error:
+    logger.bind(token=TOKEN).exception("call failed")
+    logger.error(error)
+"""
+)
+
+#: What a Sentry program ships: a streamed span, a log, an event with the thread's stack, a stdlib log record.
+_SENTRY_SHIPS = ("is_segment", "sentry.message.template", "threads", "call failed: %s (%s)")
+
+#: Channel -> (program, extra requirement on PYTHONPATH or None, texts a real run ships).
+INTEGRATION_CHANNELS: dict[str, tuple[str, str | None, tuple[str, ...]]] = {
+    "sentry-3": (_SENTRY_PROGRAM, None, (*_SENTRY_SHIPS, '"version": "3.')),
+    "sentry-2": (_SENTRY_PROGRAM, "sentry-sdk==2.75.0", (*_SENTRY_SHIPS, '"version": "2.75.0"')),
+    "opentelemetry-httpx": (
+        _OPENTELEMETRY_PROGRAM,
+        "opentelemetry-instrumentation-httpx==0.66b2",
+        ("SpanKind.CLIENT", "http.request.header.authorization"),
+    ),
+    "structlog-wrap_logger": (_STRUCTLOG_PROGRAM, None, ('"event": "call failed"', "_token")),
+    "loguru-diagnose": (_LOGURU_PROGRAM, None, ("call failed", '"token"')),
+}
+
+
+def _run_integration(channel: str, scenario: str, version: str, api: LoopbackAPI, off: bool = False) -> str:
+    """Run ``channel``'s program (with replicate-explain off: ``off``); return stdout + stderr,
+    after checking it exited 0 and shipped what a real run ships."""
+    from clients import REPO_ROOT, client_path, extra_path
+
+    code, requirement, shipped = INTEGRATION_CHANNELS[channel]
+    paths = [client_path(version), *([extra_path(requirement)] if requirement else []), REPO_ROOT]
+    extra = {
+        "PYTHONPATH": os.pathsep.join(map(str, paths)),
+        "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST": "authorization",
+        **({"REPLICATE_EXPLAIN": "0"} if off else {}),
+    }
+    result = run_program(code, version, api, SCENARIOS[scenario]["REPLICATE_API_TOKEN"], extra, timeout=120)
+    output = result.stdout + result.stderr
+    assert (result.returncode, [text for text in shipped if text not in output]) == (0, []), output[-3000:]
+    return output
+
+
+@pytest.mark.parametrize("channel", list(INTEGRATION_CHANNELS))
+@pytest.mark.parametrize("version", INTEGRATION_VERSIONS)
+@pytest.mark.parametrize("scenario", INTEGRATION_SCENARIOS)
+def test_no_canary_in_integrations(api: LoopbackAPI, scenario: str, version: str, channel: str) -> None:
+    """What the library ships or prints for a real failure, with only ``import replicate_explain``
+    (the automatic activation), holds no piece of the canary: Sentry 2.x and 3.x (events and
+    what ``before_send`` saw, thread stacks, Sentry Logs, streamed spans and
+    ``before_send_log``/``before_send_span``), OpenTelemetry (the httpx instrumentation capturing
+    ``Authorization``, span names, attributes, events), structlog ``wrap_logger`` chains (keys
+    starting with ``_``, ``dict_tracebacks``, ConsoleRenderer), loguru (``diagnose=True``,
+    ``serialize=True``, ``logger.error(e)``)."""
+    output = _run_integration(channel, scenario, version, api)
+    assert leaks(output, CANARY) == [], f"{channel} ships the token:\n{output[-3000:]}"
+
+
+@pytest.mark.parametrize("channel", list(INTEGRATION_CHANNELS))
+def test_integration_channels_are_real(api: LoopbackAPI, channel: str) -> None:
+    """Without replicate-explain (``REPLICATE_EXPLAIN=0``) each of those programs ships the
+    canary: so "no canary" above is not vacuous."""
+    assert leaks(_run_integration(channel, "newline", "1.0.7", api, off=True), CANARY) == [CANARY]

@@ -26,16 +26,21 @@ What it does to an event dict (never drops one, never raises):
   Replicate failure has the plain-text explanation under the traceback, as in stdlib logging
   (one JSON line with ``REPLICATE_EXPLAIN_FORMAT=json``), and the excepthook does not repeat it.
   Any other exception is left to your formatters, untouched.
-* Tokens are masked in every other value: strings in nested dicts and lists (an ``exception``
-  formatted earlier in the chain, a ``stack``, ``dict_tracebacks`` frames), and objects whose
-  ``repr`` (what the renderers print) shows one. Keys starting with ``_`` (structlog's own,
-  such as ``_record``) are left alone.
+* Tokens are masked in every other value and in keys: strings in nested dicts and lists (an
+  ``exception`` formatted earlier in the chain, a ``stack``, ``dict_tracebacks`` frames), and
+  objects whose ``repr`` (what the renderers print) shows one. Under keys starting with ``_``
+  (structlog's own, such as ``_record``, which later processors read) only strings are masked;
+  objects are left as they are. The values are replaced by masked copies: a dict or list the
+  program passed is never modified.
 
 Automatically, after ``import replicate_explain``: importing ``structlog`` inserts one
-``ExplainProcessor`` into the default chain and into every chain given to
-``structlog.configure`` later (before its first exception formatter, else before its last
-processor, the renderer), unless the chain already has one. ``REPLICATE_EXPLAIN=0`` or
-``uninstall()`` turns that off (the inserted processor passes events through).
+``ExplainProcessor`` into the default chain, into every chain given to ``structlog.configure``
+later and into every chain given to ``structlog.wrap_logger(logger, processors=[...])`` (before
+its first exception formatter, else before its last processor, the renderer), unless the chain
+already has one. A bound logger class instantiated directly with its own chain
+(``structlog.BoundLogger(logger, processors, context)``) is not reached: add the processor
+there. ``REPLICATE_EXPLAIN=0`` or ``uninstall()`` turns that off (the inserted processor passes
+events through).
 """
 
 from __future__ import annotations
@@ -81,10 +86,17 @@ def _process(event_dict: MutableMapping[str, Any]) -> None:
     if exc is not None:
         _format_exception(event_dict, exc, redact)
     for key, value in list(event_dict.items()):
-        if key == "exc_info" or key == _common.KEY or key.startswith("_"):
+        if key == "exc_info" or key == _common.KEY:
             continue
-        masked = _common.mask_deep(value, redact, reprs=True)
-        if masked is not value:
+        # structlog's own keys start with "_" and hold objects other processors use (``_record``,
+        # the stdlib LogRecord ``ProcessorFormatter`` reads): their strings only.
+        reprs = not (isinstance(key, str) and key.startswith("_"))
+        masked = _common.mask_deep(value, redact, reprs=reprs, keys=True)
+        new_key = redact(key) if isinstance(key, str) else key
+        if new_key != key:
+            del event_dict[key]
+            event_dict[new_key] = masked
+        elif masked is not value:
             event_dict[key] = masked
 
 
@@ -186,3 +198,32 @@ def _activate(module: Any) -> None:
     _config.configure = structlog.configure = configure
     _config.reset_defaults = structlog.reset_defaults = reset
     _insert_into_defaults()
+    try:
+        _wrap_lazy_proxy(_config.BoundLoggerLazyProxy)
+    except Exception:
+        _state.report_internal_error("wrapping structlog.wrap_logger's proxy")
+
+
+def _wrap_lazy_proxy(proxy: Any) -> None:
+    """``structlog.wrap_logger(logger, processors=[...])`` (and ``get_logger``) build a
+    ``BoundLoggerLazyProxy``; a chain given there gets the processor as ``configure``'s does (a
+    new list: the program's is not modified)."""
+    init: Any = proxy.__init__
+
+    def __init__(self: Any, logger: Any, *args: Any, **kwargs: Any) -> None:
+        if len(args) >= 2 and args[1] is not None:
+            args = (args[0], _chain_or_given(args[1]), *args[2:])
+        elif kwargs.get("processors") is not None:
+            kwargs["processors"] = _chain_or_given(kwargs["processors"])
+        init(self, logger, *args, **kwargs)
+
+    __init__.__wrapped__ = init  # type: ignore[attr-defined]
+    proxy.__init__ = __init__
+
+
+def _chain_or_given(processors: Any) -> Any:
+    try:
+        return with_processor(processors)
+    except Exception:
+        _state.report_internal_error("adding the structlog processor")
+        return processors
