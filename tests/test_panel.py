@@ -140,8 +140,9 @@ def test_the_short_view_names_the_call_site_and_leaves_the_long_sections_out() -
     short = render_plain(explanation, detail="short")
     full = render_plain(explanation, detail="full")
     headings = ("What happened:", "Why:", "Workaround:", "Prevention:", "Learn more:")
-    assert short.splitlines()[:2] == [
-        "replicate-explain: token-whitespace: REPLICATE_API_TOKEN has whitespace or a line break around it",
+    assert short.splitlines()[:3] == [  # wrapped at 80 columns (conftest unsets COLUMNS)
+        "replicate-explain: token-whitespace: REPLICATE_API_TOKEN has whitespace or a",
+        "  line break around it",
         "at app.py:3  output = replicate.run(SDXL, input=inputs)",
     ]
     assert [h for h in headings if h in short] == []
