@@ -146,7 +146,7 @@ def render_plain(explanation: Explanation, *, detail: str | None = None, width: 
     out += ["", "Fix:"]
     out += [wrap(f"{number}. {step}", hanging=3) for number, step in enumerate(shown_fix(explanation, full), 1)]
     if explanation.code is not None:
-        out += ["", f"{code_label(explanation)}, - broken, + fixed:"]
+        out += ["", wrap(f"{code_label(explanation)}, - broken, + fixed:", hanging=2, indent=0)]
         out += [f"{mark} {line}".rstrip() for mark, line in diff_lines(explanation.code.broken, explanation.code.fixed)]
     if full and explanation.workaround:
         out += ["", "Workaround:", wrap(explanation.workaround)]
@@ -157,7 +157,7 @@ def render_plain(explanation: Explanation, *, detail: str | None = None, width: 
     if explanation.also:
         out += ["", wrap(f"Also possible: {', '.join(explanation.also)}", hanging=2, indent=0)]
     if not full:
-        out += ["", more_hint(explanation)]
+        out += ["", wrap(more_hint(explanation), hanging=2, indent=0)]
     return "\n".join(out) + "\n"
 
 
