@@ -29,8 +29,7 @@ VERSION = "5c7d5dc6dd8bf75c1acaa8565735e7986bc5b66206b55cca93cb72c9bf15ccaa"
 _MODEL_LINES = f"""\
 MODEL = "{MODEL}"
 VERSION = "{VERSION}"
-"""
-# The programs are listed under each header, indented by 4: every line fits in 80 columns.
+"""  # the programs are listed indented by 4: every line fits in 80 columns
 
 _RUN = f"""\
 import replicate_explain  # the only line replicate-explain asks you to add
@@ -208,10 +207,7 @@ def child_environ(api_url: str, version: str | None, fmt: str, width: int, color
     env["COLUMNS"] = str(width)
     env.pop("PYTHONSTARTUP", None)
     env.pop("NO_COLOR" if color else "FORCE_COLOR", None)
-    if color:
-        env["FORCE_COLOR"] = "1"
-    else:
-        env["NO_COLOR"] = "1"
+    env["FORCE_COLOR" if color else "NO_COLOR"] = "1"
     return env
 
 
@@ -298,29 +294,28 @@ def run_all(scenarios: Sequence[Scenario], version: str | None, fmt: str, width:
             yield future.result()
 
 
-def _fill(text: str, width: int, hanging: int = 0) -> str:
-    """``text`` wrapped to ``width`` columns, later lines indented by ``hanging``."""
-    import textwrap
-
-    return textwrap.fill(text, width, subsequent_indent=" " * hanging, break_long_words=False, break_on_hyphens=False)
-
-
 def _header(number: int, total: int, outcome: Outcome, version: str | None, width: int) -> str:
     from .._common import indent
 
     scenario = outcome.scenario
     title = f"=== {number}/{total}  {scenario.rule} "
     lines = [title + "=" * max(3, min(width, 100) - len(title)), ""]
-    lines.append(_fill(f"Setting: {scenario.setting}", width, 9))
+    lines.append(_wrap(f"Setting: {scenario.setting}", width, 9))
     lines.append(
-        _fill(f"Client:  replicate {version}, talking to a loopback stand-in for the API (no network)", width, 9)
+        _wrap(f"Client:  replicate {version}, talking to a loopback stand-in for the API (no network)", width, 9)
     )
     lines.append("Program (demo.py):")
     lines.append(indent(outcome.code.rstrip(), 4))
     lines.append("")
-    lines.append(_fill(f"$ python demo.py   (exit status {outcome.exit_status}; what it printed to stderr:)", width, 2))
+    lines.append(_wrap(f"$ python demo.py   (exit status {outcome.exit_status}; what it printed to stderr:)", width, 2))
     lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def _wrap(text: str, width: int, hanging: int = 0) -> str:
+    from .._common import wrap
+
+    return wrap(text, 0, hanging, columns=width)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -376,7 +371,7 @@ def _demo(args: argparse.Namespace) -> int:
         f"replicate-explain demo: {len(chosen)} real replicate {version} failures, each run in its own "
         "Python against a loopback API (no network, fake tokens)."
     )
-    write(_fill(opening, width) + "\n\n")
+    write(_wrap(opening, width) + "\n\n")
     for number, outcome in enumerate(run_all(chosen, version, fmt, width, color), 1):
         write(_header(number, len(chosen), outcome, version, width))
         write(outcome.stderr.rstrip("\n") + "\n\n")
@@ -395,7 +390,7 @@ def _demo(args: argparse.Namespace) -> int:
         if others and not args.all and not args.scenario
         else ""
     )
-    write(_fill(f"Each failure above was explained under its own traceback.{more}", width) + "\n")
+    write(_wrap(f"Each failure above was explained under its own traceback.{more}", width) + "\n")
     return EXIT_OK
 
 
