@@ -169,7 +169,7 @@ def _explain(args: argparse.Namespace) -> int:
         return EXIT_PROBLEMS
     import shutil
 
-    width = shutil.get_terminal_size((100, 24)).columns
+    width = shutil.get_terminal_size((80, 24)).columns
     shown: set[tuple[str, str]] = set()
     out: list[str] = []
     for result in results:
