@@ -828,7 +828,8 @@ def test_replicate_explain_0_leaves_a_kernel_started_with_the_import_alone(api: 
 @pytest.mark.e2e
 def test_terminal_ipython_started_with_the_install_explains_without_load_ext(api: LoopbackAPI, tmp_path: Path) -> None:
     """Terminal IPython in an interpreter that ran the install block: the masked traceback, then
-    the plain panel; the unrelated error after it gets none."""
+    the plain panel, its call site named as IPython names the input (``Cell In[2], line 1``); the
+    unrelated error after it gets none."""
     env = _startup_env(api, tmp_path, CANARY + "\n", _install_block(), {"NO_COLOR": "1", "COLUMNS": "100"})
     result = _terminal(api, tmp_path, {}, env=env, source=f"import replicate\n{RUN}\n1/0\n")
     _, after = _after_traceback(result.stdout)
@@ -837,10 +838,10 @@ def test_terminal_ipython_started_with_the_install_explains_without_load_ext(api
     lines = panel.splitlines()
     assert lines[:3] == [
         f"replicate-explain: token-whitespace: {title}",
-        f"at Cell In[3], line 1  {RUN}"[:97] + "...",
+        f"at Cell In[2], line 1  {RUN}"[:97] + "...",  # the second input
         "",
     ]
-    assert "Cell In[3], line 1" in _after_traceback(result.stdout)[0]  # IPython's own words
+    assert "Cell In[2], line 1" in _after_traceback(result.stdout)[0]  # IPython's own words
     assert "replicate-explain" not in rest
     assert (result.returncode, leaks(result.stdout + result.stderr, CANARY)) == (0, [])
 
