@@ -198,6 +198,27 @@ def test_the_call_site_keeps_its_location_whole() -> None:
     )
 
 
+def test_a_cell_call_site_reads_as_ipython_says_it() -> None:
+    """A call site in an IPython cell reads ``at Cell In[2], line 2`` in plain text, the panel and
+    JSON keeps ``file`` as the cell's name; a file reads ``file:line``."""
+    cell = dataclasses.replace(EXPLANATIONS["token-unset"], call_site=CallSite("Cell In[2]", 2, "run()", cell=True))
+    panel_text = render_rich(cell, width=100, color=False)
+    assert [line for line in render_plain(cell).splitlines() if line.startswith("at ")] == [
+        "at Cell In[2], line 2  run()"
+    ]
+    assert "at Cell In[2], line 2  run()" in panel_text
+    assert json.loads(render(cell, "json"))["call_site"] == {"file": "Cell In[2]", "line": 2, "code": "run()"}
+    assert CallSite("app.py", 2, "run()").location() == "app.py:2"
+
+
+def test_find_call_site_names_a_file_by_the_file(tmp_path: Path) -> None:
+    """A frame compiled from a file is named by the file (with or without IPython loaded: only
+    the code of a cell is named as a cell)."""
+    exc = _raise_from(tmp_path / "job.py", "def go():\n    raise ValueError('x')\ngo()\n")
+    site = find_call_site(exc, Redactor([]), cwd=str(tmp_path))
+    assert (site, site and site.location()) == (CallSite("job.py", 2, "raise ValueError('x')"), "job.py:2")
+
+
 def test_the_detail_variable_selects_the_full_view(monkeypatch: pytest.MonkeyPatch) -> None:
     """REPLICATE_EXPLAIN_DETAIL=full gives every section by default."""
     explanation = EXPLANATIONS["token-unset"]
