@@ -3,12 +3,14 @@
 The call site is the innermost traceback frame that is not library code: not the replicate
 package, not its HTTP stack (httpx, httpcore, h11, requests, urllib3 and their helpers), not
 this package, not the standard library and not anything installed in site-packages. That is
-where the fix goes when the token is passed in code. Standard library only.
+where the fix goes when the token is passed in code. A cell of IPython or Jupyter is named the
+way IPython's own traceback names it (``Cell In[2], line 2``). Standard library only.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -45,18 +47,40 @@ class CallSite:
     """Where the user's code made the call that failed. Contains no secret."""
 
     file: str
-    """The file, relative to the working directory when it is under it."""
+    """The file, relative to the working directory when it is under it; for an IPython or
+    Jupyter cell, the cell as IPython names it (``Cell In[2]``)."""
     line: int
     code: str
     """The source line, stripped and redacted ("" when the source is unavailable)."""
+    cell: bool = False
+    """Whether :attr:`file` names an IPython cell rather than a file."""
 
     def to_dict(self) -> dict[str, object]:
         """The JSON form: ``{"file", "line", "code"}``."""
         return {"file": self.file, "line": self.line, "code": self.code}
 
     def location(self) -> str:
-        """``file:line``."""
-        return f"{self.file}:{self.line}"
+        """``file:line``, or for a cell what IPython's own traceback says: ``Cell In[2], line 2``."""
+        return f"{self.file}, line {self.line}" if self.cell else f"{self.file}:{self.line}"
+
+
+def ipython_cell_name(filename: str) -> str | None:
+    """``Cell In[2]`` when ``filename`` is the code of an IPython or Jupyter cell (the temporary
+    file ipykernel compiles a cell as, or terminal IPython's ``<ipython-input-...>``), as
+    IPython's traceback names it (its compiler's ``format_code_name``); ``None`` otherwise, and
+    outside IPython. IPython is never imported here: only a running shell is asked."""
+    module = sys.modules.get("IPython")
+    if module is None:
+        return None
+    try:
+        shell = module.get_ipython()
+        named = shell.compile.format_code_name(filename) if shell is not None else None
+        if named is None:
+            return None
+        label, name = named
+        return f"{label} {name}"
+    except Exception:
+        return None
 
 
 def _library_dirs() -> tuple[str, ...]:
@@ -141,6 +165,9 @@ def find_call_site(
                 code = redact(source)
                 if len(code) > MAX_CODE:
                     code = code[: MAX_CODE - 3] + "..."
+                cell = ipython_cell_name(filename)
+                if cell is not None:
+                    return CallSite(cell, lineno, code, cell=True)
                 return CallSite(_display_path(filename, here), lineno, code)
             current = current.__cause__ or current.__context__
         return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 CLIENT_DISTRIBUTIONS = ("replicate", "replicate-stainless")
@@ -12,8 +13,12 @@ CLIENT_DISTRIBUTIONS = ("replicate", "replicate-stainless")
 AUTH_SCHEMES = ("Bearer", "Token")
 """The schemes the clients put before the token in the ``Authorization`` header."""
 
-PLAIN_WIDTH = 88
-"""The width plain-text output wraps prose to."""
+PLAIN_WIDTH = 80
+"""The width plain-text output wraps prose to when ``COLUMNS`` does not say (a pipe, a log)."""
+MIN_PLAIN_WIDTH = 40
+"""The narrowest plain text (``COLUMNS=1`` would put every word on its own line)."""
+MAX_PLAIN_WIDTH = 200
+"""The widest plain text (``COLUMNS=99999``: one line per paragraph is no longer readable)."""
 
 
 def python_version() -> str:
@@ -77,11 +82,21 @@ def rule_files(directory: Path) -> list[Path]:
     return sorted(Path(name) for name in names if not Path(name).name.startswith("."))
 
 
-def wrap(text: str, width: int = 2, hanging: int = 0) -> str:
-    """Indent ``text`` by ``width`` and wrap prose to :data:`PLAIN_WIDTH` columns, keeping its own
-    line breaks; continuation lines get ``hanging`` more spaces."""
+def plain_width(environ: Mapping[str, str] | None = None) -> int:
+    """The width plain text wraps to: ``COLUMNS`` when it holds a number (held to 40-200), else
+    :data:`PLAIN_WIDTH` (80): piped and logged output has no terminal to ask."""
+    value = (os.environ if environ is None else environ).get("COLUMNS", "").strip()
+    if not value.isdigit() or len(value) > 5:
+        return PLAIN_WIDTH
+    return min(MAX_PLAIN_WIDTH, max(MIN_PLAIN_WIDTH, int(value)))
+
+
+def wrap(text: str, width: int = 2, hanging: int = 0, columns: int | None = None) -> str:
+    """Indent ``text`` by ``width`` and wrap prose to ``columns`` (default :func:`plain_width`),
+    keeping its own line breaks; continuation lines get ``hanging`` more spaces."""
     import textwrap
 
+    columns = plain_width() if columns is None else columns
     pad = " " * width
     out = []
     for number, line in enumerate(text.splitlines() or [""]):
@@ -89,7 +104,7 @@ def wrap(text: str, width: int = 2, hanging: int = 0) -> str:
         out.append(
             textwrap.fill(
                 line,
-                PLAIN_WIDTH,
+                columns,
                 initial_indent=first,
                 subsequent_indent=pad + " " * hanging,
                 break_long_words=False,

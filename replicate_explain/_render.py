@@ -12,7 +12,8 @@ import re
 from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING, Any
 
-from ._common import wrap
+from ._common import plain_width
+from ._common import wrap as wrap_to
 from ._explanation import Explanation
 
 if TYPE_CHECKING:
@@ -108,19 +109,32 @@ def shown_evidence(explanation: Explanation, full: bool) -> tuple[str, ...]:
     )
 
 
-def _call_site_line(explanation: Explanation) -> str | None:
+def _call_site_line(explanation: Explanation, columns: int | None = None) -> str | None:
+    """``at FILE:LINE  CODE``; with ``columns``, the code is cut (``...``) to fit (the traceback
+    above shows it whole; the location is never cut)."""
     site = explanation.call_site
     if site is None:
         return None
-    return f"at {site.location()}  {site.code}".rstrip()
+    line = f"at {site.location()}  {site.code}".rstrip()
+    if columns is not None and len(line) > columns:
+        head = f"at {site.location()}  "
+        room = columns - len(head) - 3
+        line = head + site.code[:room].rstrip() + "..." if room >= 10 else f"at {site.location()}"
+    return line
 
 
-def render_plain(explanation: Explanation, *, detail: str | None = None) -> str:
+def render_plain(explanation: Explanation, *, detail: str | None = None, width: int | None = None) -> str:
     """The explanation as plain text: no colour, no box drawing, ready for logs. Short unless
-    ``detail`` (default: ``REPLICATE_EXPLAIN_DETAIL``) is ``full``; code lines are never wrapped."""
+    ``detail`` (default: ``REPLICATE_EXPLAIN_DETAIL``) is ``full``. Prose wraps to ``width``
+    (default: ``COLUMNS``, else 80); code lines are never wrapped."""
     full = (detail or choose_detail()) == "full"
-    out = [f"replicate-explain: {explanation.rule_id}: {explanation.title}"]
-    site = _call_site_line(explanation)
+    columns = plain_width() if width is None else width
+
+    def wrap(text: str, hanging: int = 0, indent: int = 2) -> str:
+        return wrap_to(text, indent, hanging, columns)
+
+    out = [wrap(f"replicate-explain: {explanation.rule_id}: {explanation.title}", hanging=2, indent=0)]
+    site = _call_site_line(explanation, columns)
     if site:
         out.append(site)
     if full:
@@ -132,7 +146,7 @@ def render_plain(explanation: Explanation, *, detail: str | None = None) -> str:
     out += ["", "Fix:"]
     out += [wrap(f"{number}. {step}", hanging=3) for number, step in enumerate(shown_fix(explanation, full), 1)]
     if explanation.code is not None:
-        out += ["", f"{code_label(explanation)}, - broken, + fixed:"]
+        out += ["", wrap(f"{code_label(explanation)}, - broken, + fixed:", hanging=2, indent=0)]
         out += [f"{mark} {line}".rstrip() for mark, line in diff_lines(explanation.code.broken, explanation.code.fixed)]
     if full and explanation.workaround:
         out += ["", "Workaround:", wrap(explanation.workaround)]
@@ -141,9 +155,9 @@ def render_plain(explanation: Explanation, *, detail: str | None = None) -> str:
     if full and explanation.references:
         out += ["", "Learn more:"] + [f"  {ref}" for ref in explanation.references]
     if explanation.also:
-        out += ["", f"Also possible: {', '.join(explanation.also)}"]
+        out += ["", wrap(f"Also possible: {', '.join(explanation.also)}", hanging=2, indent=0)]
     if not full:
-        out += ["", more_hint(explanation)]
+        out += ["", wrap(more_hint(explanation), hanging=2, indent=0)]
     return "\n".join(out) + "\n"
 
 

@@ -32,3 +32,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )  # fmt: skip
     (built,) = out.glob("replicate_explain-*.whl")
     return built
+
+
+@pytest.fixture(autouse=True)
+def _no_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plain text wraps to COLUMNS when set (else 80): tests see the same width wherever they run."""
+    monkeypatch.delenv("COLUMNS", raising=False)

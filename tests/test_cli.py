@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 from importlib import metadata
@@ -14,7 +15,7 @@ from commandline import cli_env, run_cli
 from outputs import leaks
 
 import replicate_explain
-from replicate_explain.cli import build_parser
+from replicate_explain.cli import build_parser, main
 
 
 def _subcommands() -> list[tuple[str, ...]]:
@@ -115,6 +116,86 @@ def test_usage_errors_exit_2_with_a_message_on_stderr(args: tuple[str, ...], exp
     done = run_cli(*args)
     assert (done.returncode, done.stdout) == (2, "")
     assert expected in done.stderr
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_an_unknown_flag_prints_the_usage_of_its_own_subcommand(
+    command: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``explain --bogus`` (and every other subcommand with a flag it does not have) exits 2 with
+    that subcommand's own usage and its name in the error, not the top-level usage."""
+    parser = build_parser()
+    for name in command:
+        (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        parser = sub.choices[name]
+    required = [a for a in parser._actions if not a.option_strings and a.required and a.nargs is None]
+    with pytest.raises(SystemExit) as exited:
+        main([*command, *["x"] * len(required), "--bogus"])
+    err = capsys.readouterr().err
+    assert (exited.value.code, err) == (
+        2,
+        parser.format_usage() + f"{parser.prog}: error: unrecognized arguments: --bogus\n",
+    )
+    assert parser.prog == "replicate-explain " + " ".join(command)
+
+
+@pytest.mark.e2e
+def test_explain_bogus_prints_the_explain_usage() -> None:
+    """The console script: ``explain --bogus`` names ``explain`` and shows its usage."""
+    done = run_cli("explain", "--bogus")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith("usage: replicate-explain explain [-h]")
+    assert done.stderr.endswith("replicate-explain explain: error: unrecognized arguments: --bogus\n")
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            b"",
+            "app.log is empty: there is nothing to explain; expected a traceback or a log; paste the "
+            "traceback into standard input (end with Ctrl-D) or name the file that holds it.",
+        ),
+        (
+            b" \n\t\n",
+            "app.log holds only whitespace (4 characters): there is nothing to explain; expected a "
+            "traceback or a log; copy the whole traceback, from 'Traceback (most recent call last):' "
+            "to its last line.",
+        ),
+        (
+            b"\x1f\x8b\x08\x00" + bytes(range(256)),
+            "app.log holds binary data, not text: there is nothing to explain; expected a traceback "
+            "or a log; give the text of the traceback or the log, as UTF-8 (decompress a .gz log "
+            "first: gunzip -c LOG | replicate-explain explain).",
+        ),
+        (
+            b"nothing to see\n",
+            "found no exception in app.log; expected a traceback or a log line naming the exception.",
+        ),
+    ],
+    ids=["empty", "whitespace", "binary", "text"],
+)
+def test_explain_says_why_an_input_holds_nothing_to_explain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], data: bytes, message: str
+) -> None:
+    """Empty input, input of only whitespace and binary data each get their own message saying
+    what to give instead (exit 1); text with no exception in it says so."""
+    (tmp_path / "app.log").write_bytes(data)
+    monkeypatch.chdir(tmp_path)
+    status = main(["explain", "app.log"])
+    assert (status, capsys.readouterr()) == (1, ("", f"replicate-explain: {message}\n"))
+
+
+def test_explain_reads_utf16_with_a_byte_order_mark(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A log saved as UTF-16 with a byte-order mark (PowerShell's ``>``) is read as text."""
+    text = "replicate.exceptions.ReplicateError: Invalid token.\n"
+    (tmp_path / "app.log").write_bytes(text.encode("utf-16"))
+    monkeypatch.chdir(tmp_path)
+    main(["explain", "app.log", "--format", "json"])
+    document = json.loads(capsys.readouterr().out)
+    assert [e["type"] for e in document["chains"][0]["exceptions"]] == ["replicate.exceptions.ReplicateError"]
 
 
 def _leak_commands(tmp_path: Path) -> list[tuple[str, ...]]:

@@ -52,10 +52,10 @@ def test_default_demo_shows_the_traceback_then_the_explanation() -> None:
     done = run_cli("demo", "--format", "plain", env=_env(INSTALLED), timeout=600)
     expected = _expected(INSTALLED, DEFAULT)
     assert done.returncode == 0
-    assert done.stdout.startswith(
+    opening = done.stdout.split("\n\n", 1)[0]  # wrapped to COLUMNS
+    assert " ".join(opening.split()) == (
         f"replicate-explain demo: {len(expected)} real replicate {INSTALLED} failures, each run "
-        "in its own "
-        "Python against a loopback API (no network, fake tokens).\n"
+        "in its own Python against a loopback API (no network, fake tokens)."
     )
     sections = re.split(r"^=== \d+/\d+  ", done.stdout, flags=re.M)[1:]
     assert [section.split()[0] for section in sections] == expected
@@ -64,6 +64,18 @@ def test_default_demo_shows_the_traceback_then_the_explanation() -> None:
         explanation_at = section.index(f"replicate-explain: {rule}: ")
         assert traceback_at < explanation_at
     assert leaks(done.stdout + done.stderr, CANARY) == []
+
+
+def test_the_demo_fits_80_columns() -> None:
+    """At COLUMNS=80 every line the demo writes fits in 80 columns: its opening, headers,
+    program listings and closing line, and each program's explanation (plain text wraps to
+    COLUMNS). The only longer lines are Python's own ``File "..."`` lines of each program's
+    traceback, which are printed as Python printed them."""
+    done = run_cli("demo", "--all", "--format", "plain", env={**_env(INSTALLED), "COLUMNS": "80"}, timeout=600)
+    long_lines = [line for line in done.stdout.splitlines() if len(line) > 80]
+    assert done.returncode == 0
+    assert [line for line in long_lines if not line.startswith('  File "')] == []
+    assert done.stdout.count("\n=== ") == len(_expected(INSTALLED, tuple(s.rule for s in SCENARIOS)))
 
 
 def test_whitespace_scenario_masks_the_fake_token() -> None:

@@ -99,8 +99,8 @@ def test_healthy_report_in_plain_text(tmp_path: Path) -> None:
     assert lines[:3] == [
         f"replicate-explain doctor (Python {PYTHON})",
         "",
-        "[ok]      token: REPLICATE_API_TOKEN is set, 40 characters, has the r8_ + 37 letters and",
-    ]
+        "[ok]      token: REPLICATE_API_TOKEN is set, 40 characters, has the r8_ + 37 letters and digits",
+    ]  # wrapped to COLUMNS (cli_env: 100)
     assert lines[-1] == "No problems found."
 
 

@@ -323,8 +323,6 @@ def run_notebook(cells: list[str], env: dict[str, str], cwd: Path) -> Any:
     return notebook
 
 
-#: Terminal IPython's name for the code of one input: <ipython-input-N-HASH>.
-_INPUT = re.compile(r"<ipython-input-\d+-[0-9a-f]+>")
 _HTML_RULE = re.compile(r'data-rule-id="([^"]+)"')
 _PLAIN_RULE = re.compile(r"^replicate-explain: ([a-z0-9-]+): ")
 
@@ -490,6 +488,20 @@ def test_each_cell_shows_its_traceback_first_and_a_panel_only_for_token_failures
         [("stdout", "other handler saw ReplicateError\n"), ("error", "ReplicateError")],
     ]
     assert [kind for kind, *_ in got[11]] == ["stderr"]  # the exception group: IPython's fallback
+
+
+@pytest.mark.e2e
+def test_the_call_site_in_a_kernel_is_named_as_ipython_names_the_cell(load_ext_notebook: Any) -> None:
+    """In Jupyter the panel's call site reads ``Cell In[3], line 2``, as IPython's own traceback
+    above it does, not the temporary file ipykernel compiled the cell as
+    (``/tmp/ipykernel_31977/519153418.py:2``): in the HTML and in the plain text."""
+    cell = load_ext_notebook.cells[2]
+    error, panel = cell.outputs
+    html_site = re.search(r"<span[^>]*>at</span> <b>([^<]*)</b>", panel.data["text/html"])
+    (plain_site,) = [line for line in panel.data["text/plain"].splitlines() if line.startswith("at ")]
+    assert (cell.execution_count, html_site and html_site.group(1)) == (3, "Cell In[3], line 2")
+    assert plain_site.startswith("at Cell In[3], line 2  replicate.run(")
+    assert "Cell In[3], line 2" in ANSI.sub("", "\n".join(error.traceback))
 
 
 @pytest.mark.e2e
@@ -671,17 +683,19 @@ def test_terminal_ipython_prints_the_masked_traceback_then_the_ansi_panel(
 @pytest.mark.e2e
 def test_terminal_ipython_prints_plain_text_when_colour_is_off(terminal_run: Any) -> None:
     """With NO_COLOR (and output to a pipe) the panel is the plain-text form: the title, then
-    the input line that made the call."""
+    the input line that made the call, named as IPython's own traceback names it (``Cell In[3],
+    line 1``) and cut to COLUMNS (100)."""
     result = terminal_run({"NO_COLOR": "1"})
     _, after = _after_traceback(result.stdout)
     assert "\x1b[" not in after
     lines = after.splitlines()
     title = "REPLICATE_API_TOKEN has whitespace or a line break around it"
-    assert [lines[0], _INPUT.sub("<ipython-input>", lines[1]), lines[2]] == [
+    assert lines[:3] == [
         f"replicate-explain: token-whitespace: {title}",
-        f"at <ipython-input>:1  {RUN}",
+        f"at Cell In[3], line 1  {RUN}"[:97] + "...",
         "",
     ]
+    assert "Cell In[3], line 1" in _after_traceback(result.stdout)[0]  # IPython's own words
     assert leaks(result.stdout + result.stderr, CANARY) == []
 
 
@@ -814,18 +828,20 @@ def test_replicate_explain_0_leaves_a_kernel_started_with_the_import_alone(api: 
 @pytest.mark.e2e
 def test_terminal_ipython_started_with_the_install_explains_without_load_ext(api: LoopbackAPI, tmp_path: Path) -> None:
     """Terminal IPython in an interpreter that ran the install block: the masked traceback, then
-    the plain panel; the unrelated error after it gets none."""
+    the plain panel, its call site named as IPython names the input (``Cell In[2], line 1``); the
+    unrelated error after it gets none."""
     env = _startup_env(api, tmp_path, CANARY + "\n", _install_block(), {"NO_COLOR": "1", "COLUMNS": "100"})
     result = _terminal(api, tmp_path, {}, env=env, source=f"import replicate\n{RUN}\n1/0\n")
     _, after = _after_traceback(result.stdout)
     panel, _, rest = after.partition("ZeroDivisionError")
     title = "REPLICATE_API_TOKEN has whitespace or a line break around it"
     lines = panel.splitlines()
-    assert [lines[0], _INPUT.sub("<ipython-input>", lines[1]), lines[2]] == [
+    assert lines[:3] == [
         f"replicate-explain: token-whitespace: {title}",
-        f"at <ipython-input>:1  {RUN}",
+        f"at Cell In[2], line 1  {RUN}"[:97] + "...",  # the second input
         "",
     ]
+    assert "Cell In[2], line 1" in _after_traceback(result.stdout)[0]  # IPython's own words
     assert "replicate-explain" not in rest
     assert (result.returncode, leaks(result.stdout + result.stderr, CANARY)) == (0, [])
 

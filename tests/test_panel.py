@@ -140,8 +140,9 @@ def test_the_short_view_names_the_call_site_and_leaves_the_long_sections_out() -
     short = render_plain(explanation, detail="short")
     full = render_plain(explanation, detail="full")
     headings = ("What happened:", "Why:", "Workaround:", "Prevention:", "Learn more:")
-    assert short.splitlines()[:2] == [
-        "replicate-explain: token-whitespace: REPLICATE_API_TOKEN has whitespace or a line break around it",
+    assert short.splitlines()[:3] == [  # wrapped at 80 columns (conftest unsets COLUMNS)
+        "replicate-explain: token-whitespace: REPLICATE_API_TOKEN has whitespace or a",
+        "  line break around it",
         "at app.py:3  output = replicate.run(SDXL, input=inputs)",
     ]
     assert [h for h in headings if h in short] == []
@@ -150,6 +151,72 @@ def test_the_short_view_names_the_call_site_and_leaves_the_long_sections_out() -
     assert [step for step in explanation.fix if step[:30] in short] == list(explanation.fix[:3])
     assert [step for step in explanation.fix if step[:30] in full] == list(explanation.fix)
     assert short.splitlines()[-1] == "More (+1 fix step): replicate-explain explain --rule token-whitespace"
+
+
+def _prose_lines(text: str, explanation: Explanation) -> list[str]:
+    """The lines of plain text that can wrap: not code (the diff lines are never wrapped), not
+    one word alone (a link longer than the width stays whole)."""
+    code = {f"{mark} {line}".rstrip() for mark, line in diff_lines(*_code_pair(explanation))}
+    return [line for line in text.splitlines() if line not in code and " " in line.strip()]
+
+
+def _code_pair(explanation: Explanation) -> tuple[str, str]:
+    return (explanation.code.broken, explanation.code.fixed) if explanation.code else ("", "")
+
+
+@pytest.mark.parametrize(("columns", "width"), [(None, 80), ("60", 60), ("120", 120), ("7", 40), ("99999", 200)])
+@pytest.mark.parametrize("detail", ["short", "full"])
+def test_plain_text_wraps_to_columns_or_80(
+    monkeypatch: pytest.MonkeyPatch, columns: str | None, width: int, detail: str
+) -> None:
+    """Plain text (pipes, logs) wraps every prose line, the title and the call site to COLUMNS
+    (held to 40-200), or to 80 when COLUMNS is not set: for every bundled rule, with a call site
+    too long for any width; only the code lines keep their length (a copy gives whole lines),
+    and so does a link longer than the width."""
+    if columns is not None:
+        monkeypatch.setenv("COLUMNS", columns)
+    long_site = CallSite("app.py", 3, "output = replicate.run(" + "x" * 300 + ")")
+    too_long, sites = {}, {}
+    for rule_id, explanation in EXPLANATIONS.items():
+        explanation = dataclasses.replace(explanation, call_site=long_site)
+        text = render_plain(explanation, detail=detail)
+        too_long[rule_id] = [line for line in _prose_lines(text, explanation) if len(line) > width]
+        sites[rule_id] = [line for line in text.splitlines() if line.startswith("at ")]
+    assert too_long == {rule_id: [] for rule_id in EXPLANATIONS}
+    assert sites == {rule_id: ["at app.py:3  " + long_site.code[: width - 16] + "..."] for rule_id in EXPLANATIONS}
+
+
+def test_the_call_site_keeps_its_location_whole() -> None:
+    """A call site is cut in its code, never in its location; with no room for code, the
+    location alone is shown."""
+    explanation = dataclasses.replace(
+        EXPLANATIONS["token-whitespace"], call_site=CallSite("a/" * 30 + "app.py", 12, "run(" + "y" * 100 + ")")
+    )
+    assert render_plain(explanation, width=80).splitlines()[2] == "at " + "a/" * 30 + "app.py:12"
+    assert render_plain(explanation, width=120).splitlines()[1] == (
+        "at " + "a/" * 30 + "app.py:12  run(" + "y" * 39 + "..."
+    )
+
+
+def test_a_cell_call_site_reads_as_ipython_says_it() -> None:
+    """A call site in an IPython cell reads ``at Cell In[2], line 2`` in plain text, the panel and
+    JSON keeps ``file`` as the cell's name; a file reads ``file:line``."""
+    cell = dataclasses.replace(EXPLANATIONS["token-unset"], call_site=CallSite("Cell In[2]", 2, "run()", cell=True))
+    panel_text = render_rich(cell, width=100, color=False)
+    assert [line for line in render_plain(cell).splitlines() if line.startswith("at ")] == [
+        "at Cell In[2], line 2  run()"
+    ]
+    assert "at Cell In[2], line 2  run()" in panel_text
+    assert json.loads(render(cell, "json"))["call_site"] == {"file": "Cell In[2]", "line": 2, "code": "run()"}
+    assert CallSite("app.py", 2, "run()").location() == "app.py:2"
+
+
+def test_find_call_site_names_a_file_by_the_file(tmp_path: Path) -> None:
+    """A frame compiled from a file is named by the file (with or without IPython loaded: only
+    the code of a cell is named as a cell)."""
+    exc = _raise_from(tmp_path / "job.py", "def go():\n    raise ValueError('x')\ngo()\n")
+    site = find_call_site(exc, Redactor([]), cwd=str(tmp_path))
+    assert (site, site and site.location()) == (CallSite("job.py", 2, "raise ValueError('x')"), "job.py:2")
 
 
 def test_the_detail_variable_selects_the_full_view(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -53,7 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # an unknown flag: the usage of the (sub)command it was given to, not the top level's
+        _innermost_parser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
     if args.version:
         from .. import __getattr__ as package_attr
 
@@ -75,6 +77,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception:
         return _internal_error()
+
+
+def _innermost_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the subcommand ``args`` chose (``rules check``: the ``check`` parser)."""
+    while True:
+        chosen = None
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                chosen = action.choices.get(getattr(args, action.dest, None) or "")
+        if chosen is None:
+            return parser
+        parser = chosen
 
 
 def _silence_stdout() -> None:

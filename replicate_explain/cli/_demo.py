@@ -24,13 +24,19 @@ from ._output import EXIT_OK, EXIT_PROBLEMS, FORMAT_CHOICES, UsageError, add_for
 DEMO_TOKEN = "r8_" + "Demo0Token0Not0Real".ljust(37, "0")
 """A well-formed token that the demo's loopback API refuses (it accepts none)."""
 
-MODEL = "acme/hello-world:5c7d5dc6dd8bf75c1acaa8565735e7986bc5b66206b55cca93cb72c9bf15ccaa"
+MODEL = "acme/hello-world"
+VERSION = "5c7d5dc6dd8bf75c1acaa8565735e7986bc5b66206b55cca93cb72c9bf15ccaa"
+_MODEL_LINES = f"""\
+MODEL = "{MODEL}"
+VERSION = "{VERSION}"
+"""  # the programs are listed indented by 4: every line fits in 80 columns
 
 _RUN = f"""\
 import replicate_explain  # the only line replicate-explain asks you to add
 import replicate
 
-output = replicate.run({MODEL!r}, input={{"text": "hello"}})
+{_MODEL_LINES}
+output = replicate.run(f"{{MODEL}}:{{VERSION}}", input={{"text": "hello"}})
 print(output)
 """
 
@@ -40,8 +46,9 @@ import os
 import replicate_explain
 import replicate
 
+{_MODEL_LINES}
 client = replicate.Replicate(api_token=os.environ["REPLICATE_API_TOKEN"])
-print(client.run({MODEL!r}, input={{"text": "hello"}}))
+print(client.run(f"{{MODEL}}:{{VERSION}}", input={{"text": "hello"}}))
 """
 
 _RENAMED_1X = f"""\
@@ -50,8 +57,9 @@ import os
 import replicate_explain
 import replicate
 
+{_MODEL_LINES}
 client = replicate.Client(bearer_token=os.environ["REPLICATE_API_TOKEN"])
-print(client.run({MODEL!r}, input={{"text": "hello"}}))
+print(client.run(f"{{MODEL}}:{{VERSION}}", input={{"text": "hello"}}))
 """
 
 EPILOG = """\
@@ -199,10 +207,7 @@ def child_environ(api_url: str, version: str | None, fmt: str, width: int, color
     env["COLUMNS"] = str(width)
     env.pop("PYTHONSTARTUP", None)
     env.pop("NO_COLOR" if color else "FORCE_COLOR", None)
-    if color:
-        env["FORCE_COLOR"] = "1"
-    else:
-        env["NO_COLOR"] = "1"
+    env["FORCE_COLOR" if color else "NO_COLOR"] = "1"
     return env
 
 
@@ -295,14 +300,22 @@ def _header(number: int, total: int, outcome: Outcome, version: str | None, widt
     scenario = outcome.scenario
     title = f"=== {number}/{total}  {scenario.rule} "
     lines = [title + "=" * max(3, min(width, 100) - len(title)), ""]
-    lines.append(f"Setting: {scenario.setting}")
-    lines.append(f"Client:  replicate {version}, talking to a loopback stand-in for the API (no network)")
+    lines.append(_wrap(f"Setting: {scenario.setting}", width, 9))
+    lines.append(
+        _wrap(f"Client:  replicate {version}, talking to a loopback stand-in for the API (no network)", width, 9)
+    )
     lines.append("Program (demo.py):")
     lines.append(indent(outcome.code.rstrip(), 4))
     lines.append("")
-    lines.append(f"$ python demo.py   (exit status {outcome.exit_status}; what it printed to stderr:)")
+    lines.append(_wrap(f"$ python demo.py   (exit status {outcome.exit_status}; what it printed to stderr:)", width, 2))
     lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def _wrap(text: str, width: int, hanging: int = 0) -> str:
+    from .._common import wrap
+
+    return wrap(text, 0, hanging, columns=width)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -342,7 +355,8 @@ def _demo(args: argparse.Namespace) -> int:
     fmt = args.format
     if fmt == "auto":
         fmt = choose_format(sys.stdout)
-    width = max(60, shutil.get_terminal_size((100, 24)).columns)
+    # COLUMNS, else the terminal's width, else 80 (a pipe); the programs get it as COLUMNS.
+    width = min(200, max(60, shutil.get_terminal_size((80, 24)).columns))
     color = fmt == "rich" and wants_color(sys.stdout)  # as the excepthook decides (FORCE_COLOR too)
     failures: list[str] = []
     if fmt == "json":
@@ -353,11 +367,11 @@ def _demo(args: argparse.Namespace) -> int:
                 failures.append(outcome.scenario.rule)
         write_json({"client_version": version, "ok": not failures, "scenarios": items})
         return EXIT_PROBLEMS if failures else EXIT_OK
-    write(
-        f"replicate-explain demo: {len(chosen)} real replicate {version} failures, each run in "
-        "its own "
-        "Python against a loopback API (no network, fake tokens).\n\n"
+    opening = (
+        f"replicate-explain demo: {len(chosen)} real replicate {version} failures, each run in its own "
+        "Python against a loopback API (no network, fake tokens)."
     )
+    write(_wrap(opening, width) + "\n\n")
     for number, outcome in enumerate(run_all(chosen, version, fmt, width, color), 1):
         write(_header(number, len(chosen), outcome, version, width))
         write(outcome.stderr.rstrip("\n") + "\n\n")
@@ -376,7 +390,7 @@ def _demo(args: argparse.Namespace) -> int:
         if others and not args.all and not args.scenario
         else ""
     )
-    write(f"Each failure above was explained under its own traceback.{more}\n")
+    write(_wrap(f"Each failure above was explained under its own traceback.{more}", width) + "\n")
     return EXIT_OK
 
 

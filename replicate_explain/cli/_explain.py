@@ -42,15 +42,49 @@ def _read_input(source: str | None) -> tuple[str, str]:
         if sys.stdin is None:
             raise UsageError("no standard input to read; name a FILE")
         data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
-        return data.decode("utf-8", "replace"), "<stdin>"
+        return _decode(data), "<stdin>"
     try:
         with open(source, "rb") as handle:
-            return handle.read().decode("utf-8", "replace"), source
+            return _decode(handle.read()), source
     except OSError as error:
         reason = error.strerror or str(error)
         raise UsageError(
             f"cannot read {source!r}: {reason}; expected a text file with a traceback or a log, or - for standard input"
         ) from None
+
+
+def _decode(data: bytes) -> str:
+    """UTF-8 (undecodable bytes replaced), or UTF-16 when a byte-order mark says so (what
+    PowerShell's ``>`` writes)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16", "replace")
+    return data.decode("utf-8", "replace")
+
+
+#: Control characters that text never holds (tab, line breaks, form feed and ESC are text).
+_NOT_TEXT = frozenset(chr(code) for code in range(32) if chr(code) not in "\t\n\r\x0c\x1b") | {"\ufffd"}
+
+
+def unusable_input(text: str) -> str | None:
+    """Why ``text`` holds nothing to explain, when that is plain from the text itself: it is
+    empty, only whitespace, or binary data (a NUL byte, or more than one character in ten that
+    is a control character or a byte that is not UTF-8). ``None`` when it is text."""
+    if not text:
+        return "is empty"
+    if not text.strip():
+        return f"holds only whitespace ({len(text)} character{'s' if len(text) != 1 else ''})"
+    odd = sum(1 for char in text if char in _NOT_TEXT)
+    if "\x00" in text or odd * 10 > len(text):
+        return "holds binary data, not text"
+    return None
+
+
+_WHAT_TO_DO = {
+    "is empty": "paste the traceback into standard input (end with Ctrl-D) or name the file that holds it",
+    "holds only whitespace": "copy the whole traceback, from 'Traceback (most recent call last):' to its last line",
+    "holds binary data": "give the text of the traceback or the log, as UTF-8 (decompress a .gz log first: "
+    "gunzip -c LOG | replicate-explain explain)",
+}
 
 
 def _check_version(value: str | None) -> str | None:
@@ -125,15 +159,17 @@ def _explain(args: argparse.Namespace) -> int:
     if fmt == "json":  # REPLICATE_EXPLAIN_FORMAT=json with --format auto
         fmt = "plain"
     if not results:
-        write(
-            f"replicate-explain: found no exception in {name}; expected a traceback or a log line "
-            "naming the exception.\n",
-            sys.stderr,
-        )
+        reason = unusable_input(text)
+        if reason is not None:
+            hint = next(value for key, value in _WHAT_TO_DO.items() if reason.startswith(key))
+            message = f"{name} {reason}: there is nothing to explain; expected a traceback or a log; {hint}."
+        else:
+            message = f"found no exception in {name}; expected a traceback or a log line naming the exception."
+        write(f"replicate-explain: {message}\n", sys.stderr)
         return EXIT_PROBLEMS
     import shutil
 
-    width = shutil.get_terminal_size((100, 24)).columns
+    width = shutil.get_terminal_size((80, 24)).columns
     shown: set[tuple[str, str]] = set()
     out: list[str] = []
     for result in results:
