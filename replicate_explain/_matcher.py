@@ -118,9 +118,23 @@ def build_explanation(rule: Rule, info: ExceptionInfo, snapshot: Snapshot, also:
     )
 
 
+def shows_replicate(snapshot: Snapshot) -> bool:
+    """The gate every rule passes through: the failure shows Replicate (issue 19).
+
+    A frame or class of the client, its names or messages, its API's URL or answers, an
+    ``r8_`` credential, or a wrapper of it (``_marks.REPLICATE_WRAPPERS``): what
+    ``Snapshot.replicate_marks`` lists, read by ``_snapshot`` (live) and ``_textfacts`` (pasted
+    text). A generic HTTP-stack failure with nothing else (an empty ``Bearer `` header, a
+    non-ASCII header value, a ``TypeError`` about an ``api_key`` keyword) is what any program
+    gets: it is explained by no rule, whatever the environment holds.
+    """
+    return bool(snapshot.replicate_marks)
+
+
 def explain_snapshot(snapshot: Snapshot, rules: RuleSet) -> Explanation | None:
-    """The explanation of the most specific matching rule, or ``None``."""
-    if not snapshot.relevant:
+    """The explanation of the most specific matching rule, or ``None`` (always ``None`` for a
+    failure that does not show Replicate: :func:`shows_replicate`)."""
+    if not snapshot.relevant or not shows_replicate(snapshot):
         return None
     hits = matching_rules(snapshot, rules)
     if not hits:

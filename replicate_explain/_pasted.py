@@ -66,7 +66,8 @@ _LOG_RECORD = re.compile(
 # Outside traceback blocks: a dotted name ending in Error/Exception, then ": message".
 _DETAILS = re.compile(r"^(?P<key>title|status|detail|code): (?P<value>.*)$")
 _ERROR_CODE = re.compile(r"^Error code: (?P<code>\d{3})\b")
-_REPLICATE_DIR = re.compile(r"[\\/]replicate[\\/]")
+# A frame of the client's package (a wrapper's ``llms/replicate/`` directory is not the client).
+_REPLICATE_DIR = re.compile(r"(?<![\\/]llms)[\\/]replicate[\\/]")
 
 
 @dataclass(frozen=True)
@@ -382,9 +383,9 @@ class Result:
 
 def shape_candidates(snapshot: Snapshot, rules: RuleSet) -> tuple[str, ...]:
     """Ids of the rules that match the exceptions alone (ignoring facts and version ranges)."""
-    from ._matcher import pattern_hit
+    from ._matcher import pattern_hit, shows_replicate
 
-    if not snapshot.relevant:
+    if not snapshot.relevant or not shows_replicate(snapshot):
         return ()
     return tuple(
         sorted(

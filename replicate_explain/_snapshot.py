@@ -12,11 +12,11 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType, ModuleType, TracebackType
 
-from . import _credential
+from . import _credential, _marks
 from ._callsite import CallSite, find_call_site
 from ._common import CLIENT_DISTRIBUTIONS, in_replicate_package, python_version, replicate_dirs
 from ._facts import TOKEN_VARIABLE, FactValue, add_extra_facts, find_dotenv, token_facts
@@ -64,6 +64,9 @@ class Snapshot:
     python_version: str
     call_site: CallSite | None = None
     """The user's line that made the failing call (see :mod:`._callsite`), if known."""
+    replicate_marks: tuple[str, ...] = ()
+    """What in the failure shows Replicate (:mod:`._marks`); empty: nothing does, and the
+    matcher explains nothing (``_matcher.shows_replicate``)."""
 
     @property
     def relevant(self) -> bool:
@@ -353,7 +356,29 @@ def take_snapshot(
     facts["python.version"] = python
     add_extra_facts(facts, extra_facts)
     call_site = find_call_site(exc, redactor, cwd=cwd, replicate_dirs=replicate_dirs())
-    return Snapshot(infos, MappingProxyType(facts), resolved, python, call_site)
+    marks = _info_marks(infos, facts) + _live_marks(chain)
+    return Snapshot(infos, MappingProxyType(facts), resolved, python, call_site, _marks.unique(marks))
+
+
+def _info_marks(infos: Iterable[ExceptionInfo], facts: Mapping[str, FactValue]) -> list[str]:
+    marks = [m for info in infos for m in _marks.exception_marks(info.types, info.message, info.in_replicate)]
+    return marks + ([_marks.CREDENTIAL] if facts.get("sent.r8_prefix") is True else [])
+
+
+def _live_marks(chain: list[BaseException]) -> list[str]:
+    """Marks only a live failure shows: the modules of its frames, the host of its request."""
+    marks: list[str] = []
+    for exc in chain:
+        tb, steps = exc.__traceback__, 0
+        while tb is not None and steps < 200:
+            marks += _marks.module_marks([str(tb.tb_frame.f_globals.get("__name__", ""))])
+            tb, steps = tb.tb_next, steps + 1
+        try:
+            url = str(getattr(getattr(exc, "request", None), "url", "") or "")
+        except Exception:  # httpx raises RuntimeError from ``.request`` when unset
+            url = ""
+        marks += [_marks.API] if re.match(r"[a-z]+://(?:[\w.-]+\.)?replicate\.com(?:[:/]|$)", url) else []
+    return marks
 
 
 def snapshot_from_data(
@@ -404,4 +429,5 @@ def snapshot_from_data(
         )
         for info in exceptions
     )
-    return Snapshot(cleaned, MappingProxyType(facts), client, resolved_python)
+    marks = _marks.unique(_info_marks(exceptions, facts))
+    return Snapshot(cleaned, MappingProxyType(facts), client, resolved_python, replicate_marks=marks)
