@@ -482,7 +482,7 @@ def test_an_httpx_only_traceback_pasted_is_not_explained(api: Any, key: str) -> 
 GENERIC_TEXTS = {
     "empty-bearer-docker-log": """\
 chatbot-1  | Traceback (most recent call last):
-chatbot-1  |   File "/usr/lib/python3.11/site-packages/httpx/_transports/default.py", line 69, in map_httpcore_exceptions
+chatbot-1  |   File "/usr/lib/python3/site-packages/httpx/_transports/default.py", line 69, in map_httpcore_exceptions
 chatbot-1  |     yield
 chatbot-1  |   File "/usr/local/lib/python3.11/site-packages/h11/_headers.py", line 164, in normalize_and_validate
 chatbot-1  |     validate(_field_value_re, value, "Illegal header value {!r}", value)
