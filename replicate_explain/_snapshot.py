@@ -67,6 +67,10 @@ class Snapshot:
     replicate_marks: tuple[str, ...] = ()
     """What in the failure shows Replicate (:mod:`._marks`); empty: nothing does, and the
     matcher explains nothing (``_matcher.shows_replicate``)."""
+    pasted: bool = False
+    """Read from pasted text (``_pasted``): the code shown is for the generation the text shows."""
+    text_generation: str | None = None
+    """The client generation the pasted text shows (``0.x``, ``1.x``, ``2.x``), or ``None``."""
 
     @property
     def relevant(self) -> bool:

@@ -215,4 +215,11 @@ def text_snapshot(snapshot: Snapshot, evidence: TextEvidence, here: bool) -> Sna
             facts.update(_UNKNOWN_SENT)
     python = evidence.python or snapshot.python_version
     marks = unique(snapshot.replicate_marks + evidence.marks)
-    return replace(snapshot, facts=MappingProxyType(facts), python_version=python, replicate_marks=marks)
+    return replace(
+        snapshot,
+        facts=MappingProxyType(facts),
+        python_version=python,
+        replicate_marks=marks,
+        pasted=True,
+        text_generation=evidence.generation,
+    )

@@ -274,3 +274,89 @@ def test_shapes_read_from_text(text: str, expected: list[str]) -> None:
 def test_short_names_without_replicate_evidence_are_not_read(text: str) -> None:
     """A short name is read as replicate's only when the text shows the replicate client."""
     assert find_chains(text) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# The code for the generation the failure came from (issue 19, item 2)
+
+
+def _example(rule_id: str, spec: str) -> tuple[str, str]:
+    rule = next(rule for rule in RULES.rules if rule.id == rule_id)
+    example = next(example for example in rule.examples if example.client == spec)
+    return example.broken, example.fixed
+
+
+@pytest.mark.parametrize(
+    ("version", "generation", "spec"),
+    [
+        ("0.11.0", "0.x", "<2.0.0a1"),
+        ("0.15.3", "0.x", "<2.0.0a1"),
+        ("1.0.7", "1.x", "<2.0.0a1"),
+        ("2.0.0b4", "2.x", ">=2.0.0a1"),
+    ],
+)
+@pytest.mark.parametrize(("scenario", "rule_id"), [("rejected", "token-rejected"), ("unset", "token-unset")])
+def test_the_code_is_for_the_generation_the_text_shows(
+    version: str, generation: str, spec: str, scenario: str, rule_id: str
+) -> None:
+    """A real client's traceback gets the example of its own generation, and the label says
+    the text showed it; the same with ``--here`` in a shell whose installed client is another
+    generation (the text, not the shell, says which client failed)."""
+    from replicate_explain._explanation import CodeFix
+    from replicate_explain._render import code_label
+
+    other = "1.0.7" if generation == "2.x" else "2.0.0b4"
+    for results in (
+        _explain(_text(version, scenario)),
+        explain_text(_text(version, scenario), RULES, {}, client=other),
+    ):
+        (explanation,) = [r.explanation for r in results if r.explanation is not None]
+        assert (explanation.rule_id, explanation.code, code_label(explanation)) == (
+            rule_id,
+            CodeFix(*_example(rule_id, spec), spec, f"the text shows replicate {generation}"),
+            f"Code for replicate {spec} (the text shows replicate {generation})",
+        )
+
+
+def test_a_text_that_does_not_show_the_release_gets_no_generation_code() -> None:
+    """1.x's newline-in-code traceback shows only httpx's frames and the header: the code of
+    either generation could mislead, so none is shown and the evidence says why; with a client
+    named (``--here`` finds one installed) that client's example, labelled as installed."""
+    from replicate_explain._render import code_label
+
+    text = _text("1.0.7", "newline-in-code")
+    (alone,) = [r.explanation for r in _explain(text) if r.explanation is not None]
+    (here,) = [r.explanation for r in explain_text(text, RULES, {}, client="1.0.7") if r.explanation is not None]
+    assert (alone.rule_id, alone.code, alone.evidence[-2]) == (
+        "token-whitespace",
+        None,
+        "the text does not show which replicate release failed and the code differs between releases, "
+        "so none is shown: `replicate-explain explain --rule token-whitespace` shows each",
+    )
+    assert here.code is not None
+    assert ((here.code.broken, here.code.fixed), code_label(here)) == (
+        _example("token-whitespace", "<2.0.0a1"),
+        "Code for replicate <2.0.0a1 (installed: 1.0.7)",
+    )
+
+
+def test_pasted_text_never_says_replicate_is_not_installed() -> None:
+    """Over every real client's text in every pasted shape, no code label speaks of this
+    shell's installation: it names the generation the text shows, or says it does not show one."""
+    from replicate_explain._render import code_label
+
+    labels = set()
+    for path in sorted(DATA.glob("*.txt")):
+        for shape in SHAPES.values():
+            for result in _explain(shape(path.read_text(encoding="utf-8"))):
+                if result.explanation is not None and result.explanation.code is not None:
+                    labels.add(code_label(result.explanation))
+    assert sorted(labels) == [
+        "Code for any replicate version (the text does not show which replicate release failed)",
+        "Code for any replicate version (the text shows replicate 0.x)",
+        "Code for any replicate version (the text shows replicate 1.x)",
+        "Code for any replicate version (the text shows replicate 2.x)",
+        "Code for replicate <2.0.0a1 (the text shows replicate 0.x)",
+        "Code for replicate <2.0.0a1 (the text shows replicate 1.x)",
+        "Code for replicate >=2.0.0a1 (the text shows replicate 2.x)",
+    ]
