@@ -21,6 +21,7 @@ from ._callsite import CallSite, find_call_site
 from ._common import CLIENT_DISTRIBUTIONS, in_replicate_package, python_version, replicate_dirs
 from ._facts import TOKEN_VARIABLE, FactValue, add_extra_facts, find_dotenv, token_facts
 from ._redact import Redactor
+from ._shape import masked_facts, masked_value
 
 #: Attributes of client exceptions worth matching on (0.x/1.x ReplicateError, 2.x APIStatusError).
 ATTRIBUTES = ("status", "status_code", "title", "detail", "code")
@@ -409,7 +410,10 @@ def snapshot_from_data(
     shown = next(
         (c for c in map(_credential.message_credential, (i.message for i in exceptions)) if c is not None), None
     )
-    if shown is not None:
+    masked = masked_value(shown) if shown is not None else None
+    if masked is not None:  # a token masked before the text was posted: no shape to read
+        facts.update(masked_facts(shown or "", masked), **{"call.token_keyword": None})
+    elif shown is not None:
         facts.update(_credential.describe(shown, "message", environ, variable_known=variable_known))
     else:
         facts.update(_credential.describe(None, "header" if sent == "absent" else None, environ))

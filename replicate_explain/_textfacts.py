@@ -201,7 +201,7 @@ def text_snapshot(snapshot: Snapshot, evidence: TextEvidence, here: bool) -> Sna
         facts["python.version"] = evidence.python
     elif not here:
         facts["python.version"] = None
-    if facts.get("sent.source") != "message":  # no header value printed in the text
+    if facts.get("sent.source") not in ("message", "text"):  # no header value (masked or not) in the text
         sent = sent_from_text((info.message for info in snapshot.exceptions), evidence)
         if sent is not None and here and sent["sent.problem"] == "unknown" and facts.get("token.state") != "unset":
             # A token was sent and refused, the text does not show it, and this shell's variable

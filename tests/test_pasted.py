@@ -360,3 +360,53 @@ def test_pasted_text_never_says_replicate_is_not_installed() -> None:
         "Code for replicate <2.0.0a1 (the text shows replicate 1.x)",
         "Code for replicate >=2.0.0a1 (the text shows replicate 2.x)",
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Masked input (issue 19, item 3)
+
+#: Masks put in place of the token before posting, as they appear in the printed header value
+#: (bytes reprs print "…" as its UTF-8 bytes), and how the evidence names each.
+MASKS = {
+    "redacted": ("[REDACTED]", "with [REDACTED]"),
+    "asterisks": ("***", "with asterisks"),
+    "placeholder": ("<redacted>", "with a placeholder such as <redacted>"),
+    "xs": ("r8_xxxxxxxxxxxx", "with x's"),
+    "dots": ("r8_CAN...", "cut short by an ellipsis"),
+    "ellipsis": ("r8_CAN\\xe2\\x80\\xa6", "cut short by an ellipsis"),
+    "ellipsis-character": ("r8_CAN\u2026", "cut short by an ellipsis"),
+}
+
+
+@pytest.mark.parametrize(("mask", "how"), list(MASKS.values()), ids=list(MASKS))
+def test_a_masked_token_gives_no_shape_and_the_rest_still_counts(mask: str, how: str) -> None:
+    """1.x's newline-in-code traceback with the token masked before posting: the evidence says
+    the token is masked and reads no length, prefix or characters from it, while the newline
+    the text shows after the mask still makes it token-whitespace."""
+    text = _text("1.0.7", "newline-in-code").replace(CANARY, mask)
+    (result,) = [r for r in _explain(text) if r.explanation is not None]
+    assert result.explanation is not None
+    facts = {k: result.snapshot.facts[k] for k in ("sent.length", "sent.r8_prefix", "sent.non_ascii", "sent.problem")}
+    assert (result.explanation.rule_id, result.explanation.evidence[0], facts) == (
+        "token-whitespace",
+        f"the header value printed in the text has its token masked ({how}): its length, prefix and "
+        "characters are not read; the text shows whitespace or a line break around it",
+        {"sent.length": None, "sent.r8_prefix": False, "sent.non_ascii": None, "sent.problem": "whitespace"},
+    )
+
+
+@pytest.mark.parametrize(("mask", "how"), list(MASKS.values()), ids=list(MASKS))
+def test_a_masked_token_with_nothing_else_is_not_read_as_a_bad_token(mask: str, how: str) -> None:
+    """The header value this tool (or a person) masked, with no whitespace around the mask:
+    not a token of N characters that "does not start with r8_": its shape is unknown, and no
+    rule of a token's shape explains it."""
+    text = (
+        '  File "/app/.venv/lib/python3.11/site-packages/replicate/client.py", line 89, in _request\n'
+        f"httpx.LocalProtocolError: Illegal header value b'Bearer {mask}'\n"
+    )
+    (result,) = _explain(text)
+    facts = {k: result.snapshot.facts[k] for k in ("sent.state", "sent.length", "sent.r8_prefix", "sent.problem")}
+    assert (result.explanation, facts) == (
+        None,
+        {"sent.state": "set", "sent.length": None, "sent.r8_prefix": False, "sent.problem": "unknown"},
+    )
