@@ -38,6 +38,7 @@ from ._textshapes import (
     loose_exceptions,
     normalise_line,
     resolve_short,
+    unflatten_details,
 )
 
 TRACEBACK_HEADERS = (
@@ -98,7 +99,7 @@ class Chain:
 def attributes_for(name: str, message: str) -> Mapping[str, str]:
     """The attributes a printed message reveals, as the live exception would report them."""
     found: dict[str, str] = {}
-    lines = message.splitlines()
+    lines = unflatten_details(message).splitlines()
     if lines and lines[0].strip().endswith("Details:"):  # 0.x/1.x ReplicateError.__str__
         for line in lines[1:]:
             match = _DETAILS.match(line.strip())
@@ -361,7 +362,7 @@ def exception_infos(chain: Chain) -> list[ExceptionInfo]:
     return [
         ExceptionInfo(
             types=types_for(found.name),
-            message=found.message,
+            message=unflatten_details(found.message),
             attributes=attributes_for(found.name, found.message),
             in_replicate=any(_REPLICATE_DIR.search(frame) for frame in found.frames)
             or bool(REPLICATE_FUNCTION.search(found.message)),

@@ -41,6 +41,9 @@ EXPECTED: dict[str, str | None] = {
     "non-ascii-in-code": "token-non-ascii",
     # 402: the token was accepted; the account cannot pay.
     "billing": "billing-required",
+    "no-credit": "billing-required",
+    # 429: the token was accepted; the account is throttled (0.11.0: requests' RetryError).
+    "throttled": "account-rate-limited",
     # Connection refused: not an authentication failure, on any generation.
     "network": None,
 }
@@ -410,3 +413,113 @@ def test_a_masked_token_with_nothing_else_is_not_read_as_a_bad_token(mask: str, 
         None,
         {"sent.state": "set", "sent.length": None, "sent.r8_prefix": False, "sent.problem": "unknown"},
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The shapes users paste (issue 19, item 4)
+
+
+def _last_exception(text: str) -> list[str]:
+    """The lines of the traceback's last exception: from its line to the end (1.x's details
+    block goes on at column 0 after it)."""
+    lines = text.rstrip("\n").splitlines()
+    start = max(i for i in range(1, len(lines)) if lines[i - 1][:1].isspace() and not lines[i][:1].isspace())
+    return lines[start:]
+
+
+#: The forms the last exception is posted in: as printed, flattened onto one line by a web page,
+#: onto two by a chat tool, and (1.x) the details block alone, flattened, without the class.
+FORMS = {
+    "as-printed": lambda lines: "\n".join(lines) + "\n",
+    "one-line": lambda lines: " ".join(line.strip() for line in lines) + "\n",
+    "two-lines": lambda lines: " ".join(lines[:2]) + "\n" + " ".join(lines[2:]) + "\n",
+    "block-alone": lambda lines: " ".join(lines).partition(": ")[2] + "\n",
+}
+
+#: Scenario -> rule, for the last exception alone. 0.11.0's throttled RetryError is requests'
+#: ("HTTPConnectionPool(...) too many 429 error responses"): alone it shows nothing of Replicate.
+REFUSALS = {"billing": "billing-required", "no-credit": "billing-required", "throttled": "account-rate-limited"}
+
+
+@pytest.mark.parametrize("form", list(FORMS))
+@pytest.mark.parametrize("scenario", [*REFUSALS, "rejected", "unset"])
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_last_exception_in_every_posted_form(version: str, scenario: str, form: str) -> None:
+    """The last exception of each real client's 402, 429, 401 texts, pasted alone, flattened
+    onto one line (``ReplicateError Details: status: 429 detail: ...``) or two, and the details
+    block alone: the same rule as for the whole traceback, read from the text alone."""
+    lines = _last_exception(_text(version, scenario))
+    text = FORMS[form](lines)
+    expected = REFUSALS.get(scenario) or EXPECTED[scenario]
+    if version == "0.11.0" and scenario == "throttled":
+        expected = None
+    if form == "block-alone" and not lines[0].rstrip().endswith("Details:"):
+        text = FORMS["one-line"](lines)  # only 1.x prints a details block
+    assert _shown(_explain(text)) == ([expected] if expected else [])
+
+
+@pytest.mark.parametrize(
+    ("text", "attributes"),
+    [
+        (
+            "ReplicateError Details: status: 429 detail: Request was throttled. Your rate limit resets in ~1s.\n",
+            {"status": "429", "detail": "Request was throttled. Your rate limit resets in ~1s."},
+        ),
+        (
+            "Error: ReplicateError Details:  title: Unauthenticated  status: 401\n"
+            "detail: You did not pass an authentication token\n",
+            {"title": "Unauthenticated", "status": "401", "detail": "You did not pass an authentication token"},
+        ),
+        (
+            "replicate.exceptions.ReplicateError: ReplicateError Details:\ntitle: Billing required status: 402 "
+            "detail: You need to set up billing. The status: page says so.\n",
+            {
+                "title": "Billing required",
+                "status": "402",
+                "detail": "You need to set up billing. The status: page says so.",
+            },
+        ),
+    ],
+    ids=["one line, no class", "chat tool, two lines", "key word inside the detail"],
+)
+def test_a_flattened_details_block_gives_its_attributes(text: str, attributes: dict[str, str]) -> None:
+    """The details block flattened onto one or a few lines gives the attributes the client's
+    exception carries, each key once (a key word inside a value stays in the value)."""
+    (result,) = _explain(text)
+    assert [dict(info.attributes) for info in result.snapshot.exceptions] == [attributes]
+
+
+#: How editors and shells save a text: Notepad's "UTF-8 with BOM", PowerShell's ``>`` (UTF-16 LE
+#: with a BOM), UTF-16 without a BOM either way, UTF-32.
+ENCODINGS = ("utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32")
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_decode_text_reads_boms_and_utf16(encoding: str) -> None:
+    """The bytes of a text in each encoding decode to the same text, the BOM dropped."""
+    from replicate_explain._textshapes import decode_text
+
+    text = _text("1.0.7", "rejected") + "caf\u00e9 \u2026\n"
+    assert decode_text(text.encode(encoding)) == text
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("encoding", ENCODINGS)
+@pytest.mark.parametrize("source", ["file", "stdin"])
+def test_explain_reads_a_utf16_or_bom_file_and_stdin(tmp_path: Path, encoding: str, source: str) -> None:
+    """``replicate-explain explain FILE`` and ``explain -`` explain a real 1.x traceback saved
+    as UTF-8 with a BOM or as UTF-16/32, as they do the UTF-8 text."""
+    import subprocess
+
+    from commandline import cli_env, script
+
+    data = _text("1.0.7", "rejected").encode(encoding)
+    path = tmp_path / "traceback.txt"
+    path.write_bytes(data)
+    args = [script(), "explain", str(path) if source == "file" else "-", "--format", "json"]
+    done = subprocess.run(
+        args, env=cli_env(), input=None if source == "file" else data, capture_output=True, timeout=120, check=False
+    )
+    document = json.loads(done.stdout.decode("utf-8"))
+    rules = [chain["explanation"]["rule_id"] for chain in document["chains"] if chain["explanation"]]
+    assert (done.returncode, document["explained"], rules) == (0, 1, ["token-rejected"])

@@ -14,6 +14,7 @@ import argparse
 from typing import Any
 
 from .._pasted import Found, Result, explain_text
+from .._textshapes import decode_text
 from ._output import EXIT_OK, EXIT_PROBLEMS, FORMAT_CHOICES, UsageError, add_format, write, write_json
 from ._ruledoc import find_rule, print_rule
 
@@ -42,10 +43,10 @@ def _read_input(source: str | None) -> tuple[str, str]:
         if sys.stdin is None:
             raise UsageError("no standard input to read; name a FILE")
         data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
-        return data.decode("utf-8", "replace"), "<stdin>"
+        return decode_text(data), "<stdin>"
     try:
         with open(source, "rb") as handle:
-            return handle.read().decode("utf-8", "replace"), source
+            return decode_text(handle.read()), source
     except OSError as error:
         reason = error.strerror or str(error)
         raise UsageError(
