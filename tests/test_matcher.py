@@ -554,3 +554,23 @@ def test_the_same_text_with_a_mark_of_replicate_is_explained(addition: str, mark
         "token-empty",
         tuple(names[m] for m in marks),
     )
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("key", list(HTTPX_KEYS.values()), ids=list(HTTPX_KEYS))
+def test_an_httpx_only_program_with_the_hook_prints_what_plain_python_prints(api: Any, key: str) -> None:
+    """The httpx-only program run with replicate-explain active (``import replicate_explain``)
+    and REPLICATE_API_TOKEN empty: byte for byte the output and exit status of plain Python."""
+    from clients import run_program
+    from outputs import same_place
+
+    code = "import replicate_explain\n" + HTTPX_ONLY.replace("sys.argv[1]", repr(api.url))
+    extra = {"CHAT_API_KEY": key}
+    hooked = run_program(code, "1.0.7", api, "", extra)
+    plain = run_program(code, "1.0.7", api, "", {**extra, "REPLICATE_EXPLAIN": "0"})
+    assert "Illegal header value" in plain.stderr or "UnicodeEncodeError" in plain.stderr
+    assert (hooked.returncode, hooked.stdout, same_place(hooked.stderr)) == (
+        plain.returncode,
+        plain.stdout,
+        same_place(plain.stderr),
+    )
