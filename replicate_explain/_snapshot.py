@@ -367,7 +367,9 @@ def take_snapshot(
 
 def _info_marks(infos: Iterable[ExceptionInfo], facts: Mapping[str, FactValue]) -> list[str]:
     marks = [m for info in infos for m in _marks.exception_marks(info.types, info.message, info.in_replicate)]
-    return marks + ([_marks.CREDENTIAL] if facts.get("sent.r8_prefix") is True else [])
+    # Only a credential seen in the failure (its header, message, client): not REPLICATE_API_TOKEN.
+    seen = facts.get("sent.source") not in (None, "variable")
+    return marks + ([_marks.CREDENTIAL] if seen and facts.get("sent.r8_prefix") is True else [])
 
 
 def _live_marks(chain: list[BaseException]) -> list[str]:

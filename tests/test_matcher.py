@@ -427,7 +427,7 @@ def _httpx_failure(api_url: str, key: str) -> BaseException:
 def test_an_httpx_only_failure_raised_live_is_not_explained(api: Any, key: str) -> None:
     """A real httpx call (no replicate anywhere) refusing the header it was given: the rules'
     exception shapes match it (token-empty, token-non-ascii), but nothing in it shows Replicate,
-    so nothing is explained, even with REPLICATE_API_TOKEN empty in the environment."""
+    so nothing is explained, with REPLICATE_API_TOKEN empty or holding an r8_ token."""
     from replicate_explain._api import explain, rules
     from replicate_explain._matcher import shows_replicate
     from replicate_explain._snapshot import take_snapshot
@@ -445,12 +445,14 @@ def test_an_httpx_only_failure_raised_live_is_not_explained(api: Any, key: str) 
         }
     )
     expected = ["token-empty", "token-lookalike-var", "token-whitespace"] if key == "" else ["token-non-ascii"]
+    with_token = {"REPLICATE_API_TOKEN": CANARY}  # a Replicate token in the environment shows nothing
     assert (shapes, snapshot.replicate_marks, shows_replicate(snapshot), explain(error, environ)) == (
         expected,
         (),
         False,
         None,
     )
+    assert (take_snapshot(error, with_token).replicate_marks, explain(error, with_token)) == ((), None)
 
 
 @pytest.mark.e2e
@@ -510,12 +512,16 @@ TypeError: Client.__init__() got an unexpected keyword argument 'api_key'
 @pytest.mark.parametrize("text", list(GENERIC_TEXTS.values()), ids=list(GENERIC_TEXTS))
 def test_a_generic_http_stack_text_is_not_explained(text: str) -> None:
     """A pasted HTTP-stack failure that shows nothing of Replicate gets nothing, read alone or
-    with an environment whose REPLICATE_API_TOKEN is empty."""
+    with an environment (``--here``) whose REPLICATE_API_TOKEN is empty or an r8_ token."""
     from replicate_explain._pasted import explain_text
     from replicate_explain._rules import bundled_rules_dir
 
     rules = load_rules([bundled_rules_dir()])
-    results = explain_text(text, rules) + explain_text(text, rules, {"REPLICATE_API_TOKEN": ""})
+    results = [
+        result
+        for environ in (None, {"REPLICATE_API_TOKEN": ""}, {"REPLICATE_API_TOKEN": CANARY})
+        for result in explain_text(text, rules, environ)
+    ]
     assert [(r.explanation, r.candidates) for r in results] == [(None, ())] * len(results)
 
 
