@@ -69,8 +69,9 @@ def _evidence(snapshot: Snapshot, info: ExceptionInfo) -> tuple[str, ...]:
     refusal = account_refusal_evidence(info)
     if refusal is not None:
         lines.append(refusal)
-    if not observed and not snapshot.client_version:
-        lines.extend(text_evidence(snapshot.facts, info))
+    if snapshot.pasted and (snapshot.text_generation or not snapshot.client_version or not observed):
+        # What the text shows; with --here, what this shell has too (never "not installed" alone).
+        lines.extend(text_evidence(snapshot.facts, info, snapshot.text_generation, observed, snapshot.client_version))
     elif snapshot.client_version:
         lines.append(f"replicate {snapshot.client_version} is installed (Python {snapshot.python_version})")
     else:

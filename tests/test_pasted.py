@@ -523,3 +523,16 @@ def test_explain_reads_a_utf16_or_bom_file_and_stdin(tmp_path: Path, encoding: s
     document = json.loads(done.stdout.decode("utf-8"))
     rules = [chain["explanation"]["rule_id"] for chain in document["chains"] if chain["explanation"]]
     assert (done.returncode, document["explained"], rules) == (0, 1, ["token-rejected"])
+
+
+@pytest.mark.parametrize(
+    ("client", "shell"), [("2.0.0b4", "replicate 2.0.0b4 is installed here"), (None, "replicate is not installed here")]
+)
+def test_with_here_the_evidence_keeps_the_texts_client_apart_from_the_shells(client: str | None, shell: str) -> None:
+    """``explain --here`` on a 1.x text: the evidence says which client the text shows and,
+    apart, what this shell has; never a bare "the replicate package is not installed"."""
+    (result,) = [r for r in explain_text(_text("1.0.7", "unset"), RULES, {}, client=client) if r.explanation]
+    assert result.explanation is not None
+    assert [line for line in result.explanation.evidence if "install" in line] == [
+        f"the text shows replicate 1.x; this shell's environment was read too (--here): {shell}"
+    ]
