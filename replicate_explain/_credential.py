@@ -98,8 +98,11 @@ def message_credential(message: str) -> str | None:
     found = _HEADER_LITERAL.search(message)
     if found is None:
         return None
+    literal = found.group("literal")
+    if literal.startswith("b") and not literal.isascii():  # edited by a person ("r8_abc…"): read as text
+        literal = literal[1:]
     try:
-        value = ast.literal_eval(found.group("literal"))
+        value = ast.literal_eval(literal)
     except (ValueError, SyntaxError, MemoryError, RecursionError):
         return None
     if isinstance(value, bytes):

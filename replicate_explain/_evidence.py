@@ -56,12 +56,28 @@ def sent_evidence(facts: Mapping[str, FactValue]) -> list[str]:
     return lines
 
 
-def text_evidence(facts: Mapping[str, FactValue], info: ExceptionInfo) -> list[str]:
-    """Sentences about what pasted text shows of the client (read on its own, no environment)."""
-    generation = facts.get("client.generation")
-    python = facts.get("python.version")
+def text_evidence(
+    facts: Mapping[str, FactValue],
+    info: ExceptionInfo,
+    generation: str | None = None,
+    here: bool = False,
+    installed: str | None = None,
+) -> list[str]:
+    """Sentences about what pasted text shows of the client: ``generation`` (default: the
+    ``client.generation`` fact), read on its own or, ``here``, with this shell's environment
+    (whose ``installed`` client the sentence names as this shell's, not the failure's)."""
+    generation = generation or (None if here else str(facts.get("client.generation") or "") or None)
+    python = None if here else facts.get("python.version")  # with --here, the fact is this shell's
     on = f" on Python {python}" if python else ""
-    if generation:
+    if here:
+        shell = f"replicate {installed} is installed here" if installed else "replicate is not installed here"
+        shown = (
+            f"the text shows replicate {generation}{on}"
+            if generation
+            else "the text does not show which replicate release failed"
+        )
+        lines = [f"{shown}; this shell's environment was read too (--here): {shell}"]
+    elif generation:
         lines = [f"the text shows replicate {generation}{on}; no environment was read (--here reads this shell's)"]
     else:
         lines = [f"the text does not show which replicate release failed{on}; no environment was read"]

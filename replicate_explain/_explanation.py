@@ -16,6 +16,9 @@ class CodeFix:
     fixed: str
     client: str
     """The client version range the snippets are written for (empty: any version)."""
+    basis: str = ""
+    """Where the client that chose them was read, when not the installed one (pasted text:
+    ``the text shows replicate 1.x``); empty: the installed version (``client_version``)."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,12 @@ class Explanation:
             "fix": list(self.fix),
             "code": None
             if self.code is None
-            else {"broken": self.code.broken, "fixed": self.code.fixed, "client": self.code.client},
+            else {
+                "broken": self.code.broken,
+                "fixed": self.code.fixed,
+                "client": self.code.client,
+                "basis": self.code.basis,
+            },
             "workaround": self.workaround,
             "prevention": self.prevention,
             "references": list(self.references),

@@ -69,8 +69,9 @@ def _evidence(snapshot: Snapshot, info: ExceptionInfo) -> tuple[str, ...]:
     refusal = account_refusal_evidence(info)
     if refusal is not None:
         lines.append(refusal)
-    if not observed and not snapshot.client_version:
-        lines.extend(text_evidence(snapshot.facts, info))
+    if snapshot.pasted and (snapshot.text_generation or not snapshot.client_version or not observed):
+        # What the text shows; with --here, what this shell has too (never "not installed" alone).
+        lines.extend(text_evidence(snapshot.facts, info, snapshot.text_generation, observed, snapshot.client_version))
     elif snapshot.client_version:
         lines.append(f"replicate {snapshot.client_version} is installed (Python {snapshot.python_version})")
     else:
@@ -97,17 +98,61 @@ def choose_example(rule: Rule, version: str | None) -> CodeFix | None:
     return CodeFix(first.broken, first.fixed, first.client)
 
 
+#: Releases that stand for a generation a pasted text shows: an example is for that generation
+#: when its client range holds one of them (only 0.15.3 when the frames show 0.14.0-0.15.3).
+GENERATION_RELEASES = {"0.x": ("0.34.2", "0.15.8", "0.11.0"), "1.x": ("1.0.7",), "2.x": ("2.0.0",)}
+IMPORT_ERA_RELEASES = ("0.15.3",)
+UNKNOWN_GENERATION = "the text does not show which replicate release failed"
+
+
+def choose_code(rule: Rule, snapshot: Snapshot) -> tuple[CodeFix | None, str | None]:
+    """The code to show and, when it is left out for want of a release, the sentence saying so.
+
+    A live failure: the installed client's example (:func:`choose_example`). Pasted text: the
+    generation the text shows chooses (the label says so); with none shown, the client of
+    ``--here``/``--client`` if any, else an example written for every release, else no code
+    (code for the other generation would mislead) and a sentence that says why.
+    """
+    if not snapshot.pasted:
+        return choose_example(rule, snapshot.client_version), None
+    generation = snapshot.text_generation
+    if generation in GENERATION_RELEASES:
+        era = generation == "0.x" and snapshot.facts.get("client.reads_token_at_import") is True
+        releases = IMPORT_ERA_RELEASES if era else GENERATION_RELEASES[generation]
+        for example in rule.examples:
+            if any(version_in(example.client, release) for release in releases):
+                return CodeFix(
+                    example.broken, example.fixed, example.client, f"the text shows replicate {generation}"
+                ), None
+        return None, None
+    if snapshot.client_version:
+        return choose_example(rule, snapshot.client_version), None
+    for example in rule.examples:
+        if not example.client:
+            return CodeFix(example.broken, example.fixed, example.client, UNKNOWN_GENERATION), None
+    if not rule.examples:
+        return None, None
+    return None, (
+        f"{UNKNOWN_GENERATION} and the code differs between releases, so none is shown: "
+        f"`replicate-explain explain --rule {rule.id}` shows each"
+    )
+
+
 def build_explanation(rule: Rule, info: ExceptionInfo, snapshot: Snapshot, also: tuple[str, ...]) -> Explanation:
     """Assemble the :class:`Explanation` of ``rule`` for ``snapshot``."""
+    code, left_out = choose_code(rule, snapshot)
+    evidence = _evidence(snapshot, info)
+    if left_out is not None:
+        evidence = (*evidence[:-1], left_out, evidence[-1])
     return Explanation(
         rule_id=rule.id,
         title=rule.title,
         severity=rule.severity,
         summary=rule.summary,
-        evidence=_evidence(snapshot, info),
+        evidence=evidence,
         why=rule.why,
         fix=rule.fix,
-        code=choose_example(rule, snapshot.client_version),
+        code=code,
         workaround=rule.workaround,
         prevention=rule.prevention,
         references=rule.references,
@@ -118,9 +163,23 @@ def build_explanation(rule: Rule, info: ExceptionInfo, snapshot: Snapshot, also:
     )
 
 
+def shows_replicate(snapshot: Snapshot) -> bool:
+    """The gate every rule passes through: the failure shows Replicate (issue 19).
+
+    A frame or class of the client, its names or messages, its API's URL or answers, an
+    ``r8_`` credential, or a wrapper of it (``_marks.REPLICATE_WRAPPERS``): what
+    ``Snapshot.replicate_marks`` lists, read by ``_snapshot`` (live) and ``_textfacts`` (pasted
+    text). A generic HTTP-stack failure with nothing else (an empty ``Bearer `` header, a
+    non-ASCII header value, a ``TypeError`` about an ``api_key`` keyword) is what any program
+    gets: it is explained by no rule, whatever the environment holds.
+    """
+    return bool(snapshot.replicate_marks)
+
+
 def explain_snapshot(snapshot: Snapshot, rules: RuleSet) -> Explanation | None:
-    """The explanation of the most specific matching rule, or ``None``."""
-    if not snapshot.relevant:
+    """The explanation of the most specific matching rule, or ``None`` (always ``None`` for a
+    failure that does not show Replicate: :func:`shows_replicate`)."""
+    if not snapshot.relevant or not shows_replicate(snapshot):
         return None
     hits = matching_rules(snapshot, rules)
     if not hits:

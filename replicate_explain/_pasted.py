@@ -38,6 +38,7 @@ from ._textshapes import (
     loose_exceptions,
     normalise_line,
     resolve_short,
+    unflatten_details,
 )
 
 TRACEBACK_HEADERS = (
@@ -66,7 +67,8 @@ _LOG_RECORD = re.compile(
 # Outside traceback blocks: a dotted name ending in Error/Exception, then ": message".
 _DETAILS = re.compile(r"^(?P<key>title|status|detail|code): (?P<value>.*)$")
 _ERROR_CODE = re.compile(r"^Error code: (?P<code>\d{3})\b")
-_REPLICATE_DIR = re.compile(r"[\\/]replicate[\\/]")
+# A frame of the client's package (a wrapper's ``llms/replicate/`` directory is not the client).
+_REPLICATE_DIR = re.compile(r"(?<![\\/]llms)[\\/]replicate[\\/]")
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ class Chain:
 def attributes_for(name: str, message: str) -> Mapping[str, str]:
     """The attributes a printed message reveals, as the live exception would report them."""
     found: dict[str, str] = {}
-    lines = message.splitlines()
+    lines = unflatten_details(message).splitlines()
     if lines and lines[0].strip().endswith("Details:"):  # 0.x/1.x ReplicateError.__str__
         for line in lines[1:]:
             match = _DETAILS.match(line.strip())
@@ -360,7 +362,7 @@ def exception_infos(chain: Chain) -> list[ExceptionInfo]:
     return [
         ExceptionInfo(
             types=types_for(found.name),
-            message=found.message,
+            message=unflatten_details(found.message),
             attributes=attributes_for(found.name, found.message),
             in_replicate=any(_REPLICATE_DIR.search(frame) for frame in found.frames)
             or bool(REPLICATE_FUNCTION.search(found.message)),
@@ -382,9 +384,9 @@ class Result:
 
 def shape_candidates(snapshot: Snapshot, rules: RuleSet) -> tuple[str, ...]:
     """Ids of the rules that match the exceptions alone (ignoring facts and version ranges)."""
-    from ._matcher import pattern_hit
+    from ._matcher import pattern_hit, shows_replicate
 
-    if not snapshot.relevant:
+    if not snapshot.relevant or not shows_replicate(snapshot):
         return ()
     return tuple(
         sorted(

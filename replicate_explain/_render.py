@@ -59,9 +59,12 @@ def choose_detail(environ: Mapping[str, str] | None = None) -> str:
 
 
 def code_label(explanation: Explanation) -> str:
-    """One label for the code: the client versions it is written for, and the one installed."""
+    """One label for the code: the client versions it is written for, and the one installed
+    (or, for pasted text, where the text shows the client: ``the text shows replicate 1.x``)."""
     version = explanation.client_version
     installed = f"installed: {version}" if version else "replicate is not installed"
+    if explanation.code is not None and explanation.code.basis:
+        installed = explanation.code.basis
     spec = explanation.code.client if explanation.code is not None else ""
     target = f"replicate {spec}" if spec else "any replicate version"
     return f"Code for {target} ({installed})"

@@ -6,6 +6,7 @@ for the variable (``token.*``) and the credential a failure sent (``sent.*``).
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Union
 
@@ -138,4 +139,85 @@ def value_facts(raw: str | None, prefix: str = "sent") -> dict[str, FactValue]:
     else:
         problem = "none"
     facts[f"{prefix}.problem"] = problem
+    return facts
+
+
+#: Masks people (and tools, this one included) put in place of a token before posting a text.
+_MASKS = (
+    (re.compile(r"(?i)\[(?:redacted|masked|hidden|filtered|removed)\]"), "with [REDACTED]"),
+    (
+        re.compile(r"(?i)<(?:redacted|masked|hidden|token|api[ _-]?key|your[^>]*)>"),
+        "with a placeholder such as <redacted>",
+    ),
+    (re.compile(r"\*{3,}"), "with asterisks"),
+    (re.compile(r"(?:\.{3}|\u2026|\u00e2\u0080\u00a6)(?=\s*$)"), "cut short by an ellipsis"),
+    (re.compile(r"(?i)x{4,}(?=\s*$)"), "with x's"),
+)
+
+
+def masked_value(raw: str) -> str | None:
+    """How ``raw`` (a credential printed in a text) is masked, or ``None`` if it is not.
+
+    A masked value says nothing of the token's shape (its length, its prefix). The description
+    never repeats the value's characters.
+    """
+    _, core = split_credential(raw)
+    for pattern, how in _MASKS:
+        if pattern.search(core):
+            return how
+    return None
+
+
+def _outside_mask(raw: str) -> str:
+    """``raw`` with the masked token (the run of non-space characters holding the mask, without
+    quotes at its ends) replaced by a neutral ``r8_masked``: what surrounds it is kept."""
+    for pattern, _ in _MASKS:
+        found = pattern.search(raw)
+        if found is None:
+            continue
+        start, end = found.start(), found.end()
+        while start > 0 and raw[start - 1] not in _ASCII_SPACE + "'\"":
+            start -= 1
+        while end < len(raw) and raw[end] not in _ASCII_SPACE + "'\"":
+            end += 1
+        return raw[:start] + "r8_masked" + raw[end:]
+    return raw
+
+
+def masked_facts(raw: str, how: str, prefix: str = "sent") -> dict[str, FactValue]:
+    """The facts of a masked credential: set, its length, prefix and characters unknown.
+
+    What lies outside the mask is what was sent (this tool's own mask keeps the line breaks and
+    whitespace around it): whitespace, quotes and a scheme around the masked token are read;
+    ``where`` says the token is masked. With none of those, the problem is ``unknown``.
+    """
+    outside = _outside_mask(raw)
+    facts = value_facts(outside, prefix)
+    problem = facts[f"{prefix}.problem"]
+    facts.update(
+        {
+            f"{prefix}.length": None,
+            f"{prefix}.r8_prefix": False,
+            f"{prefix}.well_formed": False,
+            f"{prefix}.non_ascii": None,
+            f"{prefix}.non_ascii_at": None,
+            f"{prefix}.problem": problem if problem in ("whitespace", "quoted", "scheme") else "unknown",
+            f"{prefix}.source": "text",
+            f"{prefix}.origin": "unknown",
+        }
+    )
+    around = [
+        text
+        for fact, text in (
+            ("whitespace", "whitespace or a line break around it"),
+            ("quoted", "quotes around it"),
+            ("scheme_prefixed", "an auth scheme before it"),
+        )
+        if facts[f"{prefix}.{fact}"] not in (False, "none")
+    ]
+    shown = f"; the text shows {' and '.join(around)}" if around else ""
+    facts[f"{prefix}.where"] = (
+        f"the header value printed in the text has its token masked ({how}): its length, prefix "
+        f"and characters are not read{shown}"
+    )
     return facts

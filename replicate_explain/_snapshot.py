@@ -12,15 +12,16 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType, ModuleType, TracebackType
 
-from . import _credential
+from . import _credential, _marks
 from ._callsite import CallSite, find_call_site
 from ._common import CLIENT_DISTRIBUTIONS, in_replicate_package, python_version, replicate_dirs
 from ._facts import TOKEN_VARIABLE, FactValue, add_extra_facts, find_dotenv, token_facts
 from ._redact import Redactor
+from ._shape import masked_facts, masked_value
 
 #: Attributes of client exceptions worth matching on (0.x/1.x ReplicateError, 2.x APIStatusError).
 ATTRIBUTES = ("status", "status_code", "title", "detail", "code")
@@ -64,6 +65,13 @@ class Snapshot:
     python_version: str
     call_site: CallSite | None = None
     """The user's line that made the failing call (see :mod:`._callsite`), if known."""
+    replicate_marks: tuple[str, ...] = ()
+    """What in the failure shows Replicate (:mod:`._marks`); empty: nothing does, and the
+    matcher explains nothing (``_matcher.shows_replicate``)."""
+    pasted: bool = False
+    """Read from pasted text (``_pasted``): the code shown is for the generation the text shows."""
+    text_generation: str | None = None
+    """The client generation the pasted text shows (``0.x``, ``1.x``, ``2.x``), or ``None``."""
 
     @property
     def relevant(self) -> bool:
@@ -353,7 +361,31 @@ def take_snapshot(
     facts["python.version"] = python
     add_extra_facts(facts, extra_facts)
     call_site = find_call_site(exc, redactor, cwd=cwd, replicate_dirs=replicate_dirs())
-    return Snapshot(infos, MappingProxyType(facts), resolved, python, call_site)
+    marks = _info_marks(infos, facts) + _live_marks(chain)
+    return Snapshot(infos, MappingProxyType(facts), resolved, python, call_site, _marks.unique(marks))
+
+
+def _info_marks(infos: Iterable[ExceptionInfo], facts: Mapping[str, FactValue]) -> list[str]:
+    marks = [m for info in infos for m in _marks.exception_marks(info.types, info.message, info.in_replicate)]
+    # Only a credential seen in the failure (its header, message, client): not REPLICATE_API_TOKEN.
+    seen = facts.get("sent.source") not in (None, "variable")
+    return marks + ([_marks.CREDENTIAL] if seen and facts.get("sent.r8_prefix") is True else [])
+
+
+def _live_marks(chain: list[BaseException]) -> list[str]:
+    """Marks only a live failure shows: the modules of its frames, the host of its request."""
+    marks: list[str] = []
+    for exc in chain:
+        tb, steps = exc.__traceback__, 0
+        while tb is not None and steps < 200:
+            marks += _marks.module_marks([str(tb.tb_frame.f_globals.get("__name__", ""))])
+            tb, steps = tb.tb_next, steps + 1
+        try:
+            url = str(getattr(getattr(exc, "request", None), "url", "") or "")
+        except Exception:  # httpx raises RuntimeError from ``.request`` when unset
+            url = ""
+        marks += [_marks.API] if re.match(r"[a-z]+://(?:[\w.-]+\.)?replicate\.com(?:[:/]|$)", url) else []
+    return marks
 
 
 def snapshot_from_data(
@@ -380,7 +412,10 @@ def snapshot_from_data(
     shown = next(
         (c for c in map(_credential.message_credential, (i.message for i in exceptions)) if c is not None), None
     )
-    if shown is not None:
+    masked = masked_value(shown) if shown is not None else None
+    if masked is not None:  # a token masked before the text was posted: no shape to read
+        facts.update(masked_facts(shown or "", masked), **{"call.token_keyword": None})
+    elif shown is not None:
         facts.update(_credential.describe(shown, "message", environ, variable_known=variable_known))
     else:
         facts.update(_credential.describe(None, "header" if sent == "absent" else None, environ))
@@ -404,4 +439,5 @@ def snapshot_from_data(
         )
         for info in exceptions
     )
-    return Snapshot(cleaned, MappingProxyType(facts), client, resolved_python)
+    marks = _marks.unique(_info_marks(exceptions, facts))
+    return Snapshot(cleaned, MappingProxyType(facts), client, resolved_python, replicate_marks=marks)

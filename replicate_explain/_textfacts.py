@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 
+from ._marks import text_marks, unique
 from ._shape import FactValue, char_class
 from ._snapshot import Snapshot
 
@@ -79,6 +80,8 @@ class TextEvidence:
     """The Python version of its frame paths (``3.11``), or ``None``."""
     shown_by: str
     """How the generation shows, for the evidence (``its frame paths``...); empty if unknown."""
+    marks: tuple[str, ...] = ()
+    """What in the whole text shows Replicate (:mod:`._marks`); empty: nothing does."""
 
 
 def read_text(text: str) -> TextEvidence:
@@ -108,6 +111,7 @@ def read_text(text: str) -> TextEvidence:
         token_none=token_none,
         python=python,
         shown_by=shown_by,
+        marks=unique(text_marks(text)),
     )
 
 
@@ -197,7 +201,7 @@ def text_snapshot(snapshot: Snapshot, evidence: TextEvidence, here: bool) -> Sna
         facts["python.version"] = evidence.python
     elif not here:
         facts["python.version"] = None
-    if facts.get("sent.source") != "message":  # no header value printed in the text
+    if facts.get("sent.source") not in ("message", "text"):  # no header value (masked or not) in the text
         sent = sent_from_text((info.message for info in snapshot.exceptions), evidence)
         if sent is not None and here and sent["sent.problem"] == "unknown" and facts.get("token.state") != "unset":
             # A token was sent and refused, the text does not show it, and this shell's variable
@@ -210,4 +214,12 @@ def text_snapshot(snapshot: Snapshot, evidence: TextEvidence, here: bool) -> Sna
         elif not here:
             facts.update(_UNKNOWN_SENT)
     python = evidence.python or snapshot.python_version
-    return replace(snapshot, facts=MappingProxyType(facts), python_version=python)
+    marks = unique(snapshot.replicate_marks + evidence.marks)
+    return replace(
+        snapshot,
+        facts=MappingProxyType(facts),
+        python_version=python,
+        replicate_marks=marks,
+        pasted=True,
+        text_generation=evidence.generation,
+    )

@@ -1,6 +1,7 @@
 """Bring pasted text to the shape of a CPython traceback, and find exceptions printed otherwise.
 
-What users paste is rarely a clean traceback. :func:`normalise_line` removes, line by line, what
+What users paste is rarely a clean traceback, nor always UTF-8 (:func:`decode_text`: a BOM,
+UTF-16 from PowerShell or Notepad). :func:`normalise_line` removes, line by line, what
 wraps the lines: log prefixes (timestamps, ``worker-1  | ``, CI markers), pytest's ``E   ``
 and ``>`` markers. :func:`convert_ipython` rewrites IPython/Jupyter tracebacks
 (``Name    Traceback (most recent call last)``, ``File path:12, in f``, ``---->`` arrows) as
@@ -12,12 +13,37 @@ and the replicate client's own messages printed bare. Standard library only.
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ._hierarchy import CLIENT_2X_ERRORS
 from ._textfacts import TextEvidence
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16 LE, whose BOM starts it
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def decode_text(data: bytes) -> str:
+    """Bytes of a file or standard input as text: UTF-8 by default, a byte order mark dropped;
+    UTF-16 and UTF-32 by their BOM (PowerShell's ``>`` and Notepad write UTF-16 with one), or
+    UTF-16 without one, known by a NUL in every other byte. Undecodable bytes become U+FFFD."""
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            return data.decode(codec, "replace")
+    sample = data[:4096]
+    if len(sample) >= 8 and sample.count(0) >= len(sample) // 4:
+        even, odd = sample[0::2].count(0), sample[1::2].count(0)
+        if even == 0 or odd == 0:
+            return data.decode("utf-16-le" if even == 0 else "utf-16-be", "replace")
+    return data.decode("utf-8", "replace")
+
 
 _LOG_PREFIXES = (
     # 2023-08-14 12:05:51 / 2025-08-09T15:07:17.327059 - / [2024-05-01 12:00:00,000]
@@ -119,7 +145,35 @@ def resolve_short(name: str, message: str, evidence: TextEvidence, line: str) ->
     return "replicate.ReplicateError" if two and "Details:" not in message else "replicate.exceptions.ReplicateError"
 
 
-_DETAILS_IN_LINE = re.compile(r"(?<![\w.])ReplicateError Details:\s*$")
+_DETAILS_IN_LINE = re.compile(r"(?<![\w.])ReplicateError Details:\s*(?:$|(?=(?:title|status|detail|code): ))")
+_DETAIL_KEY = re.compile(r"(?:^|(?<=\s))(?P<key>title|status|detail|code): ")
+
+
+def unflatten_details(message: str) -> str:
+    """The ``Details:`` block of 0.x/1.x's ``ReplicateError`` one key a line, as the client prints it.
+
+    Web pages and chat tools flatten it onto one or a few lines (``ReplicateError Details:
+    status: 429 detail: Request was throttled. ...``). Each of ``title``, ``status``, ``detail``
+    and ``code`` starts a line where it first follows whitespace; a key seen before is text of
+    the value it is in. A message without the block, or already one key a line, is returned as is.
+    """
+    head, sep, rest = message.partition("Details:")
+    if not sep or not rest.strip():
+        return message
+    flat = " ".join(rest.split())
+    starts: list[tuple[int, int, str]] = []
+    for found in _DETAIL_KEY.finditer(flat):
+        if found["key"] not in {key for _, _, key in starts}:
+            starts.append((found.start(), found.end(), found["key"]))
+    if not starts or starts[0][0] != 0:
+        return message
+    values = [
+        f"{key}: {flat[end : starts[i + 1][0] if i + 1 < len(starts) else len(flat)].strip()}"
+        for i, (_, end, key) in enumerate(starts)
+    ]
+    return "\n".join([f"{head}Details:", *values])
+
+
 _DETAIL_LINE = re.compile(r"^\s*(?:title|status|detail|code): ")
 _VSCODE = re.compile(r"^Exception has occurred: (?P<name>[A-Za-z_][\w.]*)\b")
 _BARE = re.compile(
@@ -225,17 +279,18 @@ def _one(lines: list[str], index: int, line: str, evidence: TextEvidence, known:
     dotted = _DOTTED.search(line)
     if dotted is not None and known(dotted["name"], dotted["name"].endswith(("Error", "Exception"))):
         first = (dotted["message"] or "").strip()
-        message, last = _details(lines, index, first) if first.endswith("Details:") else (first, index)
+        message, last = _details(lines, index, first) if "Details:" in first else (first, index)
         return Loose(dotted["name"], message, index, last)
-    if _DETAILS_IN_LINE.search(line) and not evidence.javascript:
-        message, last = _details(lines, index, "ReplicateError Details:")
+    in_line = _DETAILS_IN_LINE.search(line)
+    if in_line is not None and not evidence.javascript:
+        message, last = _details(lines, index, line[in_line.start() :].strip())
         return Loose("replicate.exceptions.ReplicateError", message, index, last)
     short = _SHORT.search(line)
     if short is not None:
         first = short["message"].strip()
         name = resolve_short(short["name"], first, evidence, line)
         if name is not None:
-            message, last = _details(lines, index, first) if first.endswith("Details:") else (first, index)
+            message, last = _details(lines, index, first) if "Details:" in first else (first, index)
             return Loose(name, message, index, last)
     builtin = _BUILTIN.match(line)
     if builtin is not None and evidence.replicate and not evidence.javascript:

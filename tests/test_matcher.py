@@ -6,20 +6,25 @@ strict schema loads them, so they are real rules), builds a :class:`Snapshot` wi
 :class:`Explanation` the winner gives: the most specific rule wins and the others are listed in
 ``also``; ``priority`` adds to specificity; a rule with alternatives counts with the one that
 matched; client and Python ranges (pre-releases included); the code example for the installed
-client; the evidence sentences, which describe the token and never show it.
+client; the evidence sentences, which describe the token and never show it. The gate (issue 19):
+a failure that shows nothing of Replicate (a real httpx call refusing an empty or non-ASCII
+header, raised here in process; its traceback pasted, printed by a subprocess) is explained by
+no rule, and the same text with one mark of Replicate is.
 """
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 from clients import CANARY
 from outputs import leaks
 
 from replicate_explain._explanation import CodeFix, Explanation
-from replicate_explain._matcher import explain_snapshot, matching_rules
+from replicate_explain._matcher import explain_snapshot, matching_rules, pattern_hit
 from replicate_explain._rules import RuleSet, load_rules
 from replicate_explain._snapshot import ExceptionInfo, Snapshot, snapshot_from_data
 
@@ -386,4 +391,192 @@ def test_without_a_client_the_evidence_says_it_is_not_installed(tmp_path: Path) 
             f"the error raised: {ERROR_1X}",
         ),
         None,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The gate: only failures that show Replicate (issue 19, item 1)
+
+#: A program that uses httpx only (a chat bot's OpenAI call with its key read from the
+#: environment), sending the header it was given to the loopback API.
+HTTPX_ONLY = """\
+import os
+import sys
+
+import httpx
+
+key = os.environ.get("CHAT_API_KEY", "")
+httpx.post(sys.argv[1] + "/v1/chat/completions", headers={"Authorization": "Bearer " + key}, timeout=10)
+"""
+
+#: The two false-positive shapes: an empty key, a key with a zero-width space (pasted from a web page).
+HTTPX_KEYS = {"empty-bearer": "", "non-ascii-header": "sk-proj-abc\u200bdef"}
+
+
+def _httpx_failure(api_url: str, key: str) -> BaseException:
+    import httpx
+
+    try:
+        httpx.post(f"{api_url}/v1/chat/completions", headers={"Authorization": "Bearer " + key}, timeout=10)
+    except Exception as error:
+        return error
+    raise AssertionError("httpx sent an illegal header")
+
+
+@pytest.mark.parametrize("key", list(HTTPX_KEYS.values()), ids=list(HTTPX_KEYS))
+def test_an_httpx_only_failure_raised_live_is_not_explained(api: Any, key: str) -> None:
+    """A real httpx call (no replicate anywhere) refusing the header it was given: the rules'
+    exception shapes match it (token-empty, token-non-ascii), but nothing in it shows Replicate,
+    so nothing is explained, with REPLICATE_API_TOKEN empty or holding an r8_ token."""
+    from replicate_explain._api import explain, rules
+    from replicate_explain._matcher import shows_replicate
+    from replicate_explain._snapshot import take_snapshot
+
+    error = _httpx_failure(api.url, key)
+    environ = {"REPLICATE_API_TOKEN": ""}
+    snapshot = take_snapshot(error, environ)
+    shapes = sorted(
+        {
+            rule.id
+            for rule in rules().rules
+            for match in rule.matches
+            for pattern in match.exceptions
+            if any(pattern_hit(pattern, info) for info in snapshot.exceptions)
+        }
+    )
+    expected = ["token-empty", "token-lookalike-var", "token-whitespace"] if key == "" else ["token-non-ascii"]
+    with_token = {"REPLICATE_API_TOKEN": CANARY}  # a Replicate token in the environment shows nothing
+    assert (shapes, snapshot.replicate_marks, shows_replicate(snapshot), explain(error, environ)) == (
+        expected,
+        (),
+        False,
+        None,
+    )
+    assert (take_snapshot(error, with_token).replicate_marks, explain(error, with_token)) == ((), None)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("key", list(HTTPX_KEYS.values()), ids=list(HTTPX_KEYS))
+def test_an_httpx_only_traceback_pasted_is_not_explained(api: Any, key: str) -> None:
+    """The traceback plain Python prints for that httpx-only program, pasted to ``explain``
+    (alone, and with this shell's environment holding an empty REPLICATE_API_TOKEN): no
+    explanation and no "looks like a Replicate failure" hint."""
+    import subprocess
+    import sys
+
+    from replicate_explain._pasted import explain_text
+    from replicate_explain._rules import bundled_rules_dir
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REPLICATE")}
+    env.update(CHAT_API_KEY=key, REPLICATE_EXPLAIN="0", PYTHONIOENCODING="utf-8", NO_PROXY="127.0.0.1")
+    done = subprocess.run(
+        [sys.executable, "-c", HTTPX_ONLY, api.url], env=env, capture_output=True, encoding="utf-8", timeout=60
+    )
+    assert "Traceback (most recent call last):" in done.stderr
+    rules = load_rules([bundled_rules_dir()])
+    results = explain_text(done.stderr, rules) + explain_text(done.stderr, rules, {"REPLICATE_API_TOKEN": ""})
+    assert [(r.explanation, r.candidates) for r in results] == [(None, ())] * len(results)
+    assert results
+
+
+#: Texts of the false-positive shapes with nothing of Replicate in them (as posted: a chat
+#: bot's docker log, a self-hosted app's TypeError).
+GENERIC_TEXTS = {
+    "empty-bearer-docker-log": """\
+chatbot-1  | Traceback (most recent call last):
+chatbot-1  |   File "/usr/lib/python3/site-packages/httpx/_transports/default.py", line 69, in map_httpcore_exceptions
+chatbot-1  |     yield
+chatbot-1  |   File "/usr/local/lib/python3.11/site-packages/h11/_headers.py", line 164, in normalize_and_validate
+chatbot-1  |     validate(_field_value_re, value, "Illegal header value {!r}", value)
+chatbot-1  | h11._util.LocalProtocolError: Illegal header value b'Bearer '
+chatbot-1  | httpx.LocalProtocolError: Illegal header value b'Bearer '
+""",
+    "empty-bearer-last-line": "httpx.LocalProtocolError: Illegal header value b'Bearer '\n",
+    "non-ascii-header": """\
+Traceback (most recent call last):
+  File "/app/bot.py", line 12, in <module>
+    r = httpx.post(URL, headers={"Authorization": f"Bearer {key}"})
+  File "/usr/lib/python3.12/site-packages/httpx/_models.py", line 78, in _normalize_header_value
+    return value.encode(encoding or "ascii")
+UnicodeEncodeError: 'ascii' codec can't encode character '\\u2019' in position 7: ordinal not in range(128)
+""",
+    "api-key-keyword": """\
+Traceback (most recent call last):
+  File "/app/main.py", line 5, in <module>
+    client = Client(api_key=os.environ["KEY"])
+TypeError: Client.__init__() got an unexpected keyword argument 'api_key'
+""",
+}
+
+
+@pytest.mark.parametrize("text", list(GENERIC_TEXTS.values()), ids=list(GENERIC_TEXTS))
+def test_a_generic_http_stack_text_is_not_explained(text: str) -> None:
+    """A pasted HTTP-stack failure that shows nothing of Replicate gets nothing, read alone or
+    with an environment (``--here``) whose REPLICATE_API_TOKEN is empty or an r8_ token."""
+    from replicate_explain._pasted import explain_text
+    from replicate_explain._rules import bundled_rules_dir
+
+    rules = load_rules([bundled_rules_dir()])
+    results = [
+        result
+        for environ in (None, {"REPLICATE_API_TOKEN": ""}, {"REPLICATE_API_TOKEN": CANARY})
+        for result in explain_text(text, rules, environ)
+    ]
+    assert [(r.explanation, r.candidates) for r in results] == [(None, ())] * len(results)
+
+
+@pytest.mark.parametrize(
+    ("addition", "marks"),
+    [
+        (
+            '  File "/venv/lib/python3.11/site-packages/replicate/client.py", line 89, in _request\n',
+            ["client", "frame"],
+        ),
+        ("POST https://api.replicate.com/v1/predictions\n", ["api"]),
+        ("token = 'r8_abc...'\n", ["credential"]),
+        ('  File "/venv/lib/python3.11/site-packages/litellm/llms/replicate/chat/handler.py", line 3\n', ["wrapper"]),
+    ],
+    ids=["client-frame", "api-url", "r8-credential", "wrapper-frame"],
+)
+def test_the_same_text_with_a_mark_of_replicate_is_explained(addition: str, marks: list[str]) -> None:
+    """The empty ``Bearer `` failure with one mark of Replicate added (a client frame, the API's
+    URL, an r8_ credential, a frame of a wrapper's Replicate code) passes the gate: the rule of
+    its shape explains it, and the mark is listed."""
+    from replicate_explain._marks import API, CLIENT, CLIENT_TEXT, CREDENTIAL, REPLICATE_WRAPPERS, wrapper_mark
+    from replicate_explain._pasted import explain_text
+    from replicate_explain._rules import bundled_rules_dir
+
+    names = {
+        "client": CLIENT,
+        "frame": CLIENT_TEXT,
+        "api": API,
+        "credential": CREDENTIAL,
+        "wrapper": wrapper_mark(REPLICATE_WRAPPERS[0]),
+    }
+    text = addition + GENERIC_TEXTS["empty-bearer-last-line"]
+    (result,) = explain_text(text, load_rules([bundled_rules_dir()]))
+    assert result.explanation is not None
+    assert (result.explanation.rule_id, result.snapshot.replicate_marks) == (
+        "token-empty",
+        tuple(names[m] for m in marks),
+    )
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("key", list(HTTPX_KEYS.values()), ids=list(HTTPX_KEYS))
+def test_an_httpx_only_program_with_the_hook_prints_what_plain_python_prints(api: Any, key: str) -> None:
+    """The httpx-only program run with replicate-explain active (``import replicate_explain``)
+    and REPLICATE_API_TOKEN empty: byte for byte the output and exit status of plain Python."""
+    from clients import run_program
+    from outputs import same_place
+
+    code = "import replicate_explain\n" + HTTPX_ONLY.replace("sys.argv[1]", repr(api.url))
+    extra = {"CHAT_API_KEY": key}
+    hooked = run_program(code, "1.0.7", api, "", extra)
+    plain = run_program(code, "1.0.7", api, "", {**extra, "REPLICATE_EXPLAIN": "0"})
+    assert "Illegal header value" in plain.stderr or "UnicodeEncodeError" in plain.stderr
+    assert (hooked.returncode, hooked.stdout, same_place(hooked.stderr)) == (
+        plain.returncode,
+        plain.stdout,
+        same_place(plain.stderr),
     )

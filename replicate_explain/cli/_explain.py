@@ -14,6 +14,7 @@ import argparse
 from typing import Any
 
 from .._pasted import Found, Result, explain_text
+from .._textshapes import decode_text
 from ._output import EXIT_OK, EXIT_PROBLEMS, FORMAT_CHOICES, UsageError, add_format, write, write_json
 from ._ruledoc import find_rule, print_rule
 
@@ -42,23 +43,15 @@ def _read_input(source: str | None) -> tuple[str, str]:
         if sys.stdin is None:
             raise UsageError("no standard input to read; name a FILE")
         data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
-        return _decode(data), "<stdin>"
+        return decode_text(data), "<stdin>"
     try:
         with open(source, "rb") as handle:
-            return _decode(handle.read()), source
+            return decode_text(handle.read()), source
     except OSError as error:
         reason = error.strerror or str(error)
         raise UsageError(
             f"cannot read {source!r}: {reason}; expected a text file with a traceback or a log, or - for standard input"
         ) from None
-
-
-def _decode(data: bytes) -> str:
-    """UTF-8 (undecodable bytes replaced), or UTF-16 when a byte-order mark says so (what
-    PowerShell's ``>`` writes)."""
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16", "replace")
-    return data.decode("utf-8", "replace")
 
 
 #: Control characters that text never holds (tab, line breaks, form feed and ESC are text).

@@ -5,7 +5,8 @@ each scenario below, without replicate-explain, and writes what the program prin
 to ``tests/data/pasted/<version>-<scenario>.txt``; the same code run by IPython in colour
 (``ipython --colors=linux -c``) goes to ``<version>-<scenario>-ipython.txt``.
 ``tests/test_pasted.py`` reads those texts.
-The only token in them is the canary (or the loopback's billing token).
+The only token in them is the canary (or the loopback's billing, credit or throttled token).
+``--only SCENARIO`` captures one scenario.
 """
 
 from __future__ import annotations
@@ -17,7 +18,17 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
-from clients import CANARY, MODEL_REF, NO_BILLING_TOKEN, VALID_TOKEN, client_env, run_program  # noqa: E402
+from clients import (  # noqa: E402
+    CANARY,
+    MODEL_REF,
+    NO_BILLING_TOKEN,
+    NO_CREDIT_TOKEN,
+    REFUSALS,
+    THROTTLED_TOKEN,
+    VALID_TOKEN,
+    client_env,
+    run_program,
+)
 
 from replicate_explain._loopback import LoopbackAPI  # noqa: E402
 
@@ -45,14 +56,20 @@ SCENARIOS: dict[str, tuple[str | None, str | None, bool]] = {
     "bearer-in-code": (None, f"Bearer {CANARY}", False),
     "non-ascii-in-code": (None, CANARY + "\u200b", False),
     "billing": (NO_BILLING_TOKEN, None, False),
+    "no-credit": (NO_CREDIT_TOKEN, None, False),
+    "throttled": (THROTTLED_TOKEN, None, False),
     "network": (CANARY, None, True),
 }
 
 
 def main() -> int:
-    with LoopbackAPI(tokens={VALID_TOKEN}, refusals={NO_BILLING_TOKEN: "billing-required"}) as api:
+    """``--only NAME``: capture that scenario alone (the others' files are left as they are)."""
+    only = sys.argv[sys.argv.index("--only") + 1] if "--only" in sys.argv else None
+    with LoopbackAPI(tokens={VALID_TOKEN}, refusals=REFUSALS) as api:
         for version in VERSIONS:
             for name, (variable, in_code, closed) in SCENARIOS.items():
+                if only is not None and name != only:
+                    continue
                 extra = {"PASTED_CODE_TOKEN": in_code} if in_code is not None else {}
                 if closed:
                     extra.update(REPLICATE_BASE_URL="http://127.0.0.1:9", REPLICATE_API_BASE_URL="http://127.0.0.1:9")
