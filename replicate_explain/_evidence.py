@@ -93,6 +93,11 @@ def token_evidence(facts: Mapping[str, FactValue]) -> list[str]:
         )
     else:
         lines.append(_set_token_sentence(facts))
+    if state in ("unset", "empty", "blank") and facts.get("ci.fork_pull_request") is True:
+        lines.append(
+            "this is a GitHub Actions run of a pull request from a fork, and GitHub gives those no "
+            "repository secrets: the workflow's REPLICATE_API_TOKEN secret is empty here"
+        )
     lookalike = facts.get("token.lookalike")
     if isinstance(lookalike, str):
         lines.append(f"{lookalike} is set, a name the replicate client does not read")
