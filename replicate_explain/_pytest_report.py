@@ -1,5 +1,7 @@
-"""The pytest plugin's work on one report: mask every text in it, add the explanation section,
-and the GitHub Actions annotation of an explained failure.
+"""The pytest plugin's work on one report: masking, the explanation section, the annotation.
+
+Every text of the report is masked; an explained failure gets its ``replicate-explain`` section
+and, on GitHub Actions, its ``::error`` workflow command.
 
 Imported by ``_pytest_plugin`` at the first report that has text (a failure, captured output),
 never at start-up. Nothing here raises: an internal failure leaves the report as pytest built it
