@@ -70,7 +70,8 @@ class _Reports:
             return
         from ._pytest_report import process_report
 
-        process_report(report, call.excinfo.value if call.excinfo is not None else None)
+        exc = call.excinfo.value if call.excinfo is not None else None
+        process_report(report, exc, str(item.config.getoption("tbstyle", "auto")))
 
     @pytest.hookimpl(hookwrapper=True, tryfirst=True)
     def pytest_make_collect_report(self, collector: pytest.Collector) -> Generator[None, Any, None]:

@@ -23,22 +23,23 @@ MAX_ANNOTATIONS = 10
 Redact = Callable[[str], str]
 
 
-def process_report(report: Any, exc: BaseException | None) -> None:
+def process_report(report: Any, exc: BaseException | None, tbstyle: str = "auto") -> None:
     """Mask ``report`` (a ``TestReport`` or ``CollectReport``); for a failure caused by ``exc``,
-    a Replicate authentication or account failure, add the explanation section."""
+    a Replicate authentication or account failure, add the explanation section (with
+    ``--tb=line``, only its headline and where to read more)."""
     try:
         from .integrations._common import redactor_with, relevant
 
         related = exc is not None and relevant(exc)
         redact = redactor_with(heuristics=related)
         if related and report.failed and exc is not None:
-            _add_explanation(report, exc)
+            _add_explanation(report, exc, brief=tbstyle == "line")
         mask_report(report, redact)
     except Exception:
         _state.report_internal_error("masking a pytest report")
 
 
-def _add_explanation(report: Any, exc: BaseException) -> None:
+def _add_explanation(report: Any, exc: BaseException, *, brief: bool) -> None:
     from ._render import render_plain
     from .integrations._common import explain, mark_explained
 
@@ -46,6 +47,9 @@ def _add_explanation(report: Any, exc: BaseException) -> None:
     if explanation is None:
         return
     text = render_plain(explanation).rstrip("\n")
+    if brief:
+        lines = text.splitlines()
+        text = f"{lines[0]}\n{lines[-1]}" if len(lines) > 1 else text
     longrepr = report.longrepr
     if callable(getattr(longrepr, "addsection", None)) and isinstance(getattr(longrepr, "sections", None), list):
         longrepr.addsection(SECTION, text)
