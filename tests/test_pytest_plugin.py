@@ -143,10 +143,8 @@ def sections(output: str) -> list[str]:
 def plain_explanation(tmp_path: Path, api: LoopbackAPI, version: str, token: str | None) -> str:
     """What the excepthook prints under the traceback of the same call, as plain text."""
     (tmp_path / "app.py").write_text(APP, encoding="utf-8")
-    result = run_program(
-        SCRIPT, version, api, token, {"PYTHONPATH": os.pathsep.join([str(tmp_path), *client_env(version, api, token)["PYTHONPATH"].split(os.pathsep)])},
-        cwd=tmp_path,
-    )  # fmt: skip
+    path = os.pathsep.join([str(tmp_path), client_env(version, api, token)["PYTHONPATH"]])
+    result = run_program(SCRIPT, version, api, token, {"PYTHONPATH": path}, cwd=tmp_path)
     start = result.stderr.index("replicate-explain: ")
     return result.stderr[start:].rstrip("\n")
 
@@ -189,12 +187,15 @@ def test_xdist_and_junit_xml_carry_the_section(tmp_path: Path, api: LoopbackAPI,
     expected = plain_explanation(tmp_path, api, version, TOKEN)
     assert sections(result.stdout) == [expected, expected]
     xml = (tmp_path / "out.xml").read_text(encoding="utf-8")
-    texts = {case.get("name"): [(child.tag, child.text or "") for child in case] for case in ET.fromstring(xml).iter("testcase")}
+    texts = {
+        case.get("name"): [(child.tag, child.text or "") for child in case]
+        for case in ET.fromstring(xml).iter("testcase")
+    }
     assert sorted(texts) == ["test_generates", "test_in_setup"]
     for name, children in texts.items():
         ((tag, text),) = [child for child in children if child[0] in ("failure", "error")]
         assert tag == ("failure" if name == "test_generates" else "error")
-        assert f"-------- replicate-explain --------" in re.sub(r"-{9,}", "--------", text)
+        assert "-------- replicate-explain --------" in re.sub(r"-{9,}", "--------", text)
         assert expected in text
     assert leaks(result.stdout + result.stderr + xml, CANARY) == []
 
@@ -293,7 +294,10 @@ def test_github_actions_gets_one_annotation_per_explained_failure(
     annotations = [line for line in result.stdout.splitlines() if line.startswith("::")]
     heads = [line.split("::")[1] for line in annotations]
     title = "title=replicate-explain%3A token-unset%3A REPLICATE_API_TOKEN is not set"
-    assert sorted(heads) == [f"error file=tests/test_app.py,line=13,{title}", f"error file=tests/test_app.py,line=18,{title}"]
+    assert sorted(heads) == [
+        f"error file=tests/test_app.py,line=13,{title}",
+        f"error file=tests/test_app.py,line=18,{title}",
+    ]
     fork = "this is a GitHub Actions run of a pull request from a fork"
     for line in annotations:
         message = line.split("::", 2)[2]

@@ -204,7 +204,10 @@ def test_the_fake_api_command_serves_a_program_until_interrupted(tmp_path: Path,
         url = re.fullmatch(r"Fake Replicate API on (http://127\.0\.0\.1:\d+) \(Ctrl-C stops it\)\.\n", lines[0])
         assert url is not None, lines
         expected_var = "REPLICATE_BASE_URL=" + url.group(1) + ("/v1" if version.startswith("2") else "")
-        assert lines[4:] == [f"  export {expected_var}\n", "  export REPLICATE_API_TOKEN=<the token given with --accept>\n"]
+        assert lines[4:] == [
+            f"  export {expected_var}\n",
+            "  export REPLICATE_API_TOKEN=<the token given with --accept>\n",
+        ]
         name, value = expected_var.split("=", 1)
         program = f"import replicate\nprint(replicate.run({MODEL_REF!r}, input={{'text': 'hi'}}))\n"
         env = {**_pytest_env(version), name: value, "REPLICATE_EXPLAIN": "0"}
