@@ -222,3 +222,34 @@ def test_the_fake_api_command_serves_a_program_until_interrupted(tmp_path: Path,
         out, err = process.communicate(timeout=30)
     assert (process.returncode, out, err) == (0, "Stopped.\n", "")
     assert leaks("".join(lines) + out + err, token) == []
+
+
+DOC = (REPO_ROOT / "docs" / "TESTING-YOUR-CODE.md").read_text(encoding="utf-8")
+EXAMPLES = dict(re.findall(r"<!-- example: (\w+) -->\n```python\n(.*?)```", DOC, re.S))
+
+
+def test_the_doc_has_its_three_examples() -> None:
+    """docs/TESTING-YOUR-CODE.md marks a pytest, a script and a unittest example (run below)."""
+    assert sorted(EXAMPLES) == ["pytest", "script", "unittest"]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize(
+    ("kind", "command", "expected"),
+    [
+        ("pytest", ["-m", "pytest", "-p", "no:cacheprovider", "-q", "test_example.py"], r"\n4 passed in "),
+        ("script", ["test_example.py"], r"\Ahello\n\Z"),
+        ("unittest", ["-m", "unittest", "test_example"], r"\n\nOK\n\Z"),
+    ],
+)
+def test_the_docs_examples_run(tmp_path: Path, version: str, kind: str, command: list[str], expected: str) -> None:
+    """Each example of docs/TESTING-YOUR-CODE.md runs as written with the real client and passes."""
+    (tmp_path / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    (tmp_path / "test_example.py").write_text(EXAMPLES[kind], encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, *command], cwd=tmp_path, env=_pytest_env(version),
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(expected, result.stdout if kind != "unittest" else result.stderr), result.stdout + result.stderr
