@@ -96,7 +96,8 @@ def token_evidence(facts: Mapping[str, FactValue]) -> list[str]:
     if state in ("unset", "empty", "blank") and facts.get("ci.fork_pull_request") is True:
         lines.append(
             "this is a GitHub Actions run of a pull request from a fork, and GitHub gives those no "
-            "repository secrets: the workflow's REPLICATE_API_TOKEN secret is empty here"
+            "repository secrets, so the workflow's REPLICATE_API_TOKEN is empty here: skip the steps "
+            "that need it when it is empty, or test against a fake API (replicate-explain fake-api)"
         )
     lookalike = facts.get("token.lookalike")
     if isinstance(lookalike, str):
