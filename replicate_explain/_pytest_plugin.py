@@ -81,7 +81,9 @@ class _Reports:
             return
         from ._pytest_report import process_report
 
-        process_report(report, None)
+        call = getattr(report, "call", None)  # pytest keeps the collection's CallInfo there
+        excinfo = getattr(call, "excinfo", None)
+        process_report(report, getattr(excinfo, "value", None), str(collector.config.getoption("tbstyle", "auto")))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if not self.github or not report.failed:

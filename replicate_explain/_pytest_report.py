@@ -17,6 +17,8 @@ from . import _state
 
 #: The title of the section under the traceback (and what the annotation looks for).
 SECTION = "replicate-explain"
+#: The line above the explanation where pytest has no sections (a collection error's text).
+RULE_LINE = f"{'-' * 20} {SECTION} {'-' * 20}"
 #: GitHub shows at most 10 error annotations per step.
 MAX_ANNOTATIONS = 10
 
@@ -53,6 +55,8 @@ def _add_explanation(report: Any, exc: BaseException, *, brief: bool) -> None:
     longrepr = report.longrepr
     if callable(getattr(longrepr, "addsection", None)) and isinstance(getattr(longrepr, "sections", None), list):
         longrepr.addsection(SECTION, text)
+    elif isinstance(getattr(longrepr, "longrepr", None), str):  # a collection error's text
+        longrepr.longrepr = f"{longrepr.longrepr.rstrip()}\n\n{RULE_LINE}\n{text}"
     else:  # a plugin's own repr_failure (a string): a report section prints under it
         report.sections.append((SECTION, text))
     mark_explained(exc)

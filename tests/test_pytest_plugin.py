@@ -135,7 +135,7 @@ def sections(output: str) -> list[str]:
     found = []
     for match in SECTION_RULE.finditer(output):
         rest = output[match.end() + 1 :]
-        end = re.search(r"^(?:[-_=]{3,}.*|\S+\.py:\d+: \w+)$", rest, re.M)
+        end = re.search(r"^(?:[-_=]{3,}.*|- generated xml file: .*|\S+\.py:\d+: \w+)$", rest, re.M)
         found.append(rest[: end.start() if end else len(rest)].rstrip("\n"))
     return found
 
@@ -354,3 +354,19 @@ def test_the_plugin_module_imports_nothing_heavy() -> None:
     package = loaded("replicate_explain")
     assert loaded("replicate_explain._pytest_plugin") == sorted([*package, "replicate_explain._pytest_plugin"])
     assert [name for name in package if not name.startswith("replicate_explain")] == []
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_replicate_failure_at_collection_is_explained(tmp_path: Path, api: LoopbackAPI, version: str) -> None:
+    """A test module that calls Replicate at import, without a token: the collection error has
+    the section (terminal and JUnit XML), the same text the excepthook prints."""
+    module = "from app import generate\n\nOUTPUT = generate()\n\n\ndef test_output():\n    assert OUTPUT\n"
+    files = {"app.py": APP, "test_module.py": module}
+    result = run_pytest(tmp_path, api, version, None, files, "--junitxml=out.xml")
+    assert result.returncode in (1, 2), result.stdout + result.stderr
+    expected = plain_explanation(tmp_path, api, version, None)
+    assert expected.startswith("replicate-explain: token-unset: ")
+    assert sections(result.stdout) == [expected]
+    (error,) = ET.parse(tmp_path / "out.xml").iter("error")
+    assert expected in (error.text or "")
