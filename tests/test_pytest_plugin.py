@@ -150,10 +150,11 @@ def plain_explanation(tmp_path: Path, api: LoopbackAPI, version: str, token: str
 
 
 def normalized(output: str) -> str:
-    """pytest's output without the run's duration, and without this plugin in the header's
-    ``plugins:`` line (the one line that names the plugins loaded)."""
+    """pytest's output without the run's duration (and the width of its line, which follows it),
+    and without this plugin in the header's ``plugins:`` line (the one line naming the plugins)."""
     output = re.sub(r"^(plugins: .*)replicate-explain-[^,\n]+, ", r"\1", output, flags=re.M)
-    return re.sub(r" in \d+\.\d+s( \([0-9:]+\))?", " in Ns", output)
+    output = re.sub(r" in \d+\.\d+s( \([0-9:]+\))?", " in Ns", output)
+    return re.sub(r"^=+ (.* in Ns) =+$", r"== \1 ==", output, flags=re.M)
 
 
 @pytest.mark.e2e
