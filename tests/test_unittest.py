@@ -167,3 +167,31 @@ def test_djangos_test_runner_shows_the_explanation(tmp_path: Path, api: Loopback
     assert "ERROR: test_generates (test_app.GenerateTest" in result.stderr
     assert explanation_in(result.stderr) == plain_explanation(tmp_path, api, version, TOKEN)
     assert leaks(result.stdout + result.stderr, CANARY) == []
+
+
+def test_hooking_twice_wraps_once_and_other_failures_read_as_unittest_writes_them() -> None:
+    """``hook_unittest`` is idempotent (``install()`` after ``uninstall()``), and a failure that
+    is not Replicate's reads exactly as the unwrapped ``TestResult`` formats it."""
+    import io
+    import unittest
+    import unittest.runner
+
+    from replicate_explain._unittest import MARK, hook_unittest
+
+    hook_unittest(unittest.runner)
+    wrapper = unittest.runner.TextTestResult._exc_info_to_string
+    hook_unittest(unittest.runner)
+    assert unittest.runner.TextTestResult._exc_info_to_string is wrapper
+    assert getattr(wrapper, MARK) is True
+
+    class Sample(unittest.TestCase):
+        def test_fails(self) -> None:
+            self.assertEqual([1, 2, 3], [1, 2, 4])
+
+    test = Sample("test_fails")
+    result = unittest.runner.TextTestResult(io.StringIO(), descriptions=True, verbosity=1)
+    test.run(result)
+    plain = unittest.TestResult()  # the base class: not wrapped
+    test.run(plain)
+    assert [text for _, text in result.failures] == [text for _, text in plain.failures]
+    assert "AssertionError: Lists differ" in result.failures[0][1]
