@@ -59,6 +59,11 @@ FACTS: Mapping[str, str] = MappingProxyType(
             "(!export, !set, %%bash, os.system...) or profile (a shell profile the kernel never "
             "read); null otherwise or outside IPython"
         ),
+        "ci.fork_pull_request": (
+            "GitHub Actions runs this for a pull request from a fork (GITHUB_EVENT_NAME=pull_request "
+            "and the event's head repository is not its base repository), which GitHub gives no "
+            "repository secrets"
+        ),
         # The credential the failure actually used (replicate_explain/_credential.py).
         **_credential.FACTS,
     }
@@ -165,3 +170,26 @@ def token_facts(environ: Mapping[str, str]) -> dict[str, FactValue]:
                     facts["token.lookalike_set"] = True
                     break
     return facts
+
+
+def ci_facts(environ: Mapping[str, str]) -> dict[str, FactValue]:
+    """Facts about the CI run: whether GitHub Actions runs a fork's pull request.
+
+    Read from ``GITHUB_EVENT_NAME`` and the event payload GitHub writes to ``GITHUB_EVENT_PATH``
+    (``pull_request.head.repo`` against ``pull_request.base.repo``; a deleted fork has no head
+    repository). ``pull_request_target`` runs in the base repository, with its secrets: no fork.
+    """
+    fork = False
+    path = environ.get("GITHUB_EVENT_PATH")
+    if environ.get("GITHUB_ACTIONS") == "true" and environ.get("GITHUB_EVENT_NAME") == "pull_request" and path:
+        try:
+            import json
+
+            with open(path, encoding="utf-8") as handle:
+                pull = json.load(handle).get("pull_request") or {}
+            head = (pull.get("head") or {}).get("repo")
+            base = (pull.get("base") or {}).get("repo") or {}
+            fork = head is None or head.get("full_name") != base.get("full_name")
+        except (OSError, ValueError, AttributeError, TypeError):
+            fork = False
+    return {"ci.fork_pull_request": fork}

@@ -109,6 +109,13 @@ def _hook_ipython(shell_module: "Any") -> None:
     watch_shells(shell_module)
 
 
+def _hook_unittest(runner_module: "Any") -> None:
+    """Post-import callback for ``unittest.runner``: explain failures in unittest's report."""
+    from ._unittest import hook_unittest
+
+    hook_unittest(runner_module)
+
+
 #: What :func:`install` attaches to modules the program imports later (and :func:`uninstall`
 #: detaches): module name, post-import callback. The one table of our post-import hooks.
 # ---------------------------------------------------------------------------------------------
@@ -133,6 +140,7 @@ ON_IMPORT: "tuple[tuple[str, Callable[[Any], None]], ...]" = (
     (_state.IPYTHON_SHELL_MODULE, _hook_ipython),
     ("multiprocessing.process", _hook_multiprocessing),
     ("rich.traceback", _hook_rich_traceback),
+    ("unittest.runner", _hook_unittest),
     *((name, _hook_integration) for name in INTEGRATED_MODULES),
 )
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import sys
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -71,6 +72,15 @@ __all__ = [
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     state: State
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Keep what broke a request for ``testing.FakeReplicateAPI.check`` (a client that hung
+        up is not an error of the server), then print it as ``socketserver`` does."""
+        error = sys.exc_info()[1]
+        if error is not None and not isinstance(error, (ConnectionError, TimeoutError)):
+            with self.state.lock:
+                self.state.errors.append(error)
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -139,6 +149,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _answer(self, state: State, authorization: str | None, raw_body: bytes) -> tuple[int, dict[str, Any]]:
+        with state.lock:
+            forced = state.forced.pop(0) if state.forced else None
+        if forced is not None:
+            return forced[0], dict(forced[1])
         if authorization is None:
             return problem(401, "Unauthenticated", MISSING_DETAIL)
         digest = _accepted(authorization, state.token_digests | state.refusals.keys())
@@ -223,6 +237,26 @@ class LoopbackAPI:
         """Forget the recorded requests."""
         with self._state.lock:
             self._state.requests.clear()
+
+    def answer_next(self, status: int, payload: Mapping[str, Any], times: int = 1) -> None:
+        """Answer the next ``times`` requests, whatever they are, with ``status`` and the JSON
+        ``payload`` (a problem document for a ``status`` of 400 or more)."""
+        with self._state.lock:
+            self._state.forced.extend([(status, dict(payload))] * times)
+
+    @property
+    def errors(self) -> list[BaseException]:
+        """The exceptions raised while handling requests so far (a bug of the server)."""
+        with self._state.lock:
+            return list(self._state.errors)
+
+    def reset(self) -> None:
+        """Forget the recorded requests, the answers not given yet, the errors and the predictions."""
+        with self._state.lock:
+            self._state.requests.clear()
+            self._state.forced.clear()
+            self._state.errors.clear()
+            self._state.predictions.clear()
 
     def start(self) -> LoopbackAPI:
         """Bind 127.0.0.1 on an ephemeral port and serve in a daemon thread."""

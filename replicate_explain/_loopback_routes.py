@@ -114,6 +114,10 @@ class State:
         self.requests: list[RecordedRequest] = []
         self.predictions: dict[str, dict[str, Any]] = {}
         self.counter = itertools.count(1)
+        self.forced: list[tuple[int, dict[str, Any]]] = []
+        """Answers given to the next requests instead of the routes' (``testing.fail_next``)."""
+        self.errors: list[BaseException] = []
+        """Exceptions raised while handling a request (``testing.FakeReplicateAPI.check``)."""
 
 
 _Route = Callable[["State", "re.Match[str]", dict[str, Any], str], tuple[int, dict[str, Any]]]

@@ -19,7 +19,7 @@ from types import MappingProxyType, ModuleType, TracebackType
 from . import _credential, _marks
 from ._callsite import CallSite, find_call_site
 from ._common import CLIENT_DISTRIBUTIONS, in_replicate_package, python_version, replicate_dirs
-from ._facts import TOKEN_VARIABLE, FactValue, add_extra_facts, find_dotenv, token_facts
+from ._facts import TOKEN_VARIABLE, FactValue, add_extra_facts, ci_facts, find_dotenv, token_facts
 from ._redact import Redactor
 from ._shape import masked_facts, masked_value
 
@@ -357,6 +357,7 @@ def take_snapshot(
     facts["client.installed"] = resolved is not None
     facts.update(client_facts(resolved))
     facts["env.observed"] = True
+    facts.update(ci_facts(env))
     python = python_version()
     facts["python.version"] = python
     add_extra_facts(facts, extra_facts)
@@ -426,6 +427,7 @@ def snapshot_from_data(
     facts["client.installed"] = client is not None
     facts.update(client_facts(client))
     facts["env.observed"] = variable_known
+    facts.update(ci_facts(environ))
     resolved_python = python or python_version()
     facts["python.version"] = resolved_python
     add_extra_facts(facts, extra_facts)

@@ -15,12 +15,12 @@ import sys
 from collections.abc import Sequence
 from typing import Callable
 
-from . import _demo, _doctor, _explain, _install, _rules
+from . import _demo, _doctor, _explain, _fakeapi, _install, _rules
 from ._output import EPILOG, EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, UsageError, write
 
 Handler = Callable[[argparse.Namespace], int]
 
-COMMANDS = (_explain, _doctor, _rules, _demo, _install)
+COMMANDS = (_explain, _doctor, _rules, _demo, _install, _fakeapi)
 """The command modules, in the order ``--help`` lists their commands."""
 
 
