@@ -129,8 +129,9 @@ def test_an_unknown_flag_prints_the_usage_of_its_own_subcommand(
         (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
         parser = sub.choices[name]
     required = [a for a in parser._actions if not a.option_strings and a.required and a.nargs is None]
+    options = [part for a in parser._actions if a.option_strings and a.required for part in (a.option_strings[0], "x")]
     with pytest.raises(SystemExit) as exited:
-        main([*command, *["x"] * len(required), "--bogus"])
+        main([*command, *["x"] * len(required), *options, "--bogus"])
     err = capsys.readouterr().err
     assert (exited.value.code, err) == (
         2,
