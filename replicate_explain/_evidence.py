@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from ._facts import TOKEN_VARIABLE, FactValue
 from ._snapshot import ExceptionInfo
+from ._wrappers import BY_NAME
 
 _TRAILING = {
     "newline": "a newline (\\n) at its end",
@@ -70,6 +71,31 @@ def text_evidence(facts: Mapping[str, FactValue], info: ExceptionInfo) -> list[s
             "replicate 0.14.0-0.15.3 (which these frames show) read REPLICATE_API_TOKEN once at import; "
             "in 2023 the API answered their requests without a usable token with this 422, not a 401"
         )
+    return lines
+
+
+def wrapper_evidence(facts: Mapping[str, FactValue]) -> list[str]:
+    """Sentences about the wrapper library the failure came through; never a value."""
+    wrapper = BY_NAME.get(str(facts.get("wrapper.name")))
+    if wrapper is None:
+        return []
+    state = facts.get("wrapper.token_state")
+    variables = " or ".join(wrapper.variables)
+    if state == "unknown":
+        lines = [f"the failure came through {wrapper.title}, which reads {variables}"]
+    elif state == "unset":
+        lines = [f"the failure came through {wrapper.title}; none of the variables it reads ({variables}) is set"]
+    else:
+        lines = [
+            f"the failure came through {wrapper.title}, which took its token from {facts.get('wrapper.token_variable')}"
+        ]
+        if facts.get("wrapper.variable_shadowed"):
+            lines.append(f"it holds another value than {TOKEN_VARIABLE} (compared by digest)")
+    passed = facts.get("wrapper.token_passed")
+    if wrapper.keyword is not None and passed is True:
+        lines.append(f"the code passed {wrapper.keyword}= to {wrapper.title}")
+    elif wrapper.keyword is not None and passed is False:
+        lines.append(f"the code passed no {wrapper.keyword}= to {wrapper.title}")
     return lines
 
 

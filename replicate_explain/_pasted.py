@@ -428,7 +428,9 @@ def explain_text(
     evidence = read_text("\n".join(clean_lines(text)))
     results = []
     for chain in find_chains(text):
-        snapshot = snapshot_from_data(exception_infos(chain), env, version, cwd=where, variable_known=here)
+        snapshot = snapshot_from_data(
+            exception_infos(chain), env, version, cwd=where, variable_known=here, wrapper=evidence.wrapper
+        )
         snapshot = text_snapshot(snapshot, evidence, here)
         explanation = explain_snapshot(snapshot, rules)
         candidates = () if explanation is not None else shape_candidates(snapshot, rules)

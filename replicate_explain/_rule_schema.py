@@ -59,7 +59,9 @@ CASE_KEYS = {
     "dotenv": False,
     "exceptions": True,
     "facts": False,
+    "wrapper": False,
 }
+CASE_WRAPPER_KEYS = {"name": True, "token_passed": False}
 CASE_EXC_KEYS = {"type": True, "mro": False, "message": False, "attributes": False, "in_replicate": False}
 
 
@@ -309,6 +311,27 @@ def case_facts(src: Source, value: Any, key: str) -> Mapping[str, FactValue]:
             raise src.error(f"{key}.{name}", f"expected a string, number, boolean or null, got {kind(item)}")
         out[name] = item
     return MappingProxyType(out)
+
+
+def case_wrapper(src: Source, value: Any, key: str) -> tuple[str | None, FactValue]:
+    """A case's wrapper: the library its frames show and whether the code passed it a token."""
+    from ._wrappers import BY_NAME
+
+    if value is None:
+        return None, "unknown"
+    value = check_keys(src, value, CASE_WRAPPER_KEYS, key)
+    name = value.get("name")
+    if name not in BY_NAME:
+        close = difflib.get_close_matches(str(name), list(BY_NAME), n=1)
+        raise src.error(
+            f"{key}.name",
+            f"expected a wrapper library, one of: {', '.join(BY_NAME)}; got {name!r}",
+            f"did you mean '{close[0]}'?" if close else None,
+        )
+    passed = value.get("token_passed", "unknown")
+    if passed not in (True, False, "unknown"):
+        raise src.error(f"{key}.token_passed", f"expected true, false or unknown, got {passed!r}")
+    return str(name), passed
 
 
 def files(src: Source, value: Any, key: str) -> Mapping[str, str]:

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType, ModuleType, TracebackType
 
-from . import _credential
+from . import _credential, _wrappers
 from ._callsite import CallSite, find_call_site
 from ._common import CLIENT_DISTRIBUTIONS, in_replicate_package, python_version, replicate_dirs
 from ._facts import TOKEN_VARIABLE, FactValue, add_extra_facts, find_dotenv, token_facts
@@ -71,7 +71,10 @@ class Snapshot:
 
         Not when another library's client raised it: an HTTP-stack error under, say,
         ``openai.APIConnectionError`` and nothing of replicate's is that library's failure.
+        A wrapper's Replicate failure (``wrapper.name``, :mod:`._wrappers`) is relevant.
         """
+        if self.facts.get("wrapper.name") is not None:
+            return True
         if not any(
             info.in_replicate or "replicate" in {t.split(".", 1)[0] for t in info.types} for info in self.exceptions
         ) and any(_foreign(info.types) for info in self.exceptions):
@@ -122,6 +125,8 @@ def is_relevant(exc: BaseException) -> bool:
     The same test as :attr:`Snapshot.relevant`, without reading the environment, ``.env`` files
     or package metadata: adapters call it first, so unrelated exceptions stay cheap.
     """
+    if _wrappers.live_wrapper(iter_chain(exc)) is not None:
+        return True
     for item in iter_chain(exc):
         for cls in type(item).__mro__:
             if str(getattr(cls, "__module__", "")).split(".", 1)[0] in RELEVANT_PACKAGES:
@@ -339,6 +344,13 @@ def take_snapshot(
         facts.update(_credential.sent_facts(chain, env))
     except Exception:  # never let a strange frame or object break the explanation
         facts.update(_credential.describe(None, None, env))
+    wrapper = _wrappers.live_wrapper(chain)
+    if wrapper is not None and wrapper.exception_package is not None:
+        # A wrapper that makes its own HTTP call (LiteLLM) masks the request its error carries:
+        # the header read there is not what was sent.
+        facts.update(_credential.describe(None, None, env))
+    passed = _wrappers.token_passed(wrapper, chain) if wrapper is not None else "unknown"
+    facts.update(_wrappers.wrapper_facts(wrapper, env, observed=True, passed=passed))
     try:
         dotenv = find_dotenv(cwd if cwd is not None else os.getcwd())
     except OSError:
@@ -367,12 +379,16 @@ def snapshot_from_data(
     dotenv: str | None = None,
     extra_facts: Mapping[str, FactValue] | None = None,
     variable_known: bool = True,
+    wrapper: str | None = None,
+    wrapper_token_passed: FactValue = "unknown",
 ) -> Snapshot:
     """Build a :class:`Snapshot` from described exceptions (rule ``cases`` and tests).
 
     ``dotenv`` names a .env file that defines the token (instead of looking from ``cwd``).
     ``variable_known=False``: ``environ`` is not an observed environment (pasted text read on
     its own), so ``env.observed`` is false and a credential shown is not presumed to come from code.
+    ``wrapper`` names the wrapper library the frames show (:data:`._wrappers.BY_NAME`); without it,
+    the wrapper an exception's name and message show, if any.
     """
     facts = token_facts(environ)
     facts["token.sent"] = sent
@@ -391,6 +407,12 @@ def snapshot_from_data(
     facts["client.installed"] = client is not None
     facts.update(client_facts(client))
     facts["env.observed"] = variable_known
+    found = _wrappers.BY_NAME.get(wrapper) if wrapper is not None else None
+    if found is None:
+        found = next(
+            (w for w in (_wrappers.described_wrapper(i.types, i.message) for i in exceptions) if w is not None), None
+        )
+    facts.update(_wrappers.wrapper_facts(found, environ, observed=variable_known, passed=wrapper_token_passed))
     resolved_python = python or python_version()
     facts["python.version"] = resolved_python
     add_extra_facts(facts, extra_facts)
