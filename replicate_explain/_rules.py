@@ -241,7 +241,8 @@ def _case(src: schema.Source, item: Any, prefix: str) -> Case:
     sent = item.get("sent", "unknown")
     if sent not in ("absent", "matches", "differs", "unknown"):
         src.record(src.error(f"{prefix}.sent", f"expected absent, matches, differs or unknown, got {sent!r}"))
-    wrapper = src.check((None, "unknown"), schema.case_wrapper, src, item.get("wrapper"), f"{prefix}.wrapper")
+    no_wrapper: tuple[str | None, FactValue] = (None, "unknown")
+    wrapper = src.check(no_wrapper, schema.case_wrapper, src, item.get("wrapper"), f"{prefix}.wrapper")
     excs = item.get("exceptions")
     if not isinstance(excs, list) or not excs:
         src.record(

@@ -211,7 +211,6 @@ def run_program(
         )
 
 
-
 WRAPPER_VERSIONS: dict[str, str] = {
     "litellm": "litellm==1.110.2",
     "langchain": "langchain-community==0.4.2",

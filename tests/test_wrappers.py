@@ -27,6 +27,7 @@ from clients import (
     WRAPPER_SITE,
     WRAPPER_VERSIONS,
     client_env,
+    client_path,
     extra_path,
     wrapper_env,
 )
@@ -36,18 +37,18 @@ from replicate_explain._loopback import LoopbackAPI
 from replicate_explain._pasted import explain_text
 from replicate_explain._rules import load_rules
 from replicate_explain._snapshot import snapshot_from_data
-from replicate_explain._wrappers import described_wrapper, text_wrapper, wrapper_facts, BY_NAME
+from replicate_explain._wrappers import BY_NAME, described_wrapper, text_wrapper, wrapper_facts
 
 DATA = Path(__file__).parent / "data" / "wrappers"
 CLIENT = "1.0.7"
 """The replicate release beside LangChain and LlamaIndex: the newest stable one (pip skips 2.0 betas)."""
 
-LITELLM = f"""
+LITELLM = """
 import litellm
 
 response = litellm.completion(
     model="replicate/acme/hello-world",
-    messages=[{{"role": "user", "content": "Hello"}}],{{keyword}}
+    messages=[{"role": "user", "content": "Hello"}],{keyword}
 )
 print(response.choices[0].message.content)
 """
@@ -160,7 +161,11 @@ LIVE: list[Any] = [
     # LlamaIndex: no token argument; the replicate client reads the variable.
     pytest.param("llama_index", _program(LLAMA_INDEX), {}, "token-unset", id="llama-index-no-token"),
     pytest.param(
-        "llama_index", _program(LLAMA_INDEX), {"REPLICATE_API_TOKEN": CANARY}, "token-rejected", id="llama-index-refused"
+        "llama_index",
+        _program(LLAMA_INDEX),
+        {"REPLICATE_API_TOKEN": CANARY},
+        "token-rejected",
+        id="llama-index-refused",
     ),
 ]
 
@@ -193,7 +198,7 @@ def test_litellm_panel_names_the_variable_it_read_and_no_value(api: LoopbackAPI)
     (shown,) = explanations(result.stderr)
     assert shown["evidence"][:3] == [
         "the failure came through LiteLLM, which took its token from REPLICATE_API_KEY",
-        f"it holds another value than REPLICATE_API_TOKEN (compared by digest)",
+        "it holds another value than REPLICATE_API_TOKEN (compared by digest)",
         "the code passed no api_key= to LiteLLM",
     ]
     assert leaks(result.stdout + result.stderr, CANARY, VALID_TOKEN) == []
@@ -270,7 +275,10 @@ def test_the_recorded_texts_hold_no_token() -> None:
     [
         ('litellm.AuthenticationError: ReplicateException - {"title": "Unauthenticated"}', "litellm"),
         ("litellm.AuthenticationError: AuthenticationError: OpenAIException - Incorrect API key", None),
-        ('  File "/x/site-packages/langchain_community/llms/replicate.py", line 207, in _create_prediction', "langchain"),
+        (
+            '  File "/x/site-packages/langchain_community/llms/replicate.py", line 207, in _create_prediction',
+            "langchain",
+        ),
         ("Value error, Did not find replicate_api_token, please add an environment variable", "langchain"),
         ('  File "/x/site-packages/llama_index/llms/replicate/base.py", line 146, in stream_complete', "llama_index"),
         ("Value error, Did not find openai_api_key, please add an environment variable", None),
@@ -346,7 +354,7 @@ def _as_user_sees_it(text: str, api: LoopbackAPI) -> str:
     """The printed text with this machine's paths replaced by a user's usual ones."""
     site = "/home/user/app/.venv/lib/python3.11/site-packages"
     for path in sorted(
-        {str(extra_path(req)) for req in WRAPPER_VERSIONS.values()} | {str(REPO_ROOT / ".cache" / "clients" / f"{CLIENT}-py311")},
+        {str(extra_path(req)) for req in WRAPPER_VERSIONS.values()} | {str(client_path(CLIENT))},
         key=len,
         reverse=True,
     ):
