@@ -159,7 +159,14 @@ LIVE: list[Any] = [
         "langchain", _program(LANGCHAIN), {"REPLICATE_API_TOKEN": CANARY}, "token-rejected", id="langchain-refused"
     ),
     # LlamaIndex: no token argument; the replicate client reads the variable.
-    pytest.param("llama_index", _program(LLAMA_INDEX), {}, "token-unset", id="llama-index-no-token"),
+    pytest.param("llama_index", _program(LLAMA_INDEX), {}, "llama-index-token-unset", id="llama-index-no-token"),
+    pytest.param(
+        "llama_index",
+        _program(LLAMA_INDEX, ', api_key=os.environ["MY_TOKEN"]'),
+        {"MY_TOKEN": VALID_TOKEN},
+        "llama-index-token-unset",
+        id="llama-index-api-key-dropped",
+    ),
     pytest.param(
         "llama_index",
         _program(LLAMA_INDEX),
@@ -210,6 +217,7 @@ def test_litellm_panel_names_the_variable_it_read_and_no_value(api: LoopbackAPI)
     [
         pytest.param("litellm", _program(LITELLM), {"REPLICATE_API_KEY": VALID_TOKEN}, id="litellm-REPLICATE_API_KEY"),
         pytest.param("langchain", _program(LANGCHAIN), {"REPLICATE_API_TOKEN": VALID_TOKEN}, id="langchain"),
+        pytest.param("llama_index", _program(LLAMA_INDEX), {"REPLICATE_API_TOKEN": VALID_TOKEN}, id="llama-index"),
     ],
 )
 def test_a_working_token_runs_through_the_wrapper(
@@ -249,7 +257,7 @@ PASTED = [
     ("langchain-token-missing.txt", "langchain-token-missing"),
     ("langchain-keyword-ignored.txt", "langchain-token-argument-ignored"),
     ("langchain-refused.txt", "token-rejected"),
-    ("llama-index-no-token.txt", "token-unset"),
+    ("llama-index-no-token.txt", "llama-index-token-unset"),
 ]
 
 
@@ -380,3 +388,34 @@ def record() -> None:
 
 if __name__ == "__main__" and "--record" in sys.argv:
     record()
+
+
+def test_the_loopback_streams_a_prediction_as_server_sent_events() -> None:
+    """``urls.stream`` of a prediction answers ``text/event-stream``: one ``output`` event with
+    the output, then ``done`` (what ``replicate.stream`` and LlamaIndex read); without a token,
+    the usual 401 problem."""
+    import http.client
+    import json
+
+    with LoopbackAPI(tokens={VALID_TOKEN}) as api:
+        host, port = api.url.removeprefix("http://").split(":")
+
+        def get(path: str, method: str = "GET", body: bytes = b"", token: bool = True) -> tuple[int, str, bytes]:
+            connection = http.client.HTTPConnection(host, int(port), timeout=10)
+            headers = {"Content-Length": str(len(body)), "Content-Type": "application/json"}
+            if token:
+                headers["Authorization"] = f"Bearer {VALID_TOKEN}"
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+            answer = (response.status, response.getheader("Content-Type", ""), response.read())
+            connection.close()
+            return answer
+
+        _, _, created = get("/v1/models/acme/hello-world/predictions", "POST", b'{"input": {}, "stream": true}')
+        stream = json.loads(created)["urls"]["stream"].removeprefix(api.url)
+        assert get(stream) == (
+            200,
+            "text/event-stream",
+            b"event: output\nid: 1\ndata: hello\n\nevent: done\nid: 2\ndata: {}\n\n",
+        )
+        assert get(stream, token=False)[:2] == (401, "application/problem+json")
