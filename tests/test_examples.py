@@ -66,11 +66,15 @@ def test_broken_fails_with_this_rule_and_fixed_runs(
         (tmp_path / name).write_text(text, encoding="utf-8")
     if example.requires:  # e.g. python-dotenv for load_dotenv(), a wrapper such as litellm
         environ.update(wrapper_env(example.requires, api, version))
-    broken = run_program("import replicate_explain\n" + example.broken, version, api, None, environ, cwd=tmp_path)
+    # A wrapper such as litellm takes seconds to import: more than the default minute on a busy machine.
+    timeout = 300 if example.requires else 60
+    broken = run_program(
+        "import replicate_explain\n" + example.broken, version, api, None, environ, cwd=tmp_path, timeout=timeout
+    )
     assert broken.returncode != 0, broken.stdout + broken.stderr
     assert rule_shown(broken.stderr) == rule.id, broken.stderr
     fixed_environ = {**environ, **_environ(example.fixed_environ)}
     fixed_code = "import replicate_explain\n" + example.fixed
-    fixed = run_program(fixed_code, version, api, None, fixed_environ, cwd=tmp_path)
+    fixed = run_program(fixed_code, version, api, None, fixed_environ, cwd=tmp_path, timeout=timeout)
     assert (fixed.returncode, rule_shown(fixed.stderr)) == (0, None), fixed.stderr
     assert leaks(broken.stdout + broken.stderr + fixed.stdout + fixed.stderr, VALID_TOKEN) == []
