@@ -48,8 +48,8 @@ class Wrapper:
     """The environment variables it takes the token from, in the order it reads them."""
     keyword: str | None
     """The keyword that takes a token in code (``api_key``), if the wrapper has one."""
-    keyword_frame: tuple[str, str] | None = None
-    """(module, function) of the frame whose ``keyword`` local holds what the code passed."""
+    keyword_frames: tuple[tuple[str, str], ...] = ()
+    """(module, function) of the frames whose ``keyword`` local holds what the code passed."""
 
 
 WRAPPERS: tuple[Wrapper, ...] = (
@@ -65,7 +65,8 @@ WRAPPERS: tuple[Wrapper, ...] = (
         text=re.compile(r"\blitellm\b[^\n]*\bReplicateException\b|ReplicateException - [^\n]*\blitellm\b", re.I),
         variables=("REPLICATE_API_KEY", TOKEN_VARIABLE),
         keyword="api_key",
-        keyword_frame=("litellm.main", "_complete_replicate"),
+        # completion() takes api_key= in every release; 1.110 hands it to _complete_replicate.
+        keyword_frames=(("litellm.main", "_complete_replicate"), ("litellm.main", "completion")),
     ),
     # langchain_community/llms/replicate.py: validate_environment reads replicate_api_token= or
     # REPLICATE_API_TOKEN, then _create_prediction calls replicate.models.get(...) and
@@ -202,12 +203,11 @@ def token_passed(wrapper: Wrapper, chain: Iterable[BaseException]) -> FactValue:
 
     Only the truth of the local is read; the value is never kept.
     """
-    if wrapper.keyword is None or wrapper.keyword_frame is None:
+    if wrapper.keyword is None or not wrapper.keyword_frames:
         return "unknown"
-    module, function = wrapper.keyword_frame
     for tb in _tracebacks(chain):
         frame = tb.tb_frame
-        if frame.f_code.co_name == function and _module_of(tb) == module:
+        if (_module_of(tb), frame.f_code.co_name) in wrapper.keyword_frames:
             try:
                 value = frame.f_locals.get(wrapper.keyword)
             except Exception:

@@ -83,6 +83,12 @@ print(llm.complete("Hello"))
 """
 
 
+OLDER = "langchain-community==0.2.19"
+"""LangChain on pydantic 1 (``langchain_core.pydantic_v1``, 2024): its ValidationError is
+``pydantic.v1.error_wrappers.ValidationError``. (LiteLLM 1.14.4, the oldest release the index
+offers before 1.53, downloads tiktoken's encoding at import and cannot run offline.)"""
+
+
 def _program(template: str, keyword: str = "") -> str:
     return template.replace("{keyword}", keyword)
 
@@ -95,9 +101,11 @@ def run_wrapper(
     *,
     explain: bool = True,
     with_client: bool = True,
+    requirement: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``code`` with the wrapper's release (and replicate 1.0.7 unless ``with_client`` is false)."""
-    requirement = WRAPPER_VERSIONS[wrapper]
+    """Run ``code`` with the wrapper's release (``requirement``, default the newest) and
+    replicate 1.0.7 unless ``with_client`` is false."""
+    requirement = requirement or WRAPPER_VERSIONS[wrapper]
     env = client_env(CLIENT, api, None, {"REPLICATE_EXPLAIN_FORMAT": "json"})
     env.update(wrapper_env((requirement,), api, CLIENT))
     if not with_client:  # LiteLLM needs no replicate client: run it without one, as most users do
@@ -158,6 +166,14 @@ LIVE: list[Any] = [
     pytest.param(
         "langchain", _program(LANGCHAIN), {"REPLICATE_API_TOKEN": CANARY}, "token-rejected", id="langchain-refused"
     ),
+    pytest.param(OLDER, _program(LANGCHAIN), {}, "langchain-token-missing", id=f"{OLDER}-no-token"),
+    pytest.param(
+        OLDER,
+        _program(LANGCHAIN, ', replicate_api_token=os.environ["MY_TOKEN"]'),
+        {"MY_TOKEN": VALID_TOKEN},
+        "langchain-token-argument-ignored",
+        id=f"{OLDER}-keyword-ignored",
+    ),
     # LlamaIndex: no token argument; the replicate client reads the variable.
     pytest.param("llama_index", _program(LLAMA_INDEX), {}, "llama-index-token-unset", id="llama-index-no-token"),
     pytest.param(
@@ -179,12 +195,14 @@ LIVE: list[Any] = [
 
 @pytest.mark.e2e
 @pytest.mark.parametrize(("wrapper", "code", "environ", "expect"), LIVE)
+# wrapper: a key of WRAPPER_VERSIONS (its newest release), or OLDER (LangChain on pydantic 1)
 def test_each_wrapper_failure_is_explained_live(
     api: LoopbackAPI, wrapper: str, code: str, environ: dict[str, str], expect: str
 ) -> None:
     """A wrapper's Replicate failure, raised live against the loopback, gets its own rule; the
     traceback prints first and whole, and the canary is nowhere in the output."""
-    result = run_wrapper(wrapper, code, api, environ, with_client=wrapper != "litellm")
+    wrapper, older = ("langchain", OLDER) if wrapper == OLDER else (wrapper, None)
+    result = run_wrapper(wrapper, code, api, environ, with_client=wrapper != "litellm", requirement=older)
     assert result.returncode == 1, result.stderr
     assert rule_shown(result.stderr) == expect, result.stderr
     assert result.stderr.index("Traceback (most recent call last):") < result.stderr.index('{"rule_id"')
@@ -255,10 +273,28 @@ PASTED = [
     ("litellm-refused.txt", "litellm-key-rejected"),
     ("litellm-openai-401.txt", None),
     ("langchain-token-missing.txt", "langchain-token-missing"),
+    ("langchain-0.2-token-missing.txt", "langchain-token-missing"),
     ("langchain-keyword-ignored.txt", "langchain-token-argument-ignored"),
     ("langchain-refused.txt", "token-rejected"),
     ("llama-index-no-token.txt", "llama-index-token-unset"),
 ]
+
+
+def test_older_litellm_text_is_explained_from_the_text() -> None:
+    """LiteLLM 1.14.4 (requests, 2023) worded the same 401 "Failed to start prediction {...}"
+    (``litellm/llms/replicate.py``, ``start_prediction``; mapped in ``litellm/utils.py``). The
+    lines are written from that source, as the release cannot run offline."""
+    text = (
+        "Traceback (most recent call last):\n"
+        '  File "/home/user/app/main.py", line 3, in <module>\n'
+        '    response = litellm.completion(model="replicate/meta/llama-2-70b-chat:02e509c7", messages=messages)\n'
+        '  File "/home/user/.venv/lib/python3.11/site-packages/litellm/utils.py", line 2197, in wrapper\n'
+        "    raise e\n"
+        "litellm.exceptions.AuthenticationError: ReplicateException - Failed to start prediction "
+        '{"title":"Unauthenticated","detail":"You did not pass a valid authentication token","status":401}\n'
+    )
+    shown = [r.explanation.rule_id for r in explain_text(text, load_rules()) if r.explanation is not None]
+    assert shown == ["litellm-key-rejected"]
 
 
 @pytest.mark.parametrize(("name", "expect"), PASTED)
@@ -347,6 +383,7 @@ RECORDINGS = [
     ("litellm-refused.txt", "litellm", _program(LITELLM), {"REPLICATE_API_TOKEN": CANARY}),
     ("litellm-openai-401.txt", "litellm", LITELLM_OPENAI, {"OPENAI_LOOPBACK": "{url}"}),
     ("langchain-token-missing.txt", "langchain", _program(LANGCHAIN), {}),
+    ("langchain-0.2-token-missing.txt", OLDER, _program(LANGCHAIN), {}),
     (
         "langchain-keyword-ignored.txt",
         "langchain",
@@ -362,7 +399,7 @@ def _as_user_sees_it(text: str, api: LoopbackAPI) -> str:
     """The printed text with this machine's paths replaced by a user's usual ones."""
     site = "/home/user/app/.venv/lib/python3.11/site-packages"
     for path in sorted(
-        {str(extra_path(req)) for req in WRAPPER_VERSIONS.values()} | {str(client_path(CLIENT))},
+        {str(extra_path(req)) for req in (*WRAPPER_VERSIONS.values(), OLDER)} | {str(client_path(CLIENT))},
         key=len,
         reverse=True,
     ):
@@ -377,7 +414,10 @@ def record() -> None:
     with LoopbackAPI(tokens={VALID_TOKEN}) as api:
         for name, wrapper, code, environ in RECORDINGS:
             filled = {key: value.replace("{url}", api.url) for key, value in environ.items()}
-            result = run_wrapper(wrapper, code, api, filled, explain=False, with_client=wrapper != "litellm")
+            wrapper, older = ("langchain", OLDER) if wrapper == OLDER else (wrapper, None)
+            result = run_wrapper(
+                wrapper, code, api, filled, explain=False, with_client=wrapper != "litellm", requirement=older
+            )
             start = result.stderr.find("Traceback (most recent call last):")
             text = _as_user_sees_it(result.stderr[start:], api)
             text = re.sub(r"/tmp/replicate-explain-wrapper-[^/]+/", "/home/user/app/", text)
