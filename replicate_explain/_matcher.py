@@ -156,5 +156,5 @@ def case_snapshot(case: Case) -> Snapshot:
         dotenv=case.dotenv,
         extra_facts=case.facts,
         wrapper=case.wrapper,
-        wrapper_token_passed=case.wrapper_token_passed,
+        wrapper_observed=case.wrapper_observed,
     )

@@ -61,7 +61,7 @@ CASE_KEYS = {
     "facts": False,
     "wrapper": False,
 }
-CASE_WRAPPER_KEYS = {"name": True, "token_passed": False}
+CASE_WRAPPER_KEYS = {"name": True, "token_passed": False, "token_ignored": False}
 CASE_EXC_KEYS = {"type": True, "mro": False, "message": False, "attributes": False, "in_replicate": False}
 
 
@@ -313,12 +313,13 @@ def case_facts(src: Source, value: Any, key: str) -> Mapping[str, FactValue]:
     return MappingProxyType(out)
 
 
-def case_wrapper(src: Source, value: Any, key: str) -> tuple[str | None, FactValue]:
-    """A case's wrapper: the library its frames show and whether the code passed it a token."""
+def case_wrapper(src: Source, value: Any, key: str) -> tuple[str | None, Mapping[str, FactValue]]:
+    """A case's wrapper: the library its frames show, and what a live failure observed of it
+    (``token_passed``, ``token_ignored``: true, false or unknown) as ``wrapper.*`` facts."""
     from ._wrappers import BY_NAME
 
     if value is None:
-        return None, "unknown"
+        return None, MappingProxyType({})
     value = check_keys(src, value, CASE_WRAPPER_KEYS, key)
     name = value.get("name")
     if name not in BY_NAME:
@@ -328,10 +329,13 @@ def case_wrapper(src: Source, value: Any, key: str) -> tuple[str | None, FactVal
             f"expected a wrapper library, one of: {', '.join(BY_NAME)}; got {name!r}",
             f"did you mean '{close[0]}'?" if close else None,
         )
-    passed = value.get("token_passed", "unknown")
-    if passed not in (True, False, "unknown"):
-        raise src.error(f"{key}.token_passed", f"expected true, false or unknown, got {passed!r}")
-    return str(name), passed
+    observed: dict[str, FactValue] = {}
+    for item in ("token_passed", "token_ignored"):
+        seen = value.get(item, "unknown")
+        if seen not in (True, False, "unknown"):
+            raise src.error(f"{key}.{item}", f"expected true, false or unknown, got {seen!r}")
+        observed[f"wrapper.{item}"] = seen
+    return str(name), MappingProxyType(observed)
 
 
 def files(src: Source, value: Any, key: str) -> Mapping[str, str]:

@@ -86,8 +86,8 @@ class Case:
     """Facts only an adapter observes (``ADAPTER_FACTS``, e.g. ``notebook.shell_export``)."""
     wrapper: str | None = None
     """The wrapper library whose frames the traceback shows (``_wrappers.BY_NAME``)."""
-    wrapper_token_passed: FactValue = "unknown"
-    """Whether the code passed a token to that wrapper's keyword (``wrapper.token_passed``)."""
+    wrapper_observed: Mapping[str, FactValue] = field(default_factory=lambda: MappingProxyType({}))
+    """What a live failure would have observed of it (``wrapper.token_passed``, ``wrapper.token_ignored``)."""
 
 
 @dataclass(frozen=True)
@@ -241,7 +241,7 @@ def _case(src: schema.Source, item: Any, prefix: str) -> Case:
     sent = item.get("sent", "unknown")
     if sent not in ("absent", "matches", "differs", "unknown"):
         src.record(src.error(f"{prefix}.sent", f"expected absent, matches, differs or unknown, got {sent!r}"))
-    no_wrapper: tuple[str | None, FactValue] = (None, "unknown")
+    no_wrapper: tuple[str | None, Mapping[str, FactValue]] = (None, NOTHING)
     wrapper = src.check(no_wrapper, schema.case_wrapper, src, item.get("wrapper"), f"{prefix}.wrapper")
     excs = item.get("exceptions")
     if not isinstance(excs, list) or not excs:
@@ -264,7 +264,7 @@ def _case(src: schema.Source, item: Any, prefix: str) -> Case:
         dotenv=dotenv,
         facts=src.check(NOTHING, schema.case_facts, src, item.get("facts"), f"{prefix}.facts"),
         wrapper=wrapper[0],
-        wrapper_token_passed=wrapper[1],
+        wrapper_observed=wrapper[1],
     )
 
 

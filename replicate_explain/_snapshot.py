@@ -349,8 +349,17 @@ def take_snapshot(
         # A wrapper that makes its own HTTP call (LiteLLM) masks the request its error carries:
         # the header read there is not what was sent.
         facts.update(_credential.describe(None, None, env))
-    passed = _wrappers.token_passed(wrapper, chain) if wrapper is not None else "unknown"
-    facts.update(_wrappers.wrapper_facts(wrapper, env, observed=True, passed=passed))
+    passed: FactValue = "unknown"
+    ignored: FactValue = "unknown"
+    if wrapper is not None:
+        passed = _wrappers.token_passed(wrapper, chain)
+        try:
+            sent, source, _, _ = _credential.observe(chain)
+            if source in ("header", "client"):
+                ignored = _wrappers.token_ignored(wrapper, chain, sent)
+        except Exception:
+            pass
+    facts.update(_wrappers.wrapper_facts(wrapper, env, observed=True, passed=passed, ignored=ignored))
     try:
         dotenv = find_dotenv(cwd if cwd is not None else os.getcwd())
     except OSError:
@@ -380,7 +389,7 @@ def snapshot_from_data(
     extra_facts: Mapping[str, FactValue] | None = None,
     variable_known: bool = True,
     wrapper: str | None = None,
-    wrapper_token_passed: FactValue = "unknown",
+    wrapper_observed: Mapping[str, FactValue] | None = None,
 ) -> Snapshot:
     """Build a :class:`Snapshot` from described exceptions (rule ``cases`` and tests).
 
@@ -388,7 +397,8 @@ def snapshot_from_data(
     ``variable_known=False``: ``environ`` is not an observed environment (pasted text read on
     its own), so ``env.observed`` is false and a credential shown is not presumed to come from code.
     ``wrapper`` names the wrapper library the frames show (:data:`._wrappers.BY_NAME`); without it,
-    the wrapper an exception's name and message show, if any.
+    the wrapper an exception's name and message show, if any. ``wrapper_observed``: the
+    ``wrapper.token_passed`` / ``wrapper.token_ignored`` a live failure would have observed.
     """
     facts = token_facts(environ)
     facts["token.sent"] = sent
@@ -412,7 +422,16 @@ def snapshot_from_data(
         found = next(
             (w for w in (_wrappers.described_wrapper(i.types, i.message) for i in exceptions) if w is not None), None
         )
-    facts.update(_wrappers.wrapper_facts(found, environ, observed=variable_known, passed=wrapper_token_passed))
+    seen = wrapper_observed or {}
+    facts.update(
+        _wrappers.wrapper_facts(
+            found,
+            environ,
+            observed=variable_known,
+            passed=seen.get("wrapper.token_passed", "unknown"),
+            ignored=seen.get("wrapper.token_ignored", "unknown"),
+        )
+    )
     resolved_python = python or python_version()
     facts["python.version"] = resolved_python
     add_extra_facts(facts, extra_facts)

@@ -50,6 +50,8 @@ class Wrapper:
     """The keyword that takes a token in code (``api_key``), if the wrapper has one."""
     keyword_frames: tuple[tuple[str, str], ...] = ()
     """(module, function) of the frames whose ``keyword`` local holds what the code passed."""
+    instance_token: str | None = None
+    """The attribute of the wrapper's object (``self`` in its frames) holding the token it was given."""
 
 
 WRAPPERS: tuple[Wrapper, ...] = (
@@ -83,6 +85,7 @@ WRAPPERS: tuple[Wrapper, ...] = (
         ),
         variables=(TOKEN_VARIABLE,),
         keyword="replicate_api_token",
+        instance_token="replicate_api_token",
     ),
     # llama_index/llms/replicate/base.py: no token field (an api_key= is dropped by pydantic);
     # stream_complete calls replicate.stream(...) of the default client.
@@ -120,6 +123,10 @@ FACTS: Mapping[str, str] = {
     ),
     "wrapper.token_passed": (
         "the code passed a token to the wrapper's keyword (LiteLLM: api_key=): true, false, or unknown (not observed)"
+    ),
+    "wrapper.token_ignored": (
+        "the token the wrapper was given (LangChain: replicate_api_token= or the variable when it was "
+        "built) is not what the request carried, compared by digest: true, false, or unknown"
     ),
 }
 
@@ -216,12 +223,36 @@ def token_passed(wrapper: Wrapper, chain: Iterable[BaseException]) -> FactValue:
     return "unknown"
 
 
+def token_ignored(wrapper: Wrapper, chain: Iterable[BaseException], sent: str | None) -> FactValue:
+    """Whether the token the wrapper's object holds is not ``sent`` (the credential the request
+    carried, ``None``: none), compared by digest; ``unknown`` when the object is not in the frames.
+
+    Values are compared and dropped, never kept.
+    """
+    if wrapper.instance_token is None:
+        return "unknown"
+    for tb in _tracebacks(chain):
+        if not any(_module_of(tb).startswith(m.rstrip(".")) for m in wrapper.frame_modules):
+            continue
+        try:
+            value: object = getattr(tb.tb_frame.f_locals.get("self"), wrapper.instance_token, None)
+            secret = getattr(value, "get_secret_value", None)  # a pydantic SecretStr
+            if callable(secret):
+                value = secret()
+        except Exception:
+            continue
+        if isinstance(value, str) and value.strip():
+            return sent is None or not same_secret(value, sent)
+    return "unknown"
+
+
 def wrapper_facts(
     wrapper: Wrapper | None,
     environ: Mapping[str, str],
     *,
     observed: bool,
     passed: FactValue = "unknown",
+    ignored: FactValue = "unknown",
 ) -> dict[str, FactValue]:
     """The ``wrapper.*`` facts for ``wrapper`` in ``environ`` (see :data:`FACTS`)."""
     facts: dict[str, FactValue] = {
@@ -230,6 +261,7 @@ def wrapper_facts(
         "wrapper.token_variable": None,
         "wrapper.variable_shadowed": False,
         "wrapper.token_passed": passed if wrapper is not None else "unknown",
+        "wrapper.token_ignored": ignored if wrapper is not None else "unknown",
     }
     if wrapper is None or not observed:
         return facts

@@ -166,6 +166,14 @@ LIVE: list[Any] = [
     pytest.param(
         "langchain", _program(LANGCHAIN), {"REPLICATE_API_TOKEN": CANARY}, "token-rejected", id="langchain-refused"
     ),
+    # langchain-ai/langchain#27861: the variable holds another token, sent instead of the keyword's.
+    pytest.param(
+        "langchain",
+        _program(LANGCHAIN, ', replicate_api_token=os.environ["MY_TOKEN"]'),
+        {"MY_TOKEN": VALID_TOKEN, "REPLICATE_API_TOKEN": CANARY},
+        "langchain-token-argument-ignored",
+        id="langchain-keyword-ignored-variable-sent",
+    ),
     pytest.param(OLDER, _program(LANGCHAIN), {}, "langchain-token-missing", id=f"{OLDER}-no-token"),
     pytest.param(
         OLDER,
