@@ -140,6 +140,14 @@ LIVE: list[Any] = [
         "litellm-key-rejected",
         id="litellm-refused-token",
     ),
+    # REPLICATE_API_KEY is a name LiteLLM reads: a refused token there is no look-alike mistake.
+    pytest.param(
+        "litellm",
+        _program(LITELLM),
+        {"REPLICATE_API_KEY": CANARY},
+        "litellm-key-rejected",
+        id="litellm-api-key-refused",
+    ),
     pytest.param(
         "litellm",
         _program(LITELLM),
@@ -364,6 +372,7 @@ def test_litellm_variables_are_read_in_litellm_order(
         "wrapper.token_variable": expect[1],
         "wrapper.variable_shadowed": expect[2],
         "wrapper.token_passed": passed,
+        "wrapper.token_ignored": "unknown",
     }
 
 
@@ -375,6 +384,7 @@ def test_an_unobserved_environment_gives_unknown_wrapper_facts() -> None:
         "wrapper.token_variable": None,
         "wrapper.variable_shadowed": False,
         "wrapper.token_passed": "unknown",
+        "wrapper.token_ignored": "unknown",
     }
 
 
@@ -467,3 +477,25 @@ def test_the_loopback_streams_a_prediction_as_server_sent_events() -> None:
             b"event: output\nid: 1\ndata: hello\n\nevent: done\nid: 2\ndata: {}\n\n",
         )
         assert get(stream, token=False)[:2] == (401, "application/problem+json")
+
+
+def test_token_ignored_compares_the_model_objects_token_by_digest() -> None:
+    """LangChain's model object (``self`` in its frames) holds the token it was given: the fact
+    is true when the request carried another one or none, false when it carried that one."""
+    from replicate_explain._wrappers import token_ignored
+
+    namespace: dict[str, Any] = {"__name__": "langchain_community.llms.replicate"}
+    exec(
+        "class Replicate:\n"
+        "    replicate_api_token = 'r8_given'\n"
+        "    def _call(self):\n"
+        "        raise RuntimeError('401 Unauthorized')\n",
+        namespace,
+    )
+    try:
+        namespace["Replicate"]()._call()
+    except RuntimeError as error:
+        chain = [error]
+    langchain = BY_NAME["langchain"]
+    assert [token_ignored(langchain, chain, sent) for sent in ("r8_given", "yo", None)] == [False, True, True]
+    assert token_ignored(BY_NAME["llama_index"], chain, None) == "unknown"
