@@ -62,6 +62,9 @@ def text_evidence(facts: Mapping[str, FactValue], info: ExceptionInfo) -> list[s
     generation = facts.get("client.generation")
     python = facts.get("python.version")
     on = f" on Python {python}" if python else ""
+    wrapper = BY_NAME.get(str(facts.get("wrapper.name")))
+    if wrapper is not None and not wrapper.uses_client:  # the replicate release plays no part
+        return [f"{wrapper.title} calls Replicate's HTTP API itself{on}; no environment was read"]
     if generation:
         lines = [f"the text shows replicate {generation}{on}; no environment was read (--here reads this shell's)"]
     else:
@@ -91,6 +94,11 @@ def wrapper_evidence(facts: Mapping[str, FactValue]) -> list[str]:
         ]
         if facts.get("wrapper.variable_shadowed"):
             lines.append(f"it holds another value than {TOKEN_VARIABLE} (compared by digest)")
+    if facts.get("wrapper.token_ignored") is True:
+        given = f"{wrapper.keyword}=" if wrapper.keyword else "its settings"
+        lines.append(
+            f"the token {wrapper.title} was given ({given}) is not the one the request carried (compared by digest)"
+        )
     passed = facts.get("wrapper.token_passed")
     if wrapper.keyword is not None and passed is True:
         lines.append(f"the code passed {wrapper.keyword}= to {wrapper.title}")

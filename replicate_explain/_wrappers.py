@@ -52,6 +52,8 @@ class Wrapper:
     """(module, function) of the frames whose ``keyword`` local holds what the code passed."""
     instance_token: str | None = None
     """The attribute of the wrapper's object (``self`` in its frames) holding the token it was given."""
+    uses_client: bool = True
+    """Whether it calls Replicate through the ``replicate`` client (LiteLLM calls the HTTP API)."""
 
 
 WRAPPERS: tuple[Wrapper, ...] = (
@@ -69,6 +71,7 @@ WRAPPERS: tuple[Wrapper, ...] = (
         keyword="api_key",
         # completion() takes api_key= in every release; 1.110 hands it to _complete_replicate.
         keyword_frames=(("litellm.main", "_complete_replicate"), ("litellm.main", "completion")),
+        uses_client=False,
     ),
     # langchain_community/llms/replicate.py: validate_environment reads replicate_api_token= or
     # REPLICATE_API_TOKEN, then _create_prediction calls replicate.models.get(...) and

@@ -246,6 +246,24 @@ def test_litellm_panel_names_the_variable_it_read_and_no_value(api: LoopbackAPI)
 
 
 @pytest.mark.e2e
+def test_langchain_panel_says_the_keyword_token_was_not_sent(api: LoopbackAPI) -> None:
+    """langchain#27861 live: the evidence says the token given to LangChain's model is not the
+    one the request carried (by digest), and shows neither token."""
+    result = run_wrapper(
+        "langchain",
+        _program(LANGCHAIN, ', replicate_api_token=os.environ["MY_TOKEN"]'),
+        api,
+        {"MY_TOKEN": VALID_TOKEN, "REPLICATE_API_TOKEN": CANARY},
+    )
+    (shown,) = explanations(result.stderr)
+    assert shown["evidence"][:2] == [
+        "the failure came through LangChain, which took its token from REPLICATE_API_TOKEN",
+        "the token LangChain was given (replicate_api_token=) is not the one the request carried (compared by digest)",
+    ]
+    assert leaks(result.stdout + result.stderr, CANARY, VALID_TOKEN) == []
+
+
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("wrapper", "code", "environ"),
     [
