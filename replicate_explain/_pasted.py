@@ -39,6 +39,7 @@ from ._textshapes import (
     normalise_line,
     resolve_short,
 )
+from ._wrappers import BY_NAME
 
 TRACEBACK_HEADERS = (
     "Traceback (most recent call last):",
@@ -307,7 +308,14 @@ def find_chains(text: str) -> list[Chain]:
     # A line that repeats an exception printed before (a log printing the error, then its
     # traceback; pytest's E lines, then its short summary) is the same failure: it counts once.
     seen = {_key(found) for chain in chains for found in chain.exceptions}
-    for loose in loose_exceptions(texts, consumed, evidence, _known):
+
+    def known(name: str, loose: bool) -> bool:
+        # A wrapper's own exception (litellm.AuthenticationError) when the text shows that wrapper.
+        wrapper = BY_NAME.get(evidence.wrapper or "")
+        package = wrapper.exception_package if wrapper is not None else None
+        return _known(name, loose) or (package is not None and loose and name.split(".", 1)[0] == package)
+
+    for loose in loose_exceptions(texts, consumed, evidence, known):
         if len(chains) >= MAX_CHAINS:
             break
         item = Found(loose.name, loose.message, loose.frames or frames, loose.line + 1)

@@ -342,6 +342,24 @@ def test_pasted_wrapper_text_is_explained_from_the_text(name: str, expect: str |
     assert shown == ([expect] if expect else [])
 
 
+@pytest.mark.parametrize(
+    ("line", "expect"),
+    [
+        (
+            'ERROR:root:litellm.AuthenticationError: ReplicateException - {"title": "Unauthenticated", '
+            '"detail": "You did not pass a valid authentication token", "status": 401}',
+            ["litellm-key-rejected"],
+        ),
+        ("ERROR:root:litellm.AuthenticationError: AuthenticationError: OpenAIException - Incorrect API key", []),
+    ],
+)
+def test_a_logged_litellm_line_is_read_only_for_replicate(line: str, expect: list[str]) -> None:
+    """``logger.error(e)`` of LiteLLM's exception (one line, no traceback) is read when it is
+    Replicate's failure, and left alone for another provider."""
+    shown = [r.explanation.rule_id for r in explain_text(line, load_rules()) if r.explanation is not None]
+    assert shown == expect
+
+
 def test_the_recorded_texts_hold_no_token() -> None:
     """The recorded texts keep no token: the canary and the loopback's working token are absent."""
     for path in sorted(DATA.glob("*.txt")):
