@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from ._facts import TOKEN_VARIABLE, FactValue
 from ._snapshot import ExceptionInfo
+from ._wrappers import BY_NAME
 
 _TRAILING = {
     "newline": "a newline (\\n) at its end",
@@ -69,6 +70,9 @@ def text_evidence(
     generation = generation or (None if here else str(facts.get("client.generation") or "") or None)
     python = None if here else facts.get("python.version")  # with --here, the fact is this shell's
     on = f" on Python {python}" if python else ""
+    wrapper = BY_NAME.get(str(facts.get("wrapper.name")))
+    if wrapper is not None and not wrapper.uses_client:  # the replicate release plays no part
+        return [f"{wrapper.title} calls Replicate's HTTP API itself{on}; no environment was read"]
     if here:
         shell = f"replicate {installed} is installed here" if installed else "replicate is not installed here"
         shown = (
@@ -86,6 +90,36 @@ def text_evidence(
             "replicate 0.14.0-0.15.3 (which these frames show) read REPLICATE_API_TOKEN once at import; "
             "in 2023 the API answered their requests without a usable token with this 422, not a 401"
         )
+    return lines
+
+
+def wrapper_evidence(facts: Mapping[str, FactValue]) -> list[str]:
+    """Sentences about the wrapper library the failure came through; never a value."""
+    wrapper = BY_NAME.get(str(facts.get("wrapper.name")))
+    if wrapper is None:
+        return []
+    state = facts.get("wrapper.token_state")
+    variables = " or ".join(wrapper.variables)
+    if state == "unknown":
+        lines = [f"the failure came through {wrapper.title}, which reads {variables}"]
+    elif state == "unset":
+        lines = [f"the failure came through {wrapper.title}; none of the variables it reads ({variables}) is set"]
+    else:
+        lines = [
+            f"the failure came through {wrapper.title}, which took its token from {facts.get('wrapper.token_variable')}"
+        ]
+        if facts.get("wrapper.variable_shadowed"):
+            lines.append(f"it holds another value than {TOKEN_VARIABLE} (compared by digest)")
+    if facts.get("wrapper.token_ignored") is True:
+        given = f"{wrapper.keyword}=" if wrapper.keyword else "its settings"
+        lines.append(
+            f"the token {wrapper.title} was given ({given}) is not the one the request carried (compared by digest)"
+        )
+    passed = facts.get("wrapper.token_passed")
+    if wrapper.keyword is not None and passed is True:
+        lines.append(f"the code passed {wrapper.keyword}= to {wrapper.title}")
+    elif wrapper.keyword is not None and passed is False:
+        lines.append(f"the code passed no {wrapper.keyword}= to {wrapper.title}")
     return lines
 
 

@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from . import _credential
+from . import _credential, _wrappers
 from ._common import split_credential
 from ._redact import SECRET_VARIABLES
 from ._shape import FactValue as FactValue
@@ -66,6 +66,8 @@ FACTS: Mapping[str, str] = MappingProxyType(
         ),
         # The credential the failure actually used (replicate_explain/_credential.py).
         **_credential.FACTS,
+        # The wrapper library the failure came through (replicate_explain/_wrappers.py).
+        **_wrappers.FACTS,
     }
 )
 

@@ -10,7 +10,8 @@ generation (0.x on requests, 0.x and 1.x on httpx, 2.x from Stainless) must be a
 
 Both are ``application/problem+json``. Paths are accepted with or without a leading ``/v1``
 (and with a doubled ``/v1/v1``), because clients differ in how they join the base URL.
-Predictions succeed at once with a fixed output.
+Predictions succeed at once with a fixed output (also streamed as server-sent events at
+``urls.stream``, for ``replicate.stream`` and LlamaIndex).
 
 Whitespace around the header value is not part of it (RFC 9110), as behind any real
 front end: ``Bearer <token> `` is accepted where a client manages to send it.
@@ -56,6 +57,7 @@ from ._loopback_routes import (
     api_path,
     header_digest,
     problem,
+    stream_events,
 )
 
 __all__ = [
@@ -139,8 +141,10 @@ class _Handler(BaseHTTPRequestHandler):
         with state.lock:
             state.requests.append(record)
         data = json.dumps(payload).encode("utf-8")
-        self.send_response(status)
         content_type = "application/problem+json" if status >= 400 else "application/json"
+        if status == 200 and self.command == "GET" and api_path(self.path).endswith("/stream"):
+            data, content_type = stream_events(payload), "text/event-stream"
+        self.send_response(status)
         self.send_header("Content-Type", content_type)
         if status == 429:
             self.send_header("Retry-After", str(RETRY_AFTER))

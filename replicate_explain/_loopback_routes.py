@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import itertools
+import json
 import re
 import threading
 from dataclasses import dataclass
@@ -242,6 +243,11 @@ def _route_get_prediction(
     return 200, prediction
 
 
+def _route_stream(state: State, match: re.Match[str], body: dict[str, Any], base: str) -> tuple[int, dict[str, Any]]:
+    # The handler writes a finished prediction's output as server-sent events (stream_events).
+    return _route_get_prediction(state, match, body, base)
+
+
 def _route_cancel(state: State, match: re.Match[str], body: dict[str, Any], base: str) -> tuple[int, dict[str, Any]]:
     # Predictions finish at once, so there is never anything left to cancel.
     return _route_get_prediction(state, match, body, base)
@@ -269,7 +275,17 @@ ROUTES: tuple[tuple[str, re.Pattern[str], _Route], ...] = (
     ("POST", re.compile(rf"/deployments/{_OWNER_NAME}/predictions"), _route_create_for_model),
     ("GET", re.compile(rf"/predictions/(?P<id>{_SEGMENT})"), _route_get_prediction),
     ("POST", re.compile(rf"/predictions/(?P<id>{_SEGMENT})/cancel"), _route_cancel),
+    ("GET", re.compile(rf"/predictions/(?P<id>{_SEGMENT})/stream"), _route_stream),
 )
+
+
+def stream_events(prediction: dict[str, Any]) -> bytes:
+    """The server-sent events of a finished prediction at its ``urls.stream`` (``replicate.stream``,
+    LlamaIndex): one ``output`` event holding its output, then ``done``."""
+    output = prediction.get("output")
+    text = output if isinstance(output, str) else json.dumps(output)
+    data = "".join(f"data: {line}\n" for line in text.split("\n"))
+    return f"event: output\nid: 1\n{data}\nevent: done\nid: 2\ndata: {{}}\n\n".encode()
 
 
 CREATE_ROUTES = (_route_create, _route_create_for_model)

@@ -15,7 +15,8 @@ Replicate. The marks, each a short phrase for the person reading:
   or text it prints only for Replicate failures.
 
 Functions take plain values (dotted names, messages, module names), so the live path
-(``_snapshot``) and the pasted path (``_textfacts``) read the same marks. Standard library only.
+(``_snapshot``) and the pasted path (``_textfacts``) read the same marks. Standard library only
+(and ``_wrappers``, the data of the wrappers).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from . import _wrappers
 
 
 @dataclass(frozen=True)
@@ -38,13 +41,22 @@ class Wrapper:
     """Literal text it prints only for Replicate failures (LiteLLM's ``ReplicateException``)."""
 
 
-#: The wrappers of the replicate client whose failures are Replicate's. Only their Replicate code
-#: counts: ``litellm`` alone is every provider (an OpenAI key's failure is not ours). Extend here,
-#: one entry per wrapper; the live path, the pasted path and the matcher's gate all read this.
-REPLICATE_WRAPPERS: tuple[Wrapper, ...] = (
-    Wrapper("LiteLLM", ("litellm.llms.replicate",), ("ReplicateException",)),
-    Wrapper("LangChain", ("langchain_community.llms.replicate", "langchain.llms.replicate")),
-    Wrapper("LlamaIndex", ("llama_index.llms.replicate",)),
+#: Older module paths of a wrapper's Replicate code, still seen in posted tracebacks.
+_OLD_MODULES = {"langchain": ("langchain.llms.replicate",)}
+
+#: The wrappers of the replicate client whose failures are Replicate's, derived from the one table
+#: of wrapper knowledge (``_wrappers.WRAPPERS``). Only their Replicate code counts: ``litellm``
+#: alone is every provider (an OpenAI key's failure is not ours). The live path, the pasted path
+#: and the matcher's gate all read this; extend ``_wrappers.WRAPPERS``, not this.
+REPLICATE_WRAPPERS: tuple[Wrapper, ...] = tuple(
+    Wrapper(
+        wrapper.title,
+        tuple(
+            dict.fromkeys(module.rstrip(".") for module in wrapper.frame_modules + _OLD_MODULES.get(wrapper.name, ()))
+        ),
+        wrapper.markers,
+    )
+    for wrapper in _wrappers.WRAPPERS
 )
 
 CLIENT = "the replicate client (its frames or exception classes)"

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from ._common import version_in
-from ._evidence import account_refusal_evidence, keyword_evidence, sent_evidence, text_evidence, token_evidence
+from ._evidence import (
+    account_refusal_evidence,
+    keyword_evidence,
+    sent_evidence,
+    text_evidence,
+    token_evidence,
+    wrapper_evidence,
+)
 from ._explanation import CodeFix, Explanation
 from ._facts import FactValue
 from ._rules import Case, ExceptionPattern, Match, Rule, RuleSet
@@ -64,7 +71,7 @@ def matching_rules(snapshot: Snapshot, rules: RuleSet) -> list[tuple[Rule, Excep
 def _evidence(snapshot: Snapshot, info: ExceptionInfo) -> tuple[str, ...]:
     # The credential the failure used comes first (it names where it was seen), then the variable.
     observed = snapshot.facts.get("env.observed") is not False
-    lines = sent_evidence(snapshot.facts) + keyword_evidence(snapshot.facts)
+    lines = wrapper_evidence(snapshot.facts) + sent_evidence(snapshot.facts) + keyword_evidence(snapshot.facts)
     lines += token_evidence(snapshot.facts) if observed else []
     refusal = account_refusal_evidence(info)
     if refusal is not None:
@@ -200,5 +207,13 @@ def case_snapshot(case: Case) -> Snapshot:
         for exc in case.exceptions
     ]
     return snapshot_from_data(
-        infos, case.environ, case.client, python=case.python, sent=case.sent, dotenv=case.dotenv, extra_facts=case.facts
+        infos,
+        case.environ,
+        case.client,
+        python=case.python,
+        sent=case.sent,
+        dotenv=case.dotenv,
+        extra_facts=case.facts,
+        wrapper=case.wrapper,
+        wrapper_observed=case.wrapper_observed,
     )

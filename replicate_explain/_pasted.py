@@ -40,6 +40,7 @@ from ._textshapes import (
     resolve_short,
     unflatten_details,
 )
+from ._wrappers import BY_NAME
 
 TRACEBACK_HEADERS = (
     "Traceback (most recent call last):",
@@ -309,7 +310,14 @@ def find_chains(text: str) -> list[Chain]:
     # A line that repeats an exception printed before (a log printing the error, then its
     # traceback; pytest's E lines, then its short summary) is the same failure: it counts once.
     seen = {_key(found) for chain in chains for found in chain.exceptions}
-    for loose in loose_exceptions(texts, consumed, evidence, _known):
+
+    def known(name: str, loose: bool) -> bool:
+        # A wrapper's own exception (litellm.AuthenticationError) when the text shows that wrapper.
+        wrapper = BY_NAME.get(evidence.wrapper or "")
+        package = wrapper.exception_package if wrapper is not None else None
+        return _known(name, loose) or (package is not None and loose and name.split(".", 1)[0] == package)
+
+    for loose in loose_exceptions(texts, consumed, evidence, known):
         if len(chains) >= MAX_CHAINS:
             break
         item = Found(loose.name, loose.message, loose.frames or frames, loose.line + 1)
@@ -430,7 +438,9 @@ def explain_text(
     evidence = read_text("\n".join(clean_lines(text)))
     results = []
     for chain in find_chains(text):
-        snapshot = snapshot_from_data(exception_infos(chain), env, version, cwd=where, variable_known=here)
+        snapshot = snapshot_from_data(
+            exception_infos(chain), env, version, cwd=where, variable_known=here, wrapper=evidence.wrapper
+        )
         snapshot = text_snapshot(snapshot, evidence, here)
         explanation = explain_snapshot(snapshot, rules)
         candidates = () if explanation is not None else shape_candidates(snapshot, rules)

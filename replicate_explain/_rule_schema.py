@@ -59,7 +59,9 @@ CASE_KEYS = {
     "dotenv": False,
     "exceptions": True,
     "facts": False,
+    "wrapper": False,
 }
+CASE_WRAPPER_KEYS = {"name": True, "token_passed": False, "token_ignored": False}
 CASE_EXC_KEYS = {"type": True, "mro": False, "message": False, "attributes": False, "in_replicate": False}
 
 
@@ -309,6 +311,31 @@ def case_facts(src: Source, value: Any, key: str) -> Mapping[str, FactValue]:
             raise src.error(f"{key}.{name}", f"expected a string, number, boolean or null, got {kind(item)}")
         out[name] = item
     return MappingProxyType(out)
+
+
+def case_wrapper(src: Source, value: Any, key: str) -> tuple[str | None, Mapping[str, FactValue]]:
+    """A case's wrapper: the library its frames show, and what a live failure observed of it
+    (``token_passed``, ``token_ignored``: true, false or unknown) as ``wrapper.*`` facts."""
+    from ._wrappers import BY_NAME
+
+    if value is None:
+        return None, MappingProxyType({})
+    value = check_keys(src, value, CASE_WRAPPER_KEYS, key)
+    name = value.get("name")
+    if name not in BY_NAME:
+        close = difflib.get_close_matches(str(name), list(BY_NAME), n=1)
+        raise src.error(
+            f"{key}.name",
+            f"expected a wrapper library, one of: {', '.join(BY_NAME)}; got {name!r}",
+            f"did you mean '{close[0]}'?" if close else None,
+        )
+    observed: dict[str, FactValue] = {}
+    for item in ("token_passed", "token_ignored"):
+        seen = value.get(item, "unknown")
+        if seen not in (True, False, "unknown"):
+            raise src.error(f"{key}.{item}", f"expected true, false or unknown, got {seen!r}")
+        observed[f"wrapper.{item}"] = seen
+    return str(name), MappingProxyType(observed)
 
 
 def files(src: Source, value: Any, key: str) -> Mapping[str, str]:

@@ -84,6 +84,10 @@ class Case:
     """A ``.env`` file (its path) that defines the token in the situation; ``None``: none."""
     facts: Mapping[str, FactValue] = field(default_factory=lambda: MappingProxyType({}))
     """Facts only an adapter observes (``ADAPTER_FACTS``, e.g. ``notebook.shell_export``)."""
+    wrapper: str | None = None
+    """The wrapper library whose frames the traceback shows (``_wrappers.BY_NAME``)."""
+    wrapper_observed: Mapping[str, FactValue] = field(default_factory=lambda: MappingProxyType({}))
+    """What a live failure would have observed of it (``wrapper.token_passed``, ``wrapper.token_ignored``)."""
 
 
 @dataclass(frozen=True)
@@ -237,6 +241,8 @@ def _case(src: schema.Source, item: Any, prefix: str) -> Case:
     sent = item.get("sent", "unknown")
     if sent not in ("absent", "matches", "differs", "unknown"):
         src.record(src.error(f"{prefix}.sent", f"expected absent, matches, differs or unknown, got {sent!r}"))
+    no_wrapper: tuple[str | None, Mapping[str, FactValue]] = (None, NOTHING)
+    wrapper = src.check(no_wrapper, schema.case_wrapper, src, item.get("wrapper"), f"{prefix}.wrapper")
     excs = item.get("exceptions")
     if not isinstance(excs, list) or not excs:
         src.record(
@@ -257,6 +263,8 @@ def _case(src: schema.Source, item: Any, prefix: str) -> Case:
         ),
         dotenv=dotenv,
         facts=src.check(NOTHING, schema.case_facts, src, item.get("facts"), f"{prefix}.facts"),
+        wrapper=wrapper[0],
+        wrapper_observed=wrapper[1],
     )
 
 

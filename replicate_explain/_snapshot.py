@@ -14,12 +14,13 @@ import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType, ModuleType, TracebackType
+from types import MappingProxyType
 
-from . import _credential, _marks
+from . import _credential, _marks, _wrappers
 from ._callsite import CallSite, find_call_site
-from ._common import CLIENT_DISTRIBUTIONS, in_replicate_package, python_version, replicate_dirs
+from ._common import CLIENT_DISTRIBUTIONS, python_version, replicate_dirs
 from ._facts import TOKEN_VARIABLE, FactValue, add_extra_facts, ci_facts, find_dotenv, token_facts
+from ._inclient import in_replicate as _in_replicate
 from ._redact import Redactor
 from ._shape import masked_facts, masked_value
 
@@ -79,7 +80,10 @@ class Snapshot:
 
         Not when another library's client raised it: an HTTP-stack error under, say,
         ``openai.APIConnectionError`` and nothing of replicate's is that library's failure.
+        A wrapper's Replicate failure (``wrapper.name``, :mod:`._wrappers`) is relevant.
         """
+        if self.facts.get("wrapper.name") is not None:
+            return True
         if not any(
             info.in_replicate or "replicate" in {t.split(".", 1)[0] for t in info.types} for info in self.exceptions
         ) and any(_foreign(info.types) for info in self.exceptions):
@@ -130,6 +134,8 @@ def is_relevant(exc: BaseException) -> bool:
     The same test as :attr:`Snapshot.relevant`, without reading the environment, ``.env`` files
     or package metadata: adapters call it first, so unrelated exceptions stay cheap.
     """
+    if _wrappers.live_wrapper(iter_chain(exc)) is not None:
+        return True
     for item in iter_chain(exc):
         for cls in type(item).__mro__:
             if str(getattr(cls, "__module__", "")).split(".", 1)[0] in RELEVANT_PACKAGES:
@@ -194,89 +200,6 @@ def _clip(text: str, redactor: Redactor) -> str:
     if len(text) > MAX_MESSAGE:
         text = text[:MAX_MESSAGE] + f"... [{len(text) - MAX_MESSAGE} more characters]"
     return text
-
-
-def _in_replicate(tb: TracebackType | None, exc: BaseException) -> bool:
-    dirs = replicate_dirs()
-    steps = 0
-    last = None
-    while tb is not None and steps < 200:
-        if in_replicate_package(tb.tb_frame.f_code.co_filename, dirs):
-            return True
-        last = tb
-        tb = tb.tb_next
-        steps += 1
-    source = getattr(exc, "filename", None)  # SyntaxError raised while importing replicate
-    if isinstance(source, str) and in_replicate_package(source, dirs):
-        return True
-    return last is not None and _calls_replicate_class(last, exc)
-
-
-_UNEXPECTED_KEYWORD = re.compile(r"^(?:(?P<cls>\w+)\.)?__init__\(\) got an unexpected keyword argument")
-_CALL = re.compile(r"(?:\b(?P<owner>[A-Za-z_]\w*)\s*\.\s*)?\b(?P<name>[A-Za-z_]\w*)\s*\(")
-_CLIENT_CLASSES = ("Client", "Replicate", "AsyncReplicate", "AsyncClient")
-
-
-def _from_replicate(value: object) -> bool:
-    return str(getattr(value, "__module__", "")).split(".", 1)[0] == "replicate"
-
-
-def _calls_replicate_class(tb: TracebackType, exc: BaseException) -> bool:
-    """Whether ``exc`` is the TypeError of building a replicate client with a wrong keyword.
-
-    That TypeError is raised in the caller's frame before the client's ``__init__`` runs, so
-    no traceback frame is inside replicate. We resolve what the failing line calls in that
-    frame's scope (module attributes are read from ``vars()``, never through ``__getattr__``)
-    and check the class is replicate's and has the name the message gives (Python 3.9 gives
-    none). Without the source line, every class of that name the frame can see must be
-    replicate's, so that ``httpx.Client(bearer_token=...)`` or another SDK's ``Client`` next to
-    ``import replicate`` is not mistaken for it.
-    """
-    if not isinstance(exc, TypeError):
-        return False
-    found = _UNEXPECTED_KEYWORD.match(_safe_str(exc))
-    if found is None:
-        return False
-    names = (found.group("cls"),) if found.group("cls") else _CLIENT_CLASSES
-    frame = tb.tb_frame
-    try:
-        scopes = (frame.f_locals, frame.f_globals)
-
-        def lookup(name: str) -> object:
-            for scope in scopes:
-                if name in scope:
-                    return scope[name]
-            return None
-
-        def member(owner: object, name: str) -> object:
-            return vars(owner).get(name) if isinstance(owner, ModuleType) else None
-
-        import linecache
-
-        line = linecache.getline(frame.f_code.co_filename, tb.tb_lineno)
-        called = []
-        for call in _CALL.finditer(line):
-            owner = call.group("owner")
-            name = call.group("name")
-            target = member(lookup(owner), name) if owner else lookup(name)
-            if isinstance(target, type) and target.__name__ in names:
-                called.append(target)
-        if called:
-            return any(_from_replicate(target) for target in called)
-        visible = []
-        for scope in scopes:
-            for value in list(scope.values())[:5000]:
-                if isinstance(value, type) and value.__name__ in names:
-                    visible.append(value)
-                elif isinstance(value, ModuleType):
-                    visible.extend(
-                        item
-                        for item in (member(value, n) for n in _CLIENT_CLASSES)
-                        if isinstance(item, type) and item.__name__ in names
-                    )
-        return bool(visible) and all(_from_replicate(value) for value in visible)
-    except Exception:
-        return False
 
 
 def exception_info(exc: BaseException, redactor: Redactor) -> ExceptionInfo:
@@ -347,6 +270,22 @@ def take_snapshot(
         facts.update(_credential.sent_facts(chain, env))
     except Exception:  # never let a strange frame or object break the explanation
         facts.update(_credential.describe(None, None, env))
+    wrapper = _wrappers.live_wrapper(chain)
+    if wrapper is not None and wrapper.exception_package is not None:
+        # A wrapper that makes its own HTTP call (LiteLLM) masks the request its error carries:
+        # the header read there is not what was sent.
+        facts.update(_credential.describe(None, None, env))
+    passed: FactValue = "unknown"
+    ignored: FactValue = "unknown"
+    if wrapper is not None:
+        passed = _wrappers.token_passed(wrapper, chain)
+        try:
+            sent, source, _, _ = _credential.observe(chain)
+            if source in ("header", "client"):
+                ignored = _wrappers.token_ignored(wrapper, chain, sent)
+        except Exception:
+            pass
+    facts.update(_wrappers.wrapper_facts(wrapper, env, observed=True, passed=passed, ignored=ignored))
     try:
         dotenv = find_dotenv(cwd if cwd is not None else os.getcwd())
     except OSError:
@@ -400,12 +339,17 @@ def snapshot_from_data(
     dotenv: str | None = None,
     extra_facts: Mapping[str, FactValue] | None = None,
     variable_known: bool = True,
+    wrapper: str | None = None,
+    wrapper_observed: Mapping[str, FactValue] | None = None,
 ) -> Snapshot:
     """Build a :class:`Snapshot` from described exceptions (rule ``cases`` and tests).
 
     ``dotenv`` names a .env file that defines the token (instead of looking from ``cwd``).
     ``variable_known=False``: ``environ`` is not an observed environment (pasted text read on
     its own), so ``env.observed`` is false and a credential shown is not presumed to come from code.
+    ``wrapper`` names the wrapper library the frames show (:data:`._wrappers.BY_NAME`); without it,
+    the wrapper an exception's name and message show, if any. ``wrapper_observed``: the
+    ``wrapper.token_passed`` / ``wrapper.token_ignored`` a live failure would have observed.
     """
     facts = token_facts(environ)
     facts["token.sent"] = sent
@@ -428,6 +372,21 @@ def snapshot_from_data(
     facts.update(client_facts(client))
     facts["env.observed"] = variable_known
     facts.update(ci_facts(environ))
+    found = _wrappers.BY_NAME.get(wrapper) if wrapper is not None else None
+    if found is None:
+        found = next(
+            (w for w in (_wrappers.described_wrapper(i.types, i.message) for i in exceptions) if w is not None), None
+        )
+    seen = wrapper_observed or {}
+    facts.update(
+        _wrappers.wrapper_facts(
+            found,
+            environ,
+            observed=variable_known,
+            passed=seen.get("wrapper.token_passed", "unknown"),
+            ignored=seen.get("wrapper.token_ignored", "unknown"),
+        )
+    )
     resolved_python = python or python_version()
     facts["python.version"] = resolved_python
     add_extra_facts(facts, extra_facts)

@@ -10,7 +10,8 @@ it knows nothing of that machine. :func:`read_text` reads, from the whole text:
 * the client generation (frame paths, the ``ReplicateError Details:`` block of 1.x, the
   ``Error code: 401 - {`` line of 2.x) and the 0.14.0-0.15.3 releases that read the token at
   import (the frame of ``client.py``'s ``_request`` raising ``ReplicateError(resp.json()["detail"])``);
-* the Python version of the frame paths (``python3.11/``, ``Python312\\``).
+* the Python version of the frame paths (``python3.11/``, ``Python312\\``);
+* the wrapper library it shows calling Replicate (LiteLLM, LangChain, LlamaIndex: ``_wrappers``).
 
 :func:`sent_from_text` gives the ``sent.*`` facts from what the messages say about the token
 (``You did not pass an authentication token``: nothing was sent; ``...a valid authentication
@@ -29,6 +30,7 @@ from types import MappingProxyType
 from ._marks import text_marks, unique
 from ._shape import FactValue, char_class
 from ._snapshot import Snapshot
+from ._wrappers import text_wrapper
 
 _REPLICATE = re.compile(
     r"[\\/]replicate[\\/]|(?<![\w.])replicate\.(?:exceptions|client|run|Client|Replicate|[A-Z]\w*Error)\b"
@@ -82,6 +84,8 @@ class TextEvidence:
     """How the generation shows, for the evidence (``its frame paths``...); empty if unknown."""
     marks: tuple[str, ...] = ()
     """What in the whole text shows Replicate (:mod:`._marks`); empty: nothing does."""
+    wrapper: str | None = None
+    """The wrapper library it shows calling Replicate (``_wrappers``: frame paths, messages)."""
 
 
 def read_text(text: str) -> TextEvidence:
@@ -112,6 +116,7 @@ def read_text(text: str) -> TextEvidence:
         python=python,
         shown_by=shown_by,
         marks=unique(text_marks(text)),
+        wrapper=getattr(text_wrapper(text), "name", None),
     )
 
 

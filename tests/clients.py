@@ -209,3 +209,32 @@ def run_program(
             timeout=timeout,
             check=False,
         )
+
+
+WRAPPER_VERSIONS: dict[str, str] = {
+    "litellm": "litellm==1.110.2",
+    "langchain": "langchain-community==0.4.2",
+    "llama_index": "llama-index-llms-replicate==0.7.0",
+}
+"""The wrapper releases the tests run (docs/WRAPPERS.md): the newest of each on 2026-12-07."""
+
+WRAPPER_SITE = REPO_ROOT / "tests" / "wrapper_site"
+
+
+def wrapper_env(requirements: tuple[str, ...], api: LoopbackAPI, version: str) -> dict[str, str]:
+    """The variables a program using these packages (wrappers among them) needs against ``api``.
+
+    ``PYTHONPATH`` holds the client release ``version``, the packages and the repository. A
+    program using LiteLLM also gets the start-up file that sends its requests to the loopback
+    (``tests/wrapper_site``) and reads LiteLLM's model price map from its own package instead of
+    the network (``LITELLM_LOCAL_MODEL_COST_MAP``).
+    """
+    paths = [client_path(version), *(extra_path(req) for req in requirements), REPO_ROOT]
+    env: dict[str, str] = {}
+    if any(req.startswith("litellm") for req in requirements):
+        paths.insert(0, WRAPPER_SITE)
+        env["LITELLM_TEST_REPLICATE_URL"] = api.url
+        env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+        env["DEFAULT_REPLICATE_POLLING_DELAY_SECONDS"] = "0"
+    env["PYTHONPATH"] = os.pathsep.join(str(path) for path in paths)
+    return env

@@ -7,12 +7,11 @@ against the loopback API with the example's environment (``{token}`` is a workin
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
-from clients import CLIENT_VERSIONS, REPO_ROOT, VALID_TOKEN, client_path, extra_path, run_program
+from clients import CLIENT_VERSIONS, VALID_TOKEN, run_program, wrapper_env
 from outputs import leaks, rule_shown
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
@@ -65,14 +64,17 @@ def test_broken_fails_with_this_rule_and_fixed_runs(
     for name, text in _environ(example.files).items():  # e.g. a .env the snippets find
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text, encoding="utf-8")
-    if example.requires:  # e.g. python-dotenv for load_dotenv()
-        paths = [client_path(version), *(extra_path(req) for req in example.requires), REPO_ROOT]
-        environ["PYTHONPATH"] = os.pathsep.join(str(path) for path in paths)
-    broken = run_program("import replicate_explain\n" + example.broken, version, api, None, environ, cwd=tmp_path)
+    if example.requires:  # e.g. python-dotenv for load_dotenv(), a wrapper such as litellm
+        environ.update(wrapper_env(example.requires, api, version))
+    # A wrapper such as litellm takes seconds to import: more than the default minute on a busy machine.
+    timeout = 300 if example.requires else 60
+    broken = run_program(
+        "import replicate_explain\n" + example.broken, version, api, None, environ, cwd=tmp_path, timeout=timeout
+    )
     assert broken.returncode != 0, broken.stdout + broken.stderr
     assert rule_shown(broken.stderr) == rule.id, broken.stderr
     fixed_environ = {**environ, **_environ(example.fixed_environ)}
     fixed_code = "import replicate_explain\n" + example.fixed
-    fixed = run_program(fixed_code, version, api, None, fixed_environ, cwd=tmp_path)
+    fixed = run_program(fixed_code, version, api, None, fixed_environ, cwd=tmp_path, timeout=timeout)
     assert (fixed.returncode, rule_shown(fixed.stderr)) == (0, None), fixed.stderr
     assert leaks(broken.stdout + broken.stderr + fixed.stdout + fixed.stderr, VALID_TOKEN) == []

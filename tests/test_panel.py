@@ -70,6 +70,9 @@ def _code_rows(text: str, explanation: Explanation) -> list[str]:
     elif lines[start].startswith("│"):
         while not lines[start].rstrip("│ ").endswith(")"):  # the label may wrap at 60 columns
             start += 1
+    else:
+        while not lines[start].rstrip().endswith(":"):  # plain text wraps the label to the width too
+            start += 1
     rows = []
     for line in lines[start + 1 : start + 1 + count]:
         if line.startswith("│"):
