@@ -483,6 +483,17 @@ LOGGED_THEN_CRASH = [
         "log = logging.getLogger('app')\n",
         "crash",
     ),
+    (
+        "dropped by the handler's filter",
+        "logging.basicConfig()\nlogging.getLogger().handlers[0].addFilter(lambda record: False)\n"
+        "log = logging.getLogger('app')\n",
+        "crash",
+    ),
+    (
+        "dropped by the logger's filter",
+        "logging.basicConfig()\nlog = logging.getLogger('app')\nlog.addFilter(lambda record: False)\n",
+        "crash",
+    ),
 ]
 
 
@@ -510,6 +521,42 @@ def test_a_failure_logged_then_crashing_is_explained_once(
     expected = masked(plain.stderr, TOKEN)
     assert same_place(without_explanations(hooked.stderr)) == same_place(expected)
     assert leaks(hooked.stderr, CANARY) == []
+
+
+DROPPED_RECORDS = """
+import io, logging
+import replicate_explain
+
+
+class Counted:
+    calls = 0
+
+    def __str__(self):
+        Counted.calls += 1
+        return "counted"
+
+
+log = logging.getLogger("app")
+log.setLevel(logging.DEBUG)
+log.propagate = False
+handler = logging.StreamHandler(io.StringIO())
+handler.setLevel(logging.WARNING)
+log.addHandler(handler)
+for _ in range(1000):
+    log.debug("value %s", Counted())
+    log.debug("value %s", Counted(), exc_info=ValueError("a"))
+print(Counted.calls, repr(handler.stream.getvalue()))
+"""
+
+
+@pytest.mark.e2e
+def test_arguments_of_a_record_no_handler_emits_are_never_formatted(api: LoopbackAPI) -> None:
+    """2,000 DEBUG records (with and without an exception) under a WARNING handler: nothing
+    formats them, so an argument's ``__str__`` is never called, as in plain Python."""
+    hooked = run_program(DROPPED_RECORDS, "1.0.7", api, TOKEN)
+    plain = run_program(DROPPED_RECORDS, "1.0.7", api, TOKEN, OFF)
+    assert (hooked.returncode, hooked.stdout, hooked.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+    assert plain.stdout == "0 ''\n"
 
 
 UNRELATED = """

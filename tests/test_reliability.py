@@ -812,9 +812,7 @@ def test_a_fifo_named_dotenv_is_never_opened(api: LoopbackAPI, tmp_path: Path) -
         crashed = run_program(program, "1.0.7", api, None, {"REPLICATE_EXPLAIN_DEBUG": "1"}, cwd=work, timeout=60)
         doctor = run_cli("doctor", "--format", "json", cwd=work, env=cli_env(), timeout=60)
         here = run_cli("explain", "--here", "--format", "json", "-", stdin=pasted, cwd=work, env=cli_env(), timeout=60)
-        results.append(
-            [(done.returncode, done.stdout, same_place(done.stderr)) for done in (crashed, doctor, here)]
-        )
+        results.append([(done.returncode, done.stdout, same_place(done.stderr)) for done in (crashed, doctor, here)])
     fifo, regular = results
     assert fifo == regular
     assert regular[0][0] == 1 and "token-unset" in regular[0][2]

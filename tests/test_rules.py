@@ -157,7 +157,9 @@ def test_a_rule_file_over_the_size_limit_is_skipped_with_a_clear_error(tmp_path:
 
     big = tmp_path / "token-empty.yaml"
     padding = "# padding\n" * (MAX_RULE_BYTES // 10 + 1)
-    big.write_text(GOOD.replace("title: REPLICATE_API_TOKEN is set to an empty string", "title: Big") + padding, encoding="utf-8")
+    big.write_text(
+        GOOD.replace("title: REPLICATE_API_TOKEN is set to an empty string", "title: Big") + padding, encoding="utf-8"
+    )
     (tmp_path / "token-unset.yaml").write_text(
         (bundled_rules_dir() / "token-unset.yaml").read_text(encoding="utf-8").replace("title:", "title: Mine,", 1),
         encoding="utf-8",
