@@ -379,10 +379,17 @@ _CLEAN: dict[object, Any] = {}
 #: Logger names, ``True`` for those that do not touch replicate (no heuristics needed).
 _PLAIN_LOGGERS: dict[object, bool] = {}
 _CACHE_MAX = 4096
+#: The ``_CLEAN`` cache holds messages of at most this many characters (a format string is a
+#: line; a megabyte message, logged once, is not worth keeping alive) ...
+_CLEAN_MAX_MESSAGE = 4096
+#: ... and at most this many characters in all (about 1 MiB): bounded by size, not only count.
+_CLEAN_MAX_CHARS = 1 << 20
+_clean_chars = 0
 
 
 def _mask_slowly(record: logging.LogRecord, extra: Any, logger: logging.Logger) -> None:
     """Mask the fields of a record without an exception; remember a clean message and logger."""
+    global _clean_chars
     name = record.name
     replicate = _touches_replicate(record)
     if len(_PLAIN_LOGGERS) > _CACHE_MAX:
@@ -391,9 +398,19 @@ def _mask_slowly(record: logging.LogRecord, extra: Any, logger: logging.Logger) 
     redactor = _message_redactor(replicate)
     msg = record.msg
     _mask_message(record, redactor, extra, not record.args or _will_show(logger, record))
-    if not replicate and type(msg) is str and record.msg is msg and "r8_" not in msg and redactor(msg) == msg:
-        if len(_CLEAN) > _CACHE_MAX:
+    if (
+        not replicate
+        and type(msg) is str
+        and record.msg is msg
+        and len(msg) <= _CLEAN_MAX_MESSAGE
+        and "r8_" not in msg
+        and redactor(msg) == msg
+    ):
+        if len(_CLEAN) >= _CACHE_MAX or _clean_chars + len(msg) > _CLEAN_MAX_CHARS:
             _CLEAN.clear()
+            _clean_chars = 0
+        if msg not in _CLEAN:
+            _clean_chars += len(msg)
         _CLEAN[msg] = _state.log_redactor
 
 

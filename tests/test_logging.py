@@ -652,3 +652,32 @@ def test_logging_is_hooked_only_once_the_program_imports_it() -> None:
     )
     assert result.stdout == f"False replicate_explain.logging SourceFileLoader True {watched}\n"
     assert result.stderr == ""
+
+
+BIG_MESSAGES = """
+import gc, logging, tracemalloc
+import replicate_explain
+
+logging.basicConfig()
+logging.getLogger().handlers[0].setLevel(logging.WARNING)
+log = logging.getLogger("app")
+log.setLevel(logging.INFO)
+tracemalloc.start()
+before = tracemalloc.get_traced_memory()[0]
+for number in range(64):
+    log.info(str(number) + "x" * (1 << 20))
+gc.collect()
+print((tracemalloc.get_traced_memory()[0] - before) >> 20)
+"""
+
+
+@pytest.mark.e2e
+def test_the_cache_of_clean_messages_is_bounded_by_size(api: LoopbackAPI) -> None:
+    """64 distinct messages of a megabyte each, logged once (no handler emits them): what stays
+    allocated afterwards, in MiB as ``tracemalloc`` counts it, is what plain Python keeps (none)
+    plus at most the cache's bound of about one MiB; the cache used to keep every message
+    (4,096 of them whatever their size: 64 MiB here)."""
+    hooked = run_program(BIG_MESSAGES, "1.0.7", api, TOKEN)
+    plain = run_program(BIG_MESSAGES, "1.0.7", api, TOKEN, OFF)
+    assert (hooked.returncode, plain.returncode, plain.stdout, hooked.stderr) == (0, 0, "0\n", "")
+    assert int(hooked.stdout) <= 1
