@@ -34,12 +34,10 @@ def _passing_through() -> bool:
 def _report_module() -> "Any":
     """``_report``, imported under the hook guard (see ``_state.hook_guard``: no fork happens
     while a thread is inside this import)."""
-    module = sys.modules.get(__package__ + "._report") if __package__ else None
-    if module is None:
-        guard = _state.hook_guard()
-        with guard:
-            from . import _report as module
-    return module
+    with _state.hook_guard():  # an import, not sys.modules: it waits while another thread
+        from . import _report  # is still running the module's code
+
+    return _report
 
 
 def excepthook(exc_type: "type[BaseException]", exc: BaseException, tb: "TracebackType | None") -> None:
