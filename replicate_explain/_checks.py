@@ -305,6 +305,42 @@ BILLING_NOTE = Finding(
 )
 
 
+def _fetch(request: Any, timeout: float) -> tuple[int, bytes]:
+    """The status and the first 64 KiB of the answer to ``request``, within ``timeout`` seconds
+    in all: connecting, each read and each redirect together (a socket timeout bounds one read
+    only: a server dripping a byte at a time never trips it). Past the deadline: TimeoutError,
+    and the request's daemon thread is left to end with the process."""
+    import threading
+    import urllib.error
+
+    from ._redirects import urlopen  # no Authorization header to another origin
+
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            with urlopen(request, timeout=timeout) as response:
+                outcome.append((response.status, response.read(65536)))
+        except urllib.error.HTTPError as error:
+            try:
+                body = error.read(65536)
+            except Exception:
+                body = b""
+            outcome.append((error.code, body))
+        except BaseException as error:
+            outcome.append(error)
+
+    worker = threading.Thread(target=run, name="replicate-explain doctor --online", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not outcome:
+        raise TimeoutError(f"no answer within {timeout:g} seconds")
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    return int(result[0]), bytes(result[1])
+
+
 def online_findings(environ: Mapping[str, str], rules: RuleSet, timeout: float) -> list[Finding]:
     """Ask the API's account endpoint whether it accepts the token."""
     import json
@@ -346,17 +382,7 @@ def online_findings(environ: Mapping[str, str], rules: RuleSet, timeout: float) 
         },
     )
     try:
-        from ._redirects import urlopen  # no Authorization header to another origin
-
-        with urlopen(request, timeout=timeout) as response:
-            body = response.read(65536)
-            status = response.status
-    except urllib.error.HTTPError as error:
-        status = error.code
-        try:
-            body = error.read(65536)
-        except Exception:
-            body = b""
+        status, body = _fetch(request, timeout)
     except (urllib.error.URLError, socket.timeout, TimeoutError, OSError, ValueError) as error:
         reason = getattr(error, "reason", None) or error
         if isinstance(reason, (socket.timeout, TimeoutError)) or "timed out" in str(reason):

@@ -82,6 +82,41 @@ def rule_files(directory: Path) -> list[Path]:
     return sorted(Path(name) for name in names if not Path(name).name.startswith("."))
 
 
+class NotARegularFileError(OSError):
+    """Raised by :func:`read_regular_file` for a FIFO, a device, a socket or a directory."""
+
+
+def read_regular_file(path: str | os.PathLike[str], limit: int) -> bytes:
+    """At most ``limit + 1`` bytes of the regular file ``path`` (one more than ``limit``, so the
+    caller can tell a file over the limit).
+
+    Anything else is never read: a FIFO (1Password mounts ``.env`` files as FIFOs; reading one
+    blocks until a writer comes), a device, a socket, a directory raise
+    :class:`NotARegularFileError`. The file is opened non-blocking and checked again once open
+    (it may have been replaced between the two looks). Other failures raise :class:`OSError`.
+    """
+    import stat
+
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise NotARegularFileError(f"{os.fspath(path)} is not a regular file")
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+    descriptor = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise NotARegularFileError(f"{os.fspath(path)} is not a regular file")
+        chunks: list[bytes] = []
+        left = limit + 1
+        while left > 0:
+            chunk = os.read(descriptor, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(descriptor)
+
+
 def plain_width(environ: Mapping[str, str] | None = None) -> int:
     """The width plain text wraps to: ``COLUMNS`` when it holds a number (held to 40-200), else
     :data:`PLAIN_WIDTH` (80): piped and logged output has no terminal to ask."""

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from . import _credential, _wrappers
-from ._common import split_credential
+from ._common import read_regular_file, split_credential
 from ._redact import SECRET_VARIABLES
 from ._shape import FactValue as FactValue
 from ._shape import trailing_kind
@@ -102,14 +102,17 @@ def _dotenv_value(value: str) -> bool:
     return bool(value.split(" #", 1)[0].strip()) and not value.startswith("#")
 
 
+#: How much of a ``.env`` file is read: the head of a huge file is enough to find the token.
+DOTENV_READ_LIMIT = 65536
+
+
 def find_dotenv(start: str) -> str | None:
     """The nearest ``.env`` in ``start`` or a parent directory that gives the token a value."""
     directory = os.path.abspath(start)
     for _ in range(64):
         candidate = os.path.join(directory, ".env")
-        try:
-            with open(candidate, encoding="utf-8", errors="replace") as handle:
-                head = handle.read(65536)
+        try:  # a regular file only: a FIFO (1Password mounts .env as one) would block for ever
+            head = read_regular_file(candidate, DOTENV_READ_LIMIT)[:DOTENV_READ_LIMIT].decode("utf-8", "replace")
         except OSError:
             head = ""
         for line in head.splitlines():

@@ -25,15 +25,31 @@ def enabled_by_environment() -> bool:
     return os.environ.get(ENABLE_ENV, "").strip().lower() not in OFF_VALUES
 
 
+def _passing_through() -> bool:
+    """Whether the hooks only call the previous ones: uninstalled, or the interpreter is shutting
+    down (``sys.meta_path`` may be gone: an import of ours would fail with its own error)."""
+    return not _state.installed or sys.is_finalizing() or sys.meta_path is None
+
+
+def _report_module() -> "Any":
+    """``_report``, imported under the hook guard (see ``_state.hook_guard``: no fork happens
+    while a thread is inside this import)."""
+    with _state.hook_guard():  # an import, not sys.modules: it waits while another thread
+        from . import _report  # is still running the module's code
+
+    return _report
+
+
 def excepthook(exc_type: "type[BaseException]", exc: BaseException, tb: "TracebackType | None") -> None:
     """``sys.excepthook``: the previous hook's output, masked, then our explanation."""
     previous = _state.previous_excepthook or sys.__excepthook__
-    if not _state.installed or isinstance(exc, (KeyboardInterrupt, SystemExit)):
+    if _passing_through() or isinstance(exc, (KeyboardInterrupt, SystemExit)):
         previous(exc_type, exc, tb)
         return
-    from ._report import print_and_explain
-
-    print_and_explain(previous, (exc_type, exc, tb), exc, sys.__excepthook__)
+    report = _report_module()
+    report.print_and_explain(
+        previous, (exc_type, exc, tb), exc, sys.__excepthook__, on_failure=report.excepthook_failed
+    )
 
 
 def threading_excepthook(args: "Any") -> None:
@@ -43,25 +59,25 @@ def threading_excepthook(args: "Any") -> None:
         import threading
 
         previous = threading.__excepthook__
-    if not _state.installed:
+    if _passing_through():
         previous(args)
         return
     exc = getattr(args, "exc_value", None)
     import threading
 
-    from ._report import print_and_explain
-
+    report = _report_module()
     fallback = threading.__excepthook__
-    print_and_explain(previous, (args,), exc if isinstance(exc, BaseException) else None, fallback)
+    report.print_and_explain(previous, (args,), exc if isinstance(exc, BaseException) else None, fallback)
 
 
 def unraisablehook(unraisable: "Any") -> None:
     """``sys.unraisablehook`` ("Exception ignored in ...": ``__del__``, ``atexit``...): the same."""
     previous = _state.previous_unraisablehook or sys.__unraisablehook__
-    if not _state.installed:
+    if _passing_through():
         previous(unraisable)
         return
-    from ._channels import unraisable as handle
+    with _state.hook_guard():
+        from ._channels import unraisable as handle
 
     handle(previous, unraisable)
 
@@ -270,6 +286,7 @@ def install() -> None:
     """
     if _state.installed:
         return
+    _state.hook_guard()  # registers the at-fork handlers before any hook can run
     # A hook recorded as "previous" may itself call ours (a tool chained over ours before an
     # uninstall()/install()): ``_report.print_and_explain`` then sees itself re-entered and
     # prints with the standard printer instead of looping.

@@ -33,8 +33,13 @@ def extra_fields(record: logging.LogRecord) -> list[str]:
     return [key for key in record.__dict__ if key not in _STANDARD and not key.startswith("replicate_explain")]
 
 
-def mask_fields(record: logging.LogRecord, redactor: Callable[[str], str], extra: Any = None) -> None:
-    """Mask ``record.msg``, ``record.args``, ``stack_info`` and the ``extra`` fields in place."""
+def mask_fields(
+    record: logging.LogRecord, redactor: Callable[[str], str], extra: Any = None, *, format_opaque: bool = True
+) -> None:
+    """Mask ``record.msg``, ``record.args``, ``stack_info`` and the ``extra`` fields in place.
+
+    ``format_opaque=False``: a record no handler will emit; an argument of another type is left
+    as it is rather than formatted (its ``__str__`` may be costly; nobody sees the text)."""
     msg = record.msg
     if isinstance(msg, str):
         masked = redactor(msg)
@@ -62,7 +67,7 @@ def mask_fields(record: logging.LogRecord, redactor: Callable[[str], str], extra
             record.args = {**args, **changed}
         elif changed:
             record.args = tuple(changed.get(number, item) for number, item in enumerate(args))
-    if opaque:
+    if opaque and format_opaque:
         _mask_formatted(record, redactor)
     stack = record.stack_info
     if stack and isinstance(stack, str):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 
+from ._common import read_regular_file
 from ._facts import TOKEN_VARIABLE
 
 TYPE_CHECKING = False  # typing itself costs milliseconds
@@ -91,11 +92,11 @@ def _profile_sets_token(home: str | None) -> bool:
     if not home:
         return False
     for name in PROFILE_FILES:
-        try:
-            with open(os.path.join(home, name), encoding="utf-8", errors="replace") as handle:
-                text = handle.read(_PROFILE_READ_LIMIT)
+        try:  # a regular file only: a FIFO would block for ever
+            data = read_regular_file(os.path.join(home, name), _PROFILE_READ_LIMIT)
         except OSError:
             continue
+        text = data[:_PROFILE_READ_LIMIT].decode("utf-8", "replace")
         for line in text.splitlines():
             stripped = line.strip()
             if stripped.startswith("#") or TOKEN_VARIABLE not in stripped:

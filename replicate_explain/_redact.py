@@ -59,16 +59,28 @@ _PATTERNS = (
     re.compile(rf"{_TOKEN_BOUNDARY}(?:{_TOKEN}(?=r8_))*{_TOKEN}|r8_(?:(?!r8_)[A-Za-z0-9]){{37,}}"),
     # The credential after an auth scheme, as in b'Bearer abc\n' or 'Token abc'.
     # `None` is kept: 0.14.0-0.15.2 send "Token None", which is evidence, not a secret.
+    # Only a secret holding a digit is masked (``Bearer authentication`` is prose): that test is
+    # made on the match (``_mask_secret``), never by a look-ahead scanning the rest of the text,
+    # which made the pattern quadratic (a look-ahead per ``Bearer``, each to the end of a run).
     re.compile(
-        r"(?i)(?<![A-Za-z])(?P<scheme>bearer|token)(?P<sep>\s+|%20)"
-        r"(?!None\b|\[REDACTED\])(?=[^\s'\"\\]*\d)(?P<secret>[^\s'\"\\,;)\[\]{}]{8,})"
+        r"(?i)(?<![A-Za-z])(?P<key>(?:bearer|token)(?:\s+|%20))"
+        r"(?!None\b|\[REDACTED\])(?P<secret>[^\s'\"\\,;)\[\]{}]{8,})"
     ),
     # Authorization header values printed as mappings: 'authorization': 'xyz'.
     re.compile(
         r"(?i)(?P<key>['\"]?authorization['\"]?\s*[:=]\s*['\"]?)(?!\[REDACTED\])"
-        r"(?P<secret>(?:bearer |token )?(?=[^'\"\s\\,}]*\d)[^'\"\s\\,}]{8,})"
+        r"(?P<scheme>(?:bearer |token )?)(?P<secret>[^'\"\s\\,}]{8,})"
     ),
 )
+
+
+def _mask_secret(match: re.Match[str]) -> str:
+    """The key (``Bearer ``, ``'authorization': ``) and ``[REDACTED]`` for a secret that holds a
+    digit; the text unchanged otherwise (consumed, so the scan goes on after it: linear)."""
+    secret = match["secret"]
+    if any(character.isdigit() for character in secret):
+        return match["key"] + MASK
+    return match.group()
 
 
 #: A token a printer cut short with an ellipsis (rich shows ``'r8_Ab3d…`` for a long value in
@@ -163,9 +175,9 @@ class Redactor:
             return text
         lowered = text.lower()
         if "bearer" in lowered or "token" in lowered:
-            text = _PATTERNS[1].sub(lambda m: f"{m['scheme']}{m['sep']}{MASK}", text)
+            text = _PATTERNS[1].sub(_mask_secret, text)
         if "authorization" in lowered:
-            text = _PATTERNS[2].sub(lambda m: f"{m['key']}{MASK}", text)
+            text = _PATTERNS[2].sub(_mask_secret, text)
         return text
 
     def with_heuristics(self, heuristics: bool) -> Redactor:

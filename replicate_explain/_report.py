@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, Callable
 from . import _state
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from ._explanation import Explanation
     from ._facts import FactValue
 
@@ -35,6 +37,8 @@ class RedactingStream:
     def write(self, text: str) -> int:
         if self._buffer is not None and isinstance(text, str):
             self._buffer.append(text)
+            if text.endswith("\n"):  # held no longer than a line: a hook may end the process
+                self.drain()  # (``os._exit()``) right after printing, and lose what is held
             return len(text)
         try:
             masked = self._redactor(text) if isinstance(text, str) else text
@@ -47,8 +51,9 @@ class RedactingStream:
         for line in lines:
             self.write(line)
 
-    #: ``buffered()`` streams keep the writes until ``flush()`` (or the end of the hook), then
-    #: mask the joined text, so a secret a printer wrapped over lines is masked whole.
+    #: ``buffered()`` streams keep the writes until a write ends a line, ``flush()`` or the end
+    #: of the hook, then mask the joined text, so a secret a printer wrapped over lines in one
+    #: write (rich writes a whole traceback at once) is masked whole.
     _buffer: list[str] | None = None
 
     def buffered(self) -> RedactingStream:
@@ -67,6 +72,8 @@ class RedactingStream:
             return
         text = "".join(self._buffer)
         self._buffer.clear()
+        if not text:
+            return
         try:
             wrapped = getattr(self._redactor, "wrapped", None)
             masked = wrapped(text) if wrapped is not None else self._redactor(text)
@@ -112,16 +119,51 @@ def redactor_for(exc: BaseException | None) -> Callable[[str], str] | None:
         return None
 
 
+class PreviousHookFailed(Exception):
+    """The previous hook raised ``error``; ``traceback`` starts at the previous hook's own frame
+    (without ours), as Python shows a failing hook it called itself."""
+
+    def __init__(self, error: Exception, traceback: TracebackType | None) -> None:
+        super().__init__(error)
+        self.error = error
+        self.traceback = traceback
+
+
+def _call_previous(previous: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    try:
+        previous(*args)
+    except Exception as error:
+        here = error.__traceback__
+        raise PreviousHookFailed(error, here.tb_next if here is not None else None) from None
+
+
+def excepthook_failed(failure: PreviousHookFailed, exc_type: Any, exc: Any, tb: Any) -> None:
+    """What Python prints when ``sys.excepthook`` raises, with none of our frames: the hook's
+    error, then the original exception (masked, as always)."""
+    stream = sys.stderr
+    if stream is None:
+        return
+    error = failure.error.with_traceback(failure.traceback)
+    stream.write("Error in sys.excepthook:\n")
+    print_traceback_masked(sys.__excepthook__, type(error), error, failure.traceback, exc=error)
+    stream.write("\nOriginal exception was:\n")
+    print_traceback_masked(sys.__excepthook__, exc_type, exc, tb, exc=exc)
+
+
 def print_traceback_masked(previous: Callable[..., Any], *args: Any, exc: BaseException | None = None) -> None:
-    """Call ``previous(*args)`` with ``sys.stderr`` masking tokens; restore stderr afterwards."""
-    redactor = redactor_for(exc)
+    """Call ``previous(*args)`` with ``sys.stderr`` masking tokens; restore stderr afterwards.
+
+    Raises :class:`PreviousHookFailed` if ``previous`` raises."""
+    with _state.hook_guard():
+        redactor = redactor_for(exc)
     original = sys.stderr
     if redactor is None or original is None:
-        previous(*args)
+        _call_previous(previous, args)
         return
-    from ._scrub import scrub_exception
+    with _state.hook_guard():
+        from ._scrub import scrub_exception
 
-    scrub_exception(exc, redactor)  # before the previous hook formats it (rich wraps lines)
+        scrub_exception(exc, redactor)  # before the previous hook formats it (rich wraps lines)
     stream = RedactingStream(original, redactor).buffered()
     sys.stderr = stream
     # An interactive hook (a post-mortem debugger) prompts on stdout: the traceback held in
@@ -130,7 +172,7 @@ def print_traceback_masked(previous: Callable[..., Any], *args: Any, exc: BaseEx
     if out is not None:
         sys.stdout = _DrainFirst(out, stream)
     try:
-        previous(*args)
+        _call_previous(previous, args)
     finally:
         if sys.stderr is stream:
             sys.stderr = original
@@ -245,13 +287,19 @@ def print_and_explain(
     args: tuple[Any, ...],
     exc: BaseException | None,
     fallback: Callable[..., Any] | None = None,
+    *,
+    on_failure: Callable[..., None] | None = None,
 ) -> None:
     """Under the output lock (so concurrent failures never interleave): ``previous(*args)``
     with tokens masked, then the explanation of ``exc``.
 
     Re-entered in the same thread (another tool's hook, chained over ours, that ours calls as
     its previous hook and that calls ours again): ``fallback(*args)``, the standard printer,
-    still writing through the outer call's masking stream, instead of recursing."""
+    still writing through the outer call's masking stream, instead of recursing.
+
+    ``previous`` raising: ``on_failure(failure, *args)`` prints it as Python would (then the
+    explanation follows); without ``on_failure`` its error is raised again, from the previous
+    hook's frame (none of ours)."""
     import _thread
 
     ident = _thread.get_ident()
@@ -260,12 +308,20 @@ def print_and_explain(
         return
     _state.active_hooks.add(ident)
     try:
-        _print_and_explain(previous, args, exc)
+        _print_and_explain(previous, args, exc, on_failure)
+    except PreviousHookFailed as failure:
+        error = failure.error
+        raise error.with_traceback(failure.traceback) from None
     finally:
         _state.active_hooks.discard(ident)
 
 
-def _print_and_explain(previous: Callable[..., Any], args: tuple[Any, ...], exc: BaseException | None) -> None:
+def _print_and_explain(
+    previous: Callable[..., Any],
+    args: tuple[Any, ...],
+    exc: BaseException | None,
+    on_failure: Callable[..., None] | None,
+) -> None:
     lock = None
     try:
         lock = _state.output_lock()
@@ -273,9 +329,15 @@ def _print_and_explain(previous: Callable[..., Any], args: tuple[Any, ...], exc:
     except Exception:
         lock = None
     try:
-        print_traceback_masked(previous, *args, exc=exc)
+        try:
+            print_traceback_masked(previous, *args, exc=exc)
+        except PreviousHookFailed as failure:
+            if on_failure is None:
+                raise
+            on_failure(failure, *args)
         if exc is not None:
-            report(exc)
+            with _state.hook_guard():
+                report(exc)
     finally:
         if lock is not None:
             lock.release()

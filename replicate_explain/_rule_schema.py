@@ -262,7 +262,7 @@ def flag(src: Source, value: Any, key: str) -> bool:
 
 
 def dotted(src: Source, value: Any, key: str) -> str:
-    if not isinstance(value, str) or not DOTTED.match(value):
+    if not isinstance(value, str) or not DOTTED.fullmatch(value):
         raise src.error(
             key, f"expected a dotted class name such as 'replicate.exceptions.ReplicateError', got {value!r}"
         )

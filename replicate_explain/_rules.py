@@ -20,7 +20,7 @@ from types import MappingProxyType
 from typing import Any
 
 from . import _rule_schema as schema
-from ._common import rule_files
+from ._common import NotARegularFileError, read_regular_file, rule_files
 from ._errors import RuleError, RuleErrors
 from ._facts import FactValue
 
@@ -228,7 +228,7 @@ def _case_exception(src: schema.Source, exc: Any, where: str) -> CaseException:
 def _case(src: schema.Source, item: Any, prefix: str) -> Case:
     item = schema.check_keys(src, item, schema.CASE_KEYS, prefix)
     expect = item.get("expect")
-    if expect is not None and (not isinstance(expect, str) or not ID_PATTERN.match(expect)):
+    if expect is not None and (not isinstance(expect, str) or not ID_PATTERN.fullmatch(expect)):
         src.record(src.error(f"{prefix}.expect", f"expected a rule id or null, got {expect!r}"))
     dotenv = item.get("dotenv")
     if dotenv is not None and (not isinstance(dotenv, str) or not dotenv.strip()):
@@ -304,7 +304,7 @@ def parse_rule(path: Path, text: str) -> Rule:
 
     rule_id = path.stem
     src = schema.Source(str(path), text)
-    if not ID_PATTERN.match(rule_id):
+    if not ID_PATTERN.fullmatch(rule_id):
         src.record(
             src.error(
                 "", f"file name {path.name!r} is not a rule id; expected kebab-case such as 'token-whitespace.yaml'"
@@ -374,17 +374,30 @@ def user_rule_dirs(environ: Mapping[str, str] | None = None) -> list[Path]:
 MAX_RULE_FILES = 1000
 
 
-def load_file(path: Path) -> Rule:
-    """Read and validate one rule file (only a regular file is opened: a FIFO would block)."""
-    import stat
+#: The largest rule file read, in bytes: a rule is a few KB; megabytes of YAML hold up a crash report.
+MAX_RULE_BYTES = 256 * 1024
 
+
+def load_file(path: Path) -> Rule:
+    """Read and validate one regular rule file (a FIFO would block) of at most :data:`MAX_RULE_BYTES`."""
     try:
-        if not stat.S_ISREG(path.stat().st_mode):
-            raise RuleError(
-                str(path), "", "is not a regular file (a directory, a FIFO or a device); expected a YAML rule file"
-            )
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
+        data = read_regular_file(path, MAX_RULE_BYTES)
+    except NotARegularFileError:
+        raise RuleError(
+            str(path), "", "is not a regular file (a directory, a FIFO or a device); expected a YAML rule file"
+        ) from None
+    except OSError as error:
+        raise RuleError(str(path), "", f"cannot be read: {error}") from None
+    if len(data) > MAX_RULE_BYTES:
+        raise RuleError(
+            str(path),
+            "",
+            f"is larger than {MAX_RULE_BYTES // 1024} KiB, the limit for a rule file (a rule is a few kilobytes); "
+            "it was skipped: keep one rule per file and move anything else out of the rule directory",
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
         raise RuleError(str(path), "", f"cannot be read: {error}") from None
     return parse_rule(path, text)
 

@@ -90,6 +90,76 @@ def _forget_lock() -> None:
     active_hooks.clear()
 
 
+#: Held by a hook while it imports and runs our code (not while the previous hook runs), and by
+#: a thread that forks, around ``fork()``: so no thread is inside one of our imports when the
+#: process forks (the child would wait for ever on that module's import lock). An ``_thread``
+#: lock: free to create at start-up.
+_hook_guard: "Any | None" = None
+#: Whether the at-fork handlers are registered (``os.register_at_fork`` cannot unregister).
+_fork_handlers = False
+#: Whether the thread that forks holds the guard (``_before_fork`` waited at most this long).
+_fork_held = False
+FORK_WAIT_SECONDS = 10.0
+
+
+def hook_guard() -> "Any":
+    """The lock our hooks hold while they import and run our code (see ``_hook_guard``)."""
+    global _hook_guard, _fork_handlers
+    if _hook_guard is None:
+        import _thread
+
+        _hook_guard = _thread.RLock()
+    if not _fork_handlers:
+        _fork_handlers = True
+        import os
+
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(
+                before=_before_fork, after_in_parent=_after_fork_parent, after_in_child=_after_fork_child
+            )
+    return _hook_guard
+
+
+def _before_fork() -> None:
+    """Wait (bounded) until no other thread is inside our hooks' imports, then keep them out."""
+    global _fork_held
+    guard = _hook_guard
+    try:
+        _fork_held = guard is not None and bool(guard.acquire(True, FORK_WAIT_SECONDS))
+    except Exception:  # never stop a fork
+        _fork_held = False
+
+
+def _after_fork_parent() -> None:
+    global _fork_held
+    if _fork_held and _hook_guard is not None:
+        _fork_held = False
+        try:
+            _hook_guard.release()
+        except Exception:
+            pass
+
+
+def _after_fork_child() -> None:
+    """The child has one thread: a fresh guard (the parent's may be held by a thread gone here)."""
+    global _hook_guard, _fork_held
+    if _hook_guard is not None:
+        import _thread
+
+        _hook_guard = _thread.RLock()
+    _fork_held = False
+
+
+def is_explained(exc: BaseException) -> bool:
+    """Whether ``exc`` has been explained (see :func:`mark_explained`), without marking it."""
+    try:
+        if getattr(exc, EXPLAINED_ATTR, False):
+            return True
+    except Exception:
+        pass
+    return id(exc) in explained_ids
+
+
 def mark_explained(exc: BaseException) -> bool:
     """Record that ``exc`` was explained; return ``False`` if it already had been."""
     if getattr(exc, EXPLAINED_ATTR, False):

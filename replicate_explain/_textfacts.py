@@ -38,7 +38,10 @@ _REPLICATE = re.compile(
     r"|You did not pass (?:a valid|an) authentication token|bearer_token client option must be set"
 )
 _JAVASCRIPT = re.compile(
-    r"ApiError: Request to |^\s*at .*\.(?:js|ts|cjs|mjs):\d+|node_modules[\\/]|\bnode:internal\b", re.MULTILINE
+    # [ \t]*, not \s*: from each line start, \s* ran over every blank line that followed
+    # (quadratic in a text of blank lines: 20,000 of them took seconds).
+    r"ApiError: Request to |^[ \t]*at .*\.(?:js|ts|cjs|mjs):\d+|node_modules[\\/]|\bnode:internal\b",
+    re.MULTILINE,
 )
 _OTHER_SDK_URL = re.compile(r"platform\.openai\.com|api\.openai\.com|anthropic\.com|huggingface\.co")
 _TWO_X = re.compile(

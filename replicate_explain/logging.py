@@ -50,10 +50,12 @@ returned before any handler runs, so nothing of ours is on the stack while a rec
 and the "--- Logging error ---" report of a failing handler (which prints the call stack up to
 the first frame outside :mod:`logging`) stays exactly what plain Python prints.
 
-The explanation is appended (and the exception counted as explained) only when a handler of
-the logger's hierarchy, or ``lastResort``, will emit the record by its level (a ``NullHandler``
-does not count; the logger's own filters are assumed to let it through); otherwise the record
-only gets the attributes. ``uninstall()`` unwraps ``makeRecord``, or leaves ours in the chain as
+The explanation is appended only when a handler of the logger's hierarchy, or ``lastResort``,
+will emit the record by its level (a ``NullHandler`` does not count); otherwise the record only
+gets the attributes. The exception counts as explained only once a handler formats the record
+(a filter that drops it leaves the explanation to the crash that may follow); an argument that
+is neither a string nor a number is formatted at creation only for a record a handler will
+emit. ``uninstall()`` unwraps ``makeRecord``, or leaves ours in the chain as
 a pass-through when another tool wrapped it after us. An ``ExplainFilter`` configured as well
 does no work twice. A logger class that overrides ``makeRecord`` without calling the base
 method is not covered: give its handlers an ``ExplainFilter``.
@@ -124,16 +126,17 @@ class ExplainFilter(logging.Filter):
 # The work on one record
 
 
-def _prepare(record: logging.LogRecord, *, show: bool, extra: Any = None) -> None:
+def _prepare(record: logging.LogRecord, *, show: bool, extra: Any = None, when_emitted: bool = False) -> None:
     """Mask tokens in ``record``; explain its exception if it is a Replicate failure.
 
     ``show`` says whether the record will reach a handler that prints it: only then is the
-    explanation appended and the exception counted as explained. Idempotent.
+    explanation appended and the exception counted as explained: right away, or with
+    ``when_emitted`` (at creation, before any filter ran) once a handler formats it. Idempotent.
     """
     exc = _exception_of(record)
     relevant = exc is not None and _relevant(exc)
     redactor = _message_redactor(relevant or _touches_replicate(record))
-    _mask_message(record, redactor, extra)
+    _mask_message(record, redactor, extra, show)
     if exc is None:
         return
     from ._scrub import scrub_exception
@@ -148,7 +151,7 @@ def _prepare(record: logging.LogRecord, *, show: bool, extra: Any = None) -> Non
             extra_text = _attach(record, exc)
         except Exception:  # the token is still masked below
             _state.report_internal_error("explaining a log record")
-    _mask_traceback(record, redactor, exc, extra_text if show else None)
+    _mask_traceback(record, redactor, exc, extra_text if show else None, when_emitted)
 
 
 def _attach(record: logging.LogRecord, exc: BaseException) -> str | None:
@@ -209,15 +212,19 @@ if not isinstance(_ENV_DATA, dict):
 _RAW_TOKEN_KEY: Any = b"REPLICATE_API_TOKEN" if os.name != "nt" else "REPLICATE_API_TOKEN"
 
 
-def _mask_message(record: logging.LogRecord, redactor: Callable[[str], str], extra: Any = None) -> None:
+def _mask_message(
+    record: logging.LogRecord, redactor: Callable[[str], str], extra: Any = None, show: bool = True
+) -> None:
     """Mask ``msg``, each argument (keeping its type), ``stack_info`` and ``extra`` fields
-    (``_logmask.mask_fields``): substring tests, no formatting, for the common record."""
+    (``_logmask.mask_fields``): substring tests, no formatting, for the common record.
+    ``show=False`` (no handler will emit the record): an argument of another type is not
+    formatted (its ``__str__`` may be costly, and nobody will see the text)."""
     global _FIELDS
     if _FIELDS is None:
         from ._logmask import mask_fields
 
         _FIELDS = mask_fields
-    _FIELDS(record, redactor, extra)
+    _FIELDS(record, redactor, extra, format_opaque=show)
 
 
 def _touches_replicate(record: logging.LogRecord) -> bool:
@@ -230,6 +237,7 @@ def _mask_traceback(
     redactor: Callable[[str], str],
     exc: BaseException,
     extra: str | None,
+    when_emitted: bool = False,
 ) -> None:
     """Set ``record.exc_text`` to the masked traceback, plus ``extra`` under it.
 
@@ -243,10 +251,39 @@ def _mask_traceback(
             return
         text = _TRACEBACK_FORMATTER.formatException(info)
     new = redactor(text)
-    if extra is not None and _state.mark_explained(exc):
+    if extra is not None and not _state.is_explained(exc):
         new = (new if new.endswith("\n") else new + "\n") + extra
+        if when_emitted:  # at creation (makeRecord): a filter may still drop the record
+            _mark_when_emitted(record, exc)
+        else:  # in a handler's filter: it is being emitted
+            _state.mark_explained(exc)
     if new != text:
         record.exc_text = new
+
+
+class _ExplainingRecord(logging.LogRecord):
+    """A record that carries an explanation: its exception counts as explained once a handler
+    formats it (``Formatter.format`` calls ``getMessage`` first), not before: a filter may
+    still drop it, and the crash that follows must then show the explanation."""
+
+    def getMessage(self) -> str:
+        exc = _exception_of(self)
+        if exc is not None:
+            _state.mark_explained(exc)
+        return super().getMessage()
+
+    def __reduce__(self) -> Any:
+        # Copied or pickled (QueueHandler, multiprocessing), it is a plain record again.
+        return logging.makeLogRecord, (dict(self.__dict__),)
+
+
+def _mark_when_emitted(record: logging.LogRecord, exc: BaseException) -> None:
+    """Count ``exc`` as explained when a handler formats ``record`` (a record of another class,
+    from a custom record factory, counts it now)."""
+    if type(record) is logging.LogRecord:
+        record.__class__ = _ExplainingRecord
+    else:
+        _state.mark_explained(exc)
 
 
 def _relevant(exc: BaseException) -> bool:
@@ -328,9 +365,9 @@ def _make_record(
                     or data.get(_RAW_TOKEN_KEY) is not cached[0][1]  # type: ignore[index]
                     or (arguments and not (type(arguments) is tuple and _NUMBERS.issuperset(map(type, arguments))))
                 ):
-                    _mask_slowly(record, extra)
+                    _mask_slowly(record, extra, self)
             else:
-                _prepare(record, show=_will_show(self, record), extra=extra)
+                _prepare(record, show=_will_show(self, record), extra=extra, when_emitted=True)
         except Exception:
             _state.report_internal_error("explaining a log record")
     return record
@@ -342,10 +379,17 @@ _CLEAN: dict[object, Any] = {}
 #: Logger names, ``True`` for those that do not touch replicate (no heuristics needed).
 _PLAIN_LOGGERS: dict[object, bool] = {}
 _CACHE_MAX = 4096
+#: The ``_CLEAN`` cache holds messages of at most this many characters (a format string is a
+#: line; a megabyte message, logged once, is not worth keeping alive) ...
+_CLEAN_MAX_MESSAGE = 4096
+#: ... and at most this many characters in all (about 1 MiB): bounded by size, not only count.
+_CLEAN_MAX_CHARS = 1 << 20
+_clean_chars = 0
 
 
-def _mask_slowly(record: logging.LogRecord, extra: Any) -> None:
+def _mask_slowly(record: logging.LogRecord, extra: Any, logger: logging.Logger) -> None:
     """Mask the fields of a record without an exception; remember a clean message and logger."""
+    global _clean_chars
     name = record.name
     replicate = _touches_replicate(record)
     if len(_PLAIN_LOGGERS) > _CACHE_MAX:
@@ -353,10 +397,20 @@ def _mask_slowly(record: logging.LogRecord, extra: Any) -> None:
     _PLAIN_LOGGERS[name] = not replicate
     redactor = _message_redactor(replicate)
     msg = record.msg
-    _mask_message(record, redactor, extra)
-    if not replicate and type(msg) is str and record.msg is msg and "r8_" not in msg and redactor(msg) == msg:
-        if len(_CLEAN) > _CACHE_MAX:
+    _mask_message(record, redactor, extra, not record.args or _will_show(logger, record))
+    if (
+        not replicate
+        and type(msg) is str
+        and record.msg is msg
+        and len(msg) <= _CLEAN_MAX_MESSAGE
+        and "r8_" not in msg
+        and redactor(msg) == msg
+    ):
+        if len(_CLEAN) >= _CACHE_MAX or _clean_chars + len(msg) > _CLEAN_MAX_CHARS:
             _CLEAN.clear()
+            _clean_chars = 0
+        if msg not in _CLEAN:
+            _clean_chars += len(msg)
         _CLEAN[msg] = _state.log_redactor
 
 

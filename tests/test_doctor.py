@@ -352,6 +352,68 @@ def test_online_timeout_is_a_clear_problem(silent_server: str, tmp_path: Path) -
     )
 
 
+@pytest.fixture
+def dripping_server() -> Iterator[str]:
+    """A loopback server that answers every connection one byte of a status line every 1.5
+    seconds, for ever: each socket read gets its byte well within a 2-second timeout."""
+    import threading
+    import time
+
+    stop = threading.Event()
+
+    def drip(connection: socket.socket) -> None:
+        with connection:
+            try:
+                connection.recv(65536)
+                while not stop.is_set():
+                    connection.sendall(b"H")
+                    time.sleep(1.5)
+            except OSError:
+                pass
+
+    def serve(sock: socket.socket) -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            connection.settimeout(None)
+            threading.Thread(target=drip, args=(connection,), daemon=True).start()
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        sock.settimeout(0.5)
+        server = threading.Thread(target=serve, args=(sock,), daemon=True)
+        server.start()
+        try:
+            yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        finally:
+            stop.set()
+            server.join(5)
+
+
+@pytest.mark.e2e
+def test_online_timeout_is_a_deadline_for_the_whole_check(dripping_server: str, tmp_path: Path) -> None:
+    """``--timeout 2`` against a server that drips a byte every 1.5 seconds (no single read ever
+    waits 2 seconds): the check ends at the deadline with the same problem as a silent server.
+    The subprocess timeout of 60 seconds guards against the check running for ever."""
+    env = cli_env(REPLICATE_BASE_URL=dripping_server, REPLICATE_API_TOKEN=VALID_TOKEN)
+    done = run_cli("doctor", "--online", "--format", "json", "--timeout", "2", env=env, cwd=tmp_path, timeout=60)
+    online = [(f["status"], f["message"]) for f in json.loads(done.stdout)["findings"] if f["check"] == "online"]
+    assert (done.returncode, online) == (
+        1,
+        [
+            (
+                "problem",
+                f"could not reach {dripping_server}/v1/account to verify the token: no answer within 2 seconds",
+            )
+        ],
+    )
+
+
 def test_doctor_fix_steps_do_not_send_the_user_back_to_doctor() -> None:
     """Doctor repeats a rule's fix steps without "run doctor", and points at `rules show` for
     the fixed code it cannot show."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import threading
@@ -103,6 +104,16 @@ UNRELATED = [
         "import replicate_explain\nraise ValueError('Token abcdefgh12 expired; Authorization: xyz0000000')\n",
     ),
     (
+        "a previous hook that raises",
+        "import sys\ndef mine(t, v, tb):\n    raise RuntimeError('hook broke')\n"
+        "sys.excepthook = mine\nimport replicate_explain\nraise ValueError('boom')\n",
+    ),
+    (
+        "a previous hook that prints and calls os._exit",
+        "import os, sys, traceback\ndef mine(t, v, tb):\n    traceback.print_exception(t, v, tb)\n"
+        "    os._exit(3)\nsys.excepthook = mine\nimport replicate_explain\nraise ValueError('boom')\n",
+    ),
+    (
         "atexit output after the traceback",
         "import atexit, replicate_explain\natexit.register(print, 'atexit ran')\nraise ValueError('boom')\n",
     ),
@@ -120,6 +131,82 @@ def test_anything_else_prints_exactly_what_plain_python_prints(api: LoopbackAPI,
         plain.returncode,
         plain.stdout,
         same_place(plain.stderr),
+    )
+
+
+@pytest.mark.e2e
+def test_an_error_in_del_at_shutdown_prints_what_plain_python_prints(api: LoopbackAPI) -> None:
+    """An exception in ``__del__`` of an object collected at interpreter shutdown (when
+    ``sys.meta_path`` is gone and nothing can be imported) goes to the previous unraisable hook
+    untouched: plain Python's report, not an ``ImportError`` of ours. Only the object's address
+    differs between two runs."""
+    code = (
+        "import replicate_explain\nclass Dying:\n    def __del__(self):\n        raise ValueError('boom')\n"
+        "kept = Dying()\n"
+    )
+    hooked = run_program(code, "1.0.7", api, CANARY + "\n")
+    plain = run_program(code, "1.0.7", api, CANARY + "\n", OFF)
+    address = re.compile(r" at 0x[0-9a-f]+>")
+    assert (hooked.returncode, hooked.stdout, address.sub(" at 0x?>", same_place(hooked.stderr))) == (
+        plain.returncode,
+        plain.stdout,
+        address.sub(" at 0x?>", same_place(plain.stderr)),
+    )
+    assert "ValueError: boom" in plain.stderr
+
+
+FORK_WHILE_A_HOOK_IMPORTS = """\
+import os, sys, threading, time
+import replicate_explain
+
+importing = threading.Event()
+
+
+class SlowImport:
+    \"\"\"Holds the import lock of the hook's first lazy import for a second.\"\"\"
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "replicate_explain._report":
+            importing.set()
+            time.sleep(1.0)
+        return None
+
+
+sys.meta_path.insert(0, SlowImport())
+
+
+def fail():
+    raise ValueError("in the thread")
+
+
+thread = threading.Thread(target=fail)
+thread.start()
+importing.wait(30)
+pid = os.fork()
+if pid == 0:
+    try:
+        raise ValueError("in the child")
+    except ValueError:
+        sys.excepthook(*sys.exc_info())
+    os._exit(7)
+thread.join()
+print("child exit", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"""
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="os.fork() is POSIX only")
+def test_a_child_forked_while_a_thread_is_inside_the_hook_does_not_hang(api: LoopbackAPI) -> None:
+    """A thread's exception is in our ``threading.excepthook``, importing the hook's code, when
+    the main thread forks: the child's own excepthook runs (it used to wait for ever on the
+    import lock that the thread, absent in the child, held) and both tracebacks print. The
+    subprocess timeout is the guard against the hang."""
+    result = run_program(FORK_WHILE_A_HOOK_IMPORTS, "1.0.7", api, CANARY + "\n", timeout=60)
+    errors = sorted(line for line in result.stderr.splitlines() if line.startswith("ValueError"))
+    assert (result.returncode, result.stdout, errors) == (
+        0,
+        "child exit 7\n",
+        ["ValueError: in the child", "ValueError: in the thread"],
     )
 
 

@@ -483,6 +483,17 @@ LOGGED_THEN_CRASH = [
         "log = logging.getLogger('app')\n",
         "crash",
     ),
+    (
+        "dropped by the handler's filter",
+        "logging.basicConfig()\nlogging.getLogger().handlers[0].addFilter(lambda record: False)\n"
+        "log = logging.getLogger('app')\n",
+        "crash",
+    ),
+    (
+        "dropped by the logger's filter",
+        "logging.basicConfig()\nlog = logging.getLogger('app')\nlog.addFilter(lambda record: False)\n",
+        "crash",
+    ),
 ]
 
 
@@ -510,6 +521,42 @@ def test_a_failure_logged_then_crashing_is_explained_once(
     expected = masked(plain.stderr, TOKEN)
     assert same_place(without_explanations(hooked.stderr)) == same_place(expected)
     assert leaks(hooked.stderr, CANARY) == []
+
+
+DROPPED_RECORDS = """
+import io, logging
+import replicate_explain
+
+
+class Counted:
+    calls = 0
+
+    def __str__(self):
+        Counted.calls += 1
+        return "counted"
+
+
+log = logging.getLogger("app")
+log.setLevel(logging.DEBUG)
+log.propagate = False
+handler = logging.StreamHandler(io.StringIO())
+handler.setLevel(logging.WARNING)
+log.addHandler(handler)
+for _ in range(1000):
+    log.debug("value %s", Counted())
+    log.debug("value %s", Counted(), exc_info=ValueError("a"))
+print(Counted.calls, repr(handler.stream.getvalue()))
+"""
+
+
+@pytest.mark.e2e
+def test_arguments_of_a_record_no_handler_emits_are_never_formatted(api: LoopbackAPI) -> None:
+    """2,000 DEBUG records (with and without an exception) under a WARNING handler: nothing
+    formats them, so an argument's ``__str__`` is never called, as in plain Python."""
+    hooked = run_program(DROPPED_RECORDS, "1.0.7", api, TOKEN)
+    plain = run_program(DROPPED_RECORDS, "1.0.7", api, TOKEN, OFF)
+    assert (hooked.returncode, hooked.stdout, hooked.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+    assert plain.stdout == "0 ''\n"
 
 
 UNRELATED = """
@@ -605,3 +652,32 @@ def test_logging_is_hooked_only_once_the_program_imports_it() -> None:
     )
     assert result.stdout == f"False replicate_explain.logging SourceFileLoader True {watched}\n"
     assert result.stderr == ""
+
+
+BIG_MESSAGES = """
+import gc, logging, tracemalloc
+import replicate_explain
+
+logging.basicConfig()
+logging.getLogger().handlers[0].setLevel(logging.WARNING)
+log = logging.getLogger("app")
+log.setLevel(logging.INFO)
+tracemalloc.start()
+before = tracemalloc.get_traced_memory()[0]
+for number in range(64):
+    log.info(str(number) + "x" * (1 << 20))
+gc.collect()
+print((tracemalloc.get_traced_memory()[0] - before) >> 20)
+"""
+
+
+@pytest.mark.e2e
+def test_the_cache_of_clean_messages_is_bounded_by_size(api: LoopbackAPI) -> None:
+    """64 distinct messages of a megabyte each, logged once (no handler emits them): what stays
+    allocated afterwards, in MiB as ``tracemalloc`` counts it, is what plain Python keeps (none)
+    plus at most the cache's bound of about one MiB; the cache used to keep every message
+    (4,096 of them whatever their size: 64 MiB here)."""
+    hooked = run_program(BIG_MESSAGES, "1.0.7", api, TOKEN)
+    plain = run_program(BIG_MESSAGES, "1.0.7", api, TOKEN, OFF)
+    assert (hooked.returncode, plain.returncode, plain.stdout, hooked.stderr) == (0, 0, "0\n", "")
+    assert int(hooked.stdout) <= 1

@@ -536,3 +536,34 @@ def test_with_here_the_evidence_keeps_the_texts_client_apart_from_the_shells(cli
     assert [line for line in result.explanation.evidence if "install" in line] == [
         f"the text shows replicate 1.x; this shell's environment was read too (--here): {shell}"
     ]
+
+
+_LARGE_TEXT_PROGRAM = """\
+import sys
+from replicate_explain._textfacts import read_text
+for unit in ("\\n", "\\n   \\n", "\\r\\n"):
+    print(read_text(unit * ((1 << 20) // len(unit))) == read_text(""))
+"""
+
+
+@pytest.mark.e2e
+def test_a_megabyte_of_blank_lines_is_read_in_one_pass() -> None:
+    """The evidence of a megabyte of blank lines (or lines of spaces, or CRLF) is that of an
+    empty text, read in one pass: the JavaScript frame pattern's ``^\\\\s*`` used to run from
+    every line start over all the blank lines after it (quadratic: minutes for a megabyte).
+    The subprocess timeout is the guard against the hang, no wall-clock assertion."""
+    import os
+    import subprocess
+    import sys
+
+    from clients import REPO_ROOT
+
+    result = subprocess.run(
+        [sys.executable, "-c", _LARGE_TEXT_PROGRAM],
+        capture_output=True,
+        encoding="utf-8",
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        timeout=300,
+        check=True,
+    )
+    assert result.stdout == "True\nTrue\nTrue\n"

@@ -84,3 +84,65 @@ def test_the_canary_never_survives(prefix: str, suffix: str, pad: str) -> None:
 def test_mask_is_recognisable() -> None:
     """The mask is a fixed, greppable marker."""
     assert MASK == "[REDACTED]"
+
+
+#: One megabyte (or more) of text in the shapes that made a pattern scan the rest of the text
+#: from each occurrence of its anchor (quadratic: hours for a megabyte), each with its whole
+#: masked form. Text a user pastes and the body an httpx error carries can be this big.
+_MEGABYTE = 1 << 20
+LARGE_TEXTS = [
+    ("authorization= repeated", "authorization=" * (_MEGABYTE // 14), None),
+    (
+        "authorization= repeated, a digit at the end",
+        "authorization=" * (_MEGABYTE // 14) + "abc12345",
+        "authorization=" + MASK,
+    ),
+    ("an authorization mapping repeated", "'authorization': 'x" * (_MEGABYTE // 19), None),
+    ("Bearer%20word, repeated", "Bearer%20abcdefgh," * (_MEGABYTE // 18), None),
+    ("token%20 repeated", "token%20" * (_MEGABYTE // 8), "token%20" + MASK),
+    ("Bearer, a megabyte of letters, a digit", "Bearer " + "a" * _MEGABYTE + "1", "Bearer " + MASK),
+    ("bearer and spaces", "bearer " * (_MEGABYTE // 7), None),
+    ("r8_ repeated", "r8_" * (_MEGABYTE // 3), None),
+    ("glued short tokens", "xr8_abcdefgh" * (_MEGABYTE // 12), None),
+    ("cut tokens without an ellipsis", "r8_Ab3 " * (_MEGABYTE // 7), None),
+    ("spaces after an r", "r" + " " * _MEGABYTE + "\n", None),
+]
+
+_LARGE_PROGRAM = """\
+import json, sys
+from replicate_explain._redact import Redactor
+texts = json.loads(sys.stdin.read())
+redactor = Redactor([])
+print(json.dumps([[redactor(text), redactor.wrapped(text)] for text in texts]))
+"""
+
+
+@pytest.mark.e2e
+def test_a_megabyte_of_text_is_masked_in_one_pass_over_it() -> None:
+    """Every pattern is linear: a megabyte of each shape that used to make a pattern quadratic
+    (``authorization=`` or ``Bearer%20word,`` repeated: a look-ahead from each occurrence to the
+    end of the run) is masked, plainly and across wrapped lines, to its whole expected value.
+
+    The guard against a hang is the subprocess timeout (generous: the linear patterns take well
+    under a second; the quadratic ones took hours for a megabyte), no wall-clock assertion."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from clients import REPO_ROOT
+
+    texts = [text for _, text, _ in LARGE_TEXTS]
+    result = subprocess.run(
+        [sys.executable, "-c", _LARGE_PROGRAM],
+        input=json.dumps(texts),
+        capture_output=True,
+        encoding="utf-8",
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        timeout=300,
+        check=True,
+    )
+    got = json.loads(result.stdout)
+    for (name, text, expected), (plain, wrapped) in zip(LARGE_TEXTS, got):
+        want = text if expected is None else expected
+        assert (name, plain, wrapped) == (name, want, want)

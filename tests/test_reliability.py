@@ -768,3 +768,51 @@ def test_many_threads_failing_at_once_are_each_explained_once_without_interleavi
     assert sorted(names) == [f"worker-{n:02d}" for n in range(8)]
     template = same_place(one.stderr)
     assert same_place(many.stderr) == "".join(template.replace("worker-00", name) for name in names)
+
+
+# ---------------------------------------------------------------------------------------------
+# Hangs: a FIFO named .env, fork while a hook imports
+
+
+LOGGED_THEN_CRASHED = """\
+import logging
+import replicate_explain
+import replicate
+
+logging.basicConfig()
+try:
+    replicate.run({model!r}, input={{"text": "hi"}})
+except Exception:
+    logging.getLogger("app").exception("the prediction failed")
+    raise
+"""
+
+
+@pytest.mark.e2e
+def test_a_fifo_named_dotenv_is_never_opened(api: LoopbackAPI, tmp_path: Path) -> None:
+    """A FIFO named ``.env`` in a parent of the working directory (1Password mounts them; reading
+    one blocks until something writes to it) is not read: ``log.exception`` and the excepthook
+    of a real 401, ``doctor`` and ``explain --here`` print exactly what they print when that
+    ``.env`` is an empty regular file. The subprocess timeouts guard against the hang."""
+    from clients import MODEL_REF
+    from commandline import cli_env, run_cli
+
+    work = tmp_path / "project"
+    work.mkdir()
+    dotenv = tmp_path / ".env"
+    program = LOGGED_THEN_CRASHED.format(model=MODEL_REF)
+    pasted = "replicate.exceptions.ReplicateError: ReplicateError Details:\nstatus: 401\n"
+    results = []
+    for kind in ("fifo", "regular"):
+        if kind == "fifo":
+            os.mkfifo(dotenv)
+        else:
+            dotenv.unlink()
+            dotenv.write_text("", encoding="utf-8")
+        crashed = run_program(program, "1.0.7", api, None, {"REPLICATE_EXPLAIN_DEBUG": "1"}, cwd=work, timeout=60)
+        doctor = run_cli("doctor", "--format", "json", cwd=work, env=cli_env(), timeout=60)
+        here = run_cli("explain", "--here", "--format", "json", "-", stdin=pasted, cwd=work, env=cli_env(), timeout=60)
+        results.append([(done.returncode, done.stdout, same_place(done.stderr)) for done in (crashed, doctor, here)])
+    fifo, regular = results
+    assert fifo == regular
+    assert regular[0][0] == 1 and "token-unset" in regular[0][2]

@@ -149,6 +149,32 @@ def test_one_bad_file_does_not_stop_the_others(tmp_path: Path) -> None:
     assert dict(loaded.overridden) == {"token-empty": str(tmp_path / "token-empty.yaml")}
 
 
+def test_a_rule_file_over_the_size_limit_is_skipped_with_a_clear_error(tmp_path: Path) -> None:
+    """A rule file over ``MAX_RULE_BYTES`` (here a valid rule padded with comments; at crash time
+    an 8 MB file cost seconds of parsing) is not parsed: one error names the file, the limit and
+    what to do; the other files of the directory still load."""
+    from replicate_explain._rules import MAX_RULE_BYTES
+
+    big = tmp_path / "token-empty.yaml"
+    padding = "# padding\n" * (MAX_RULE_BYTES // 10 + 1)
+    big.write_text(
+        GOOD.replace("title: REPLICATE_API_TOKEN is set to an empty string", "title: Big") + padding, encoding="utf-8"
+    )
+    (tmp_path / "token-unset.yaml").write_text(
+        (bundled_rules_dir() / "token-unset.yaml").read_text(encoding="utf-8").replace("title:", "title: Mine,", 1),
+        encoding="utf-8",
+    )
+    loaded = load_rules([bundled_rules_dir(), tmp_path])
+    assert [str(error) for error in loaded.errors] == [
+        f"{big}: is larger than 256 KiB, the limit for a rule file (a rule is a few kilobytes); it was "
+        "skipped: keep one rule per file and move anything else out of the rule directory"
+    ]
+    assert (loaded.get("token-empty").title, dict(loaded.overridden)) == (  # type: ignore[union-attr]
+        RULES.get("token-empty").title,  # type: ignore[union-attr]
+        {"token-unset": str(tmp_path / "token-unset.yaml")},
+    )
+
+
 def test_a_missing_user_rule_directory_is_an_error_not_a_crash(tmp_path: Path) -> None:
     """REPLICATE_EXPLAIN_RULES naming a directory that does not exist: a clear error."""
     missing = tmp_path / "nope"

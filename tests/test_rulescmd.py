@@ -363,6 +363,7 @@ def test_rules_new_writes_a_skeleton_that_passes_check(tmp_path: Path) -> None:
     ("rule_id", "message"),
     [
         ("My_Rule", "'My_Rule' is not a rule id; expected kebab-case such as 'proxy-strips-auth'"),
+        ("mine\n", "'mine\\n' is not a rule id; expected kebab-case such as 'proxy-strips-auth'"),
         (
             "token-unset",
             "'token-unset' is a bundled rule, which a rule with that id replaces; "
@@ -396,6 +397,25 @@ def test_rules_new_does_not_overwrite_without_force(tmp_path: Path) -> None:
     )
     assert new_rule("mine", tmp_path, force=True).read_text(encoding="utf-8").startswith("# A replicate-explain rule")
     assert new_rule("token-unset", tmp_path, force=True) == tmp_path / "token-unset.yaml"
+
+
+def test_rules_new_does_not_follow_a_dangling_symlink_without_force(tmp_path: Path) -> None:
+    """``DIR/ID.yaml`` a symbolic link to a file that does not exist (yet) is an existing entry:
+    without ``force`` nothing is written through it, and the link's target is not created."""
+    from replicate_explain.cli._output import UsageError
+    from replicate_explain.cli._rules import new_rule
+
+    target = tmp_path / "elsewhere" / "target.txt"
+    target.parent.mkdir()
+    link = tmp_path / "mine.yaml"
+    link.symlink_to(target)
+    with pytest.raises(UsageError) as caught:
+        new_rule("mine", tmp_path)
+    assert (str(caught.value), target.exists(), link.is_symlink()) == (
+        f"{link} exists; pass --force to overwrite it",
+        False,
+        True,
+    )
 
 
 @pytest.mark.e2e

@@ -201,7 +201,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         type=float,
         default=10.0,
         metavar="SECONDS",
-        help="timeout of the online check (default: 10)",
+        help="deadline of the whole online check: connecting, reading, redirects (default: 10)",
     )
     add_format(parser, DATA_FORMAT_CHOICES)
     parser.set_defaults(handler=_doctor)

@@ -9,6 +9,7 @@ prints lives in :mod:`._ruledoc` (``explain --rule`` prints it too).
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -263,7 +264,7 @@ def new_rule(rule_id: str, directory: Path, *, force: bool = False) -> Path:
     """
     from .._rules import ID_PATTERN, bundled_rules_dir, load_rules
 
-    if not ID_PATTERN.match(rule_id):
+    if not ID_PATTERN.fullmatch(rule_id):
         raise UsageError(f"{rule_id!r} is not a rule id; expected kebab-case such as 'proxy-strips-auth'")
     path = directory / f"{rule_id}.yaml"
     if not force:
@@ -272,10 +273,15 @@ def new_rule(rule_id: str, directory: Path, *, force: bool = False) -> Path:
                 f"{rule_id!r} is a bundled rule, which a rule with that id replaces; "
                 "choose another id, or pass --force to replace it"
             )
-        if path.exists():
+        if os.path.lexists(path):  # a dangling symbolic link exists too: never write through it
             raise UsageError(f"{path} exists; pass --force to overwrite it")
     directory.mkdir(parents=True, exist_ok=True)
-    path.write_text(SKELETON.format(id=rule_id, path=path, directory=directory), encoding="utf-8")
+    text = SKELETON.format(id=rule_id, path=path, directory=directory)
+    try:
+        with open(path, "w" if force else "x", encoding="utf-8") as handle:  # "x": created by us, or an error
+            handle.write(text)
+    except FileExistsError:
+        raise UsageError(f"{path} exists; pass --force to overwrite it") from None
     return path
 
 
