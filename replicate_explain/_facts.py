@@ -14,7 +14,7 @@ from types import MappingProxyType
 
 from . import _credential
 from ._common import split_credential
-from ._redact import SECRET_VARIABLES
+from ._mask import SECRET_VARIABLES
 from ._shape import FactValue as FactValue
 from ._shape import trailing_kind
 

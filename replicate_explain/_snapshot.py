@@ -20,7 +20,7 @@ from . import _credential
 from ._callsite import CallSite, find_call_site
 from ._common import CLIENT_DISTRIBUTIONS, in_replicate_package, python_version, replicate_dirs
 from ._facts import TOKEN_VARIABLE, FactValue, add_extra_facts, find_dotenv, token_facts
-from ._redact import Redactor
+from ._mask import Redactor
 
 #: Attributes of client exceptions worth matching on (0.x/1.x ReplicateError, 2.x APIStatusError).
 ATTRIBUTES = ("status", "status_code", "title", "detail", "code")

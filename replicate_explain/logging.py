@@ -23,9 +23,9 @@ It never drops a record and never raises. What it does to a record:
 * One exception is explained once: after a log record explained it, the excepthook prints the
   traceback of that same exception without the explanation, should it crash the program later.
 * Tokens are masked wherever the record would show them, without formatting the record in
-  advance (``_logmask``): ``msg``, each string argument (keeping its type; tuple and dict
+  advance (``_mask._logrecord``): ``msg``, each string argument (keeping its type; tuple and dict
   arguments alike), ``extra`` fields and ``stack_info``; an exception (``exc_info`` or an
-  argument) is masked at the source (``_scrub``), so a formatter that formats ``exc_info``
+  argument) is masked at the source (``_birth.mask_exception``), so a formatter that formats ``exc_info``
   itself sees masked text too. Only an argument of another type, whose text we cannot know
   without formatting it, makes the record carry the masked, formatted message and empty
   ``args``. The formatted traceback (``record.exc_text``) is set only when it still differs
@@ -73,11 +73,11 @@ import os
 
 from . import _state
 
-TYPE_CHECKING = False  # importing typing (or compiling _redact's patterns) here would slow down
+TYPE_CHECKING = False  # importing typing (or compiling _mask's patterns) here would slow down
 if TYPE_CHECKING:  # every program's ``import logging``; both wait for the first record.
     from typing import Any, Callable
 
-    from ._redact import Redactor
+    from ._mask import Redactor
 
 __all__ = ["ExplainFilter"]
 
@@ -109,7 +109,7 @@ class ExplainFilter(logging.Filter):
         """Explain and mask ``record`` in place; always ``True``: the record is never dropped."""
         try:
             if not self.name or super().filter(record):
-                from ._logmask import extra_fields
+                from ._mask._logrecord import extra_fields
 
                 _prepare(record, show=True, extra=extra_fields(record))
         except Exception:
@@ -136,9 +136,9 @@ def _prepare(record: logging.LogRecord, *, show: bool, extra: Any = None) -> Non
     _mask_message(record, redactor, extra)
     if exc is None:
         return
-    from ._scrub import scrub_exception
+    from ._birth import mask_exception
 
-    scrub_exception(exc, redactor)  # at the source: a formatter of its own sees masked text too
+    mask_exception(exc, redactor)  # at the source: a formatter of its own sees masked text too
     if not relevant:
         _mask_traceback(record, redactor, exc, None)
         return
@@ -192,7 +192,7 @@ def _message_redactor(heuristics: bool = True) -> Redactor:
     if cached is not None and cached[0] == key:
         redactor: Redactor = cached[1]  # type: ignore[assignment]
     else:
-        from ._redact import Redactor
+        from ._mask import Redactor
 
         redactor = Redactor.from_environ(environ)
         _state.log_redactor = (key, redactor)
@@ -211,10 +211,10 @@ _RAW_TOKEN_KEY: Any = b"REPLICATE_API_TOKEN" if os.name != "nt" else "REPLICATE_
 
 def _mask_message(record: logging.LogRecord, redactor: Callable[[str], str], extra: Any = None) -> None:
     """Mask ``msg``, each argument (keeping its type), ``stack_info`` and ``extra`` fields
-    (``_logmask.mask_fields``): substring tests, no formatting, for the common record."""
+    (``_mask._logrecord.mask_fields``): substring tests, no formatting, for the common record."""
     global _FIELDS
     if _FIELDS is None:
-        from ._logmask import mask_fields
+        from ._mask._logrecord import mask_fields
 
         _FIELDS = mask_fields
     _FIELDS(record, redactor, extra)
@@ -322,6 +322,7 @@ def _make_record(
                     extra
                     or cached is None
                     or data is None
+                    or type(record.msg) is not str  # an exception, a dict... (unhashable: no cache)
                     or _CLEAN.get(record.msg) is not cached  # a message seen before, no secret
                     or _PLAIN_LOGGERS.get(record.name) is not True
                     or cached[0][0] != len(data)  # type: ignore[index]
@@ -347,12 +348,12 @@ _CACHE_MAX = 4096
 def _mask_slowly(record: logging.LogRecord, extra: Any) -> None:
     """Mask the fields of a record without an exception; remember a clean message and logger."""
     name = record.name
-    replicate = _touches_replicate(record)
+    msg = record.msg
+    replicate = _touches_replicate(record) or (isinstance(msg, BaseException) and _relevant(msg))
     if len(_PLAIN_LOGGERS) > _CACHE_MAX:
         _PLAIN_LOGGERS.clear()
     _PLAIN_LOGGERS[name] = not replicate
     redactor = _message_redactor(replicate)
-    msg = record.msg
     _mask_message(record, redactor, extra)
     if not replicate and type(msg) is str and record.msg is msg and "r8_" not in msg and redactor(msg) == msg:
         if len(_CLEAN) > _CACHE_MAX:
@@ -363,9 +364,13 @@ def _mask_slowly(record: logging.LogRecord, extra: Any) -> None:
 def _activate() -> None:
     """Explain records of every logger (idempotent; called once ``logging`` is imported)."""
     _state.logging_active = True
-    if _state.previous_make_record is None and logging.Logger.makeRecord is not _make_record:
+    reloaded = _state.logger_class is not None and _state.logger_class is not logging.Logger
+    if (_state.previous_make_record is None or reloaded) and logging.Logger.makeRecord is not _make_record:
+        # ``importlib.reload(logging)`` (the notebook fix for ``basicConfig``) made a new Logger
+        # class: wrap its makeRecord too (``_hook`` watches for the reload).
         _state.previous_make_record = logging.Logger.makeRecord
         logging.Logger.makeRecord = _make_record  # type: ignore[method-assign]
+    _state.logger_class = logging.Logger
 
 
 def _deactivate() -> None:
@@ -375,3 +380,4 @@ def _deactivate() -> None:
         previous = _state.previous_make_record or _ORIGINAL_MAKE_RECORD
         logging.Logger.makeRecord = previous  # type: ignore[method-assign]
         _state.previous_make_record = None
+        _state.logger_class = None

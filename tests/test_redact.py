@@ -7,7 +7,7 @@ from clients import CANARY
 from hypothesis import given
 from hypothesis import strategies as st
 
-from replicate_explain._redact import MASK, Redactor, redact
+from replicate_explain._mask import MASK, Redactor, redact
 
 CASES = [
     (
