@@ -11,7 +11,8 @@ value b'Bearer r8_...'``), and ``requests.Session.request``/``send`` and
 call, nothing on the success path; on a failure it keeps the facts the message shows about the
 credential (``_credential.note_message_credentials``: facts, never the value), masks the text of
 the whole chain in place (``_mask.scrub_exception``) and re-raises the same exception with its
-traceback, so every printer of the program sees masked text without knowing about us. An
+traceback (the wrapper's own frame taken out of it on Python 3.11+, so the traceback is plain
+Python's), so every printer of the program sees masked text without knowing about us. An
 exception group's message cannot be set: a masked copy is raised instead.
 
 :func:`mask_exception` is the same masking for the adapters (the hooks, logging, IPython), on an
@@ -21,6 +22,7 @@ exception that did not come through a wrapped boundary.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any, Callable
 
 from . import _state
@@ -66,6 +68,7 @@ def _wrapper(original: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:
             masked = at_birth(exc)
             if masked is exc:
+                _drop_own_frame(exc)
                 raise
             error = masked
         raise error
@@ -80,11 +83,24 @@ def _async_wrapper(original: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as exc:
             masked = at_birth(exc)
             if masked is exc:
+                _drop_own_frame(exc)
                 raise
             error = masked
         raise error
 
     return boundary
+
+
+def _drop_own_frame(exc: BaseException) -> None:
+    """Take the wrapper's own frame out of ``exc``'s traceback before the bare ``raise``, so the
+    traceback is exactly the one plain Python prints (Python 3.11+ re-raises with
+    ``exc.__traceback__``; 3.9 and 3.10 re-raise the traceback they caught: the frame stays)."""
+    try:
+        tb = exc.__traceback__
+        if tb is not None and tb.tb_frame is sys._getframe(1):
+            exc.__traceback__ = tb.tb_next
+    except Exception:
+        pass
 
 
 def at_birth(exc: BaseException) -> BaseException:

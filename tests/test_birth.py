@@ -74,6 +74,28 @@ def test_an_httpx_error_is_masked_before_the_program_sees_it(api: LoopbackAPI, b
     assert leaks(_texts(error, formatted), CANARY) == []
 
 
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="3.9 and 3.10 re-raise the traceback they caught")
+def test_the_traceback_is_the_one_plain_python_prints(api: LoopbackAPI, birth: None) -> None:
+    """No frame of ours in the masked exception's traceback: the same frames, in the same order,
+    as the same failure with birth masking off."""
+
+    def frames(error: BaseException) -> list[tuple[str, str]]:
+        return [(frame.filename, frame.name) for frame in traceback.extract_tb(error.__traceback__)]
+
+    masked, _ = _send(api)
+    _state.birth_masking = False
+    try:
+        plain, _ = _send(api)
+    finally:
+        _state.birth_masking = True
+    ours = [name for filename, name in frames(masked) if "replicate_explain" in filename]
+    assert (frames(masked) == frames(plain), ours, "handle_request" in [name for _, name in frames(masked)]) == (
+        True,
+        [],
+        True,
+    )
+
+
 def test_an_async_httpx_error_is_masked_before_the_program_sees_it(api: LoopbackAPI, birth: None) -> None:
     """The same through ``httpx.AsyncClient`` (``AsyncHTTPTransport.handle_async_request``)."""
 
