@@ -32,6 +32,9 @@ It never drops a record and never raises. What it does to a record:
   (a token in a source line) or carries the explanation. The ``Bearer``/``Token`` heuristics
   apply to records that touch replicate (its loggers, httpx, httpcore, or a relevant
   exception). A record with no token and no Replicate failure is left exactly as it was.
+  A ``msg`` that is not a string is masked too: an exception (``logger.error(e)``) in place,
+  its text only; a dict, list or tuple by a masked copy for the record (the program's own is
+  never modified); another object by a stand-in whose ``str()`` masks the object's own.
 
 Automatic activation
 --------------------
@@ -42,7 +45,9 @@ milliseconds): a post-import hook (``_hook.when_imported``, the one that also se
 ``logging.Logger.makeRecord``, through which every logger creates its records. This covers
 loggers and handlers created before or after the import, ``basicConfig`` or ``dictConfig``
 called before or after it, asyncio's messages, and programs that configure nothing (the
-explanation then reaches stderr through :data:`logging.lastResort`). Installing a filter on
+explanation then reaches stderr through :data:`logging.lastResort`), and
+``importlib.reload(logging)`` (a post-import hook stays registered for it and wraps the new
+``Logger`` class). Installing a filter on
 handlers instead would miss handlers added later and ``lastResort``.
 
 Why ``makeRecord`` rather than ``callHandlers`` (which sentry-python wraps): our code has

@@ -590,10 +590,14 @@ def test_logging_is_hooked_only_once_the_program_imports_it() -> None:
         check=True,
         env={**os.environ, "REPLICATE_EXPLAIN": ""},
     )
-    # Only IPython's shell module (see _ipython.watch_shells), multiprocessing, rich.traceback and
-    # the libraries with an integration (replicate_explain.integrations) are still watched.
+    # Only IPython's shell module (see _ipython.watch_shells), multiprocessing, rich.traceback,
+    # the libraries with an integration (replicate_explain.integrations), the HTTP libraries
+    # masked at birth (_birth) and logging itself again (for importlib.reload) are still watched.
     watched = sorted(
         [
+            "httpx",
+            "logging",
+            "requests",
             "IPython.core.interactiveshell",
             "multiprocessing.process",
             "rich.traceback",

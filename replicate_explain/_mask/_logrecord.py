@@ -1,7 +1,9 @@
 """Mask tokens in a log record's fields at creation, without formatting the record.
 
 A record keeps ``msg`` and ``args`` apart until a handler formats it, and the handler does
-that itself. So at creation we only look at the pieces: ``msg`` and every string (or bytes)
+that itself. So at creation we only look at the pieces: ``msg`` (a string; or an exception,
+masked in place; a dict, list or tuple, by a masked copy; another object, by a stand-in that
+masks its ``str()`` when formatted) and every string (or bytes)
 argument are masked one by one, keeping their types (``('Bearer [REDACTED]',)``, never
 ``("'Bearer [REDACTED]'",)``), tuple and dict arguments alike; numbers cost one type check;
 an exception argument is masked at the source (``_scrub``: its text only). Only an argument of another type
