@@ -5,7 +5,8 @@ IPython extension; and by anything else that wants it, such as a pytest plugin) 
 program to import ``httpx`` or ``requests`` (never importing them itself) and then wraps their
 boundary methods: ``httpx.HTTPTransport.handle_request``,
 ``httpx.AsyncHTTPTransport.handle_async_request`` (where httpcore and h11 raise ``Illegal header
-value b'Bearer r8_...'``), and ``requests.Session.request``/``send`` and
+value b'Bearer r8_...'``), ``httpx.Headers`` (a value it cannot encode raises a
+``UnicodeEncodeError`` whose ``args`` hold the header), and ``requests.Session.request``/``send`` and
 ``requests.PreparedRequest.prepare`` (``InvalidHeader: ... in header value: 'Token r8_...'``,
 ``http.client``'s ``Invalid header value``). The wrapper is a ``try``/``except`` around the
 call, nothing on the success path; on a failure it keeps the facts the message shows about the
@@ -32,7 +33,13 @@ MARK = "__replicate_explain_birth__"
 
 #: The methods wrapped in each module: module name -> (dotted class path, method name, async).
 BOUNDARIES: dict[str, tuple[tuple[str, str, bool], ...]] = {
-    "httpx": (("HTTPTransport", "handle_request", False), ("AsyncHTTPTransport", "handle_async_request", True)),
+    "httpx": (
+        ("HTTPTransport", "handle_request", False),
+        ("AsyncHTTPTransport", "handle_async_request", True),
+        # A header value it cannot encode: UnicodeEncodeError('ascii', 'Bearer r8_...\u200b', ...)
+        ("Headers", "__init__", False),
+        ("Headers", "__setitem__", False),
+    ),
     "requests": (
         ("sessions.Session", "request", False),
         ("sessions.Session", "send", False),

@@ -112,6 +112,21 @@ def test_an_async_httpx_error_is_masked_before_the_program_sees_it(api: Loopback
     assert leaks(_texts(error, formatted), CANARY) == []
 
 
+def test_a_header_value_httpx_cannot_encode_is_masked(birth: None) -> None:
+    """A token with a zero-width space: httpx raises ``UnicodeEncodeError`` whose ``args`` (and so
+    ``repr(e)``) hold the whole header value; they are masked, the encoder's message (which
+    names the character, the user's actual problem) is left as it is."""
+    try:
+        httpx.Client(headers={"Authorization": f"Bearer {CANARY}\u200b"})
+    except UnicodeEncodeError as error:
+        raised: UnicodeEncodeError = error
+    assert (raised.args, str(raised)) == (
+        ("ascii", f"Bearer {MASK}\u200b", 47, 48, "ordinal not in range(128)"),
+        "'ascii' codec can't encode character '\\u200b' in position 47: ordinal not in range(128)",
+    )
+    assert leaks(repr(raised) + traceback.format_exception_only(type(raised), raised)[0], CANARY) == []
+
+
 def test_without_birth_masking_httpx_shows_the_token(api: LoopbackAPI, monkeypatch: pytest.MonkeyPatch) -> None:
     """The scenario is real: with birth masking off, httpx's message holds the canary."""
     monkeypatch.setattr(_state, "birth_masking", False)
