@@ -4,7 +4,7 @@ One command runs them all and prints a markdown report (the JSON goes to a file)
 
     .venv/bin/python benchmarks/run.py                 # everything (a few minutes)
     .venv/bin/python benchmarks/run.py startup         # one section: startup, explain,
-                                                        # logging, scale, memory
+                                                        # logging, birth, scale, memory
     .venv/bin/python benchmarks/run.py --quick         # fewer rounds, for a smoke test
 
 Method: two fresh venvs (``python -m venv`` from the base interpreter) get a wheel of this
@@ -39,7 +39,7 @@ import _venvs as v  # noqa: E402
 
 from replicate_explain._loopback import LoopbackAPI  # noqa: E402
 
-SECTIONS = ("startup", "explain", "logging", "scale", "memory")
+SECTIONS = ("startup", "explain", "logging", "birth", "scale", "memory")
 DEFAULT_JSON = HERE / "results.json"
 VERSION_ID = "5c7d5dc6dd8bf75c1acaa8565735e7986bc5b66206b55cca93cb72c9bf15ccaa"
 MODEL_REF = f"acme/hello-world:{VERSION_ID}"
@@ -420,6 +420,109 @@ def bench_logging(bench: Bench) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
+# Birth masking: the cost on the success path
+
+#: Requests that succeed against the loopback API through httpx, with birth masking (``import
+#: replicate_explain`` wraps ``HTTPTransport.handle_request``) or without (``REPLICATE_EXPLAIN=0``);
+#: then the wrapper alone: ``handle_request`` over a pool that answers at once, wrapped vs the
+#: original (``__wrapped__``), in the same process.
+BIRTH_PROGRAM = """\
+import json, os, sys, time
+
+mode, count = sys.argv[1], int(sys.argv[2])
+import replicate_explain  # REPLICATE_EXPLAIN=0 for "without": nothing installed
+import httpx
+
+wrapped = getattr(httpx.HTTPTransport.handle_request, "__replicate_explain_birth__", False)
+url = os.environ["BENCH_URL"] + "/v1/account"
+headers = {"Authorization": "Bearer " + os.environ["BENCH_TOKEN"]}
+with httpx.Client() as client:
+    for _ in range(50):
+        assert client.get(url, headers=headers).status_code == 200
+    start = time.perf_counter()
+    for _ in range(count):
+        client.get(url, headers=headers)
+    per_request = (time.perf_counter() - start) / count
+
+
+class Pool:
+    def handle_request(self, request):
+        return response
+
+
+import httpcore
+response = httpcore.Response(200)
+transport = httpx.HTTPTransport()
+transport._pool = Pool()
+request = httpx.Request("GET", url)
+method = httpx.HTTPTransport.handle_request
+calls = []
+for function in (method, getattr(method, "__wrapped__", method)) * 10:
+    start = time.perf_counter()
+    for _ in range(5000):
+        function(transport, request)
+    calls.append((time.perf_counter() - start) / 5000)
+print(json.dumps({"request": per_request, "wrapped": wrapped, "with": min(calls[0::2]), "original": min(calls[1::2])}))
+"""
+
+BIRTH_MODES = {"without birth masking": {"REPLICATE_EXPLAIN": "0"}, "with birth masking": {}}
+
+
+def bench_birth(bench: Bench) -> dict[str, Any]:
+    """A request that succeeds, through httpx against the loopback API, with and without birth
+    masking, side by side (interleaved rounds); and the wrapper's own cost per call."""
+    import random
+
+    plain, _ = bench.venvs()
+    count = 100 if bench.quick else 300
+    rounds = bench.rounds(15, 3)
+    program = bench.scratch / "birth_program.py"
+    program.write_text(BIRTH_PROGRAM, encoding="utf-8")
+    token = "r8_" + "BenchmarkValidToken".ljust(37, "0")
+    per_request: dict[str, list[float]] = {label: [] for label in BIRTH_MODES}
+    wrapper: list[float] = []
+    original: list[float] = []
+    rng = random.Random(11)
+    order = list(BIRTH_MODES)
+    with LoopbackAPI(tokens={token}) as api:
+        for number in range(-1, rounds):
+            rng.shuffle(order)
+            for label in order:
+                env = v.clean_env({**BIRTH_MODES[label], "BENCH_URL": api.url, "BENCH_TOKEN": token})
+                command = [plain.python, str(program), label, str(count)]
+                result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+                if result.returncode != 0:
+                    raise RuntimeError(f"birth benchmark ({label}) failed:\n{result.stderr}")
+                data = json.loads(result.stdout)
+                if data["wrapped"] != (label == "with birth masking"):
+                    raise RuntimeError(f"birth benchmark ({label}): wrapped={data['wrapped']}")
+                if number >= 0:
+                    per_request[label].append(data["request"])
+                    if data["wrapped"]:
+                        wrapper.append(data["with"])
+                        original.append(data["original"])
+    base = per_request["without birth masking"]
+    out: dict[str, Any] = {"requests": count, "rounds": rounds, "modes": {}}
+    table = {}
+    for label in BIRTH_MODES:
+        summary = m.summary(per_request[label], 1e6)
+        out["modes"][label] = {"per_request_us": summary}
+        table[f"{label}: one request that succeeds"] = (
+            f"{summary['median']:.1f} us (IQR {summary['p25']:.1f}-{summary['p75']:.1f})"
+        )
+    ratio = m.paired_ratios(per_request["with birth masking"], base)
+    out["ratio"] = ratio
+    table["with / without (per-round ratio)"] = _ratio(ratio)
+    added = m.summary([w - o for w, o in zip(wrapper, original)], 1e9)
+    out["wrapper_added_ns"] = added
+    table["the wrapper alone, added per handle_request call"] = (
+        f"{added['median']:.0f} ns (IQR {added['p25']:.0f}-{added['p75']:.0f})"
+    )
+    out["table"] = table
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
 # Scale
 
 
@@ -606,6 +709,13 @@ def report(results: dict[str, Any]) -> str:
             for label, value in lg["table"].items():
                 lines.append(f"| {label} | {value} |")
             lines.append("")
+    if "birth" in results:
+        b = results["birth"]
+        lines += [f"## Birth masking ({b['requests']} requests per run, {b['rounds']} interleaved rounds)", ""]
+        lines += ["| measure | value |", "|---|---|"]
+        for label, value in b["table"].items():
+            lines.append(f"| {label} | {value} |")
+        lines.append("")
     if "scale" in results:
         sc = results["scale"]
         lines += [
@@ -690,6 +800,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "startup": bench_startup,
         "explain": bench_explain,
         "logging": bench_logging,
+        "birth": bench_birth,
         "scale": bench_scale,
         "memory": bench_memory,
     }

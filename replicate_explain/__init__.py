@@ -62,9 +62,12 @@ def __dir__() -> "list[str]":
 
 
 def load_ipython_extension(ipython: "Any") -> None:
-    """``%load_ext replicate_explain``: mask tokens in cell tracebacks and explain failures."""
+    """``%load_ext replicate_explain``: mask tokens in cell tracebacks and explain failures;
+    HTTP errors are masked at birth from now on (even with ``REPLICATE_EXPLAIN=0``)."""
+    from ._hook import install_birth_masking
     from ._ipython import load_ipython_extension as load
 
+    install_birth_masking()
     load(ipython)
 
 

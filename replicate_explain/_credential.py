@@ -195,14 +195,39 @@ def _frame_scan(chain: Iterable[BaseException]) -> tuple[tuple[bool, str | None,
     return client, keyword
 
 
-def observe(chain: Iterable[BaseException]) -> tuple[str | None, str | None, str | None, str | None]:
+#: What an error message showed of a credential, kept (as ``SEEN``) before the message was masked
+#: at birth: the environment key, its ``value_facts``, whether it was the variable's (by digest).
+Seen = tuple[object, ...]  # (environ key, facts as pairs, same as the variable); never the value
+SEEN = "__replicate_explain_seen__"
+
+
+def _seen(exc: BaseException) -> Seen | None:
+    seen = getattr(exc, "__dict__", {}).get(SEEN)
+    return seen if type(seen) is tuple and len(seen) == 3 else None
+
+
+def note_message_credentials(chain: Iterable[BaseException], environ: Mapping[str, str]) -> None:
+    """Before the messages of ``chain`` are masked: keep, on each exception whose message shows a
+    credential, the facts of that credential (``SEEN``). Never raises."""
+    for exc in chain:
+        try:
+            value = message_credential(str(exc)[:20000]) if _seen(exc) is None else None
+            if value is not None:
+                variable = environ.get(TOKEN_VARIABLE)
+                same = variable is not None and same_secret(value, variable)
+                setattr(exc, SEEN, (_environ_key(environ), tuple(value_facts(value).items()), same))
+        except Exception:
+            continue
+
+
+def observe(chain: Iterable[BaseException]) -> tuple[str | Seen | None, str | None, str | None, str | None]:
     """(credential, source, client keyword, token keyword in a call) seen in the failure.
 
     ``credential`` is ``None`` with a source when the failure shows that no token was sent,
     ``(None, None, ...)`` when it shows nothing. The values never leave :func:`sent_facts`.
     """
     chain = list(chain)
-    found: tuple[str | None, str] | None = None
+    found: tuple[str | Seen | None, str] | None = None
     for exc in chain:
         ok, header = _headers_value(exc)
         if ok:
@@ -225,6 +250,10 @@ def observe(chain: Iterable[BaseException]) -> tuple[str | None, str | None, str
                     break
     if found is None:
         for exc in chain:
+            seen = _seen(exc)
+            if seen is not None:  # the message showed it before it was masked at birth
+                found = (seen, "message")
+                break
             try:
                 text = str(exc)
             except Exception:
@@ -250,7 +279,7 @@ REMEMBERED = "__replicate_explain_sent_facts__"
 def sent_facts(chain: Iterable[BaseException], environ: Mapping[str, str]) -> dict[str, FactValue]:
     """The ``sent.*`` and ``call.token_keyword`` facts of a failure (see :data:`FACTS`).
 
-    When the exception was masked at the source (``_scrub``) in this environment, the facts
+    When the exception was masked at the source (``_birth.mask_exception``) in this environment, the facts
     :func:`remember` observed before that are used: the masked messages no longer show the
     credential's shape (``b'Bearer [REDACTED]\\n'``)."""
     chain = list(chain)
@@ -282,7 +311,7 @@ def _environ_key(environ: Mapping[str, str]) -> tuple[int, bool]:
 
 
 def describe(
-    credential: str | None,
+    credential: str | Seen | None,
     source: str | None,
     environ: Mapping[str, str],
     *,
@@ -303,9 +332,13 @@ def describe(
         facts["sent.origin"] = "variable"
         facts["sent.where"] = TOKEN_VARIABLE
     else:
-        facts = value_facts(credential)
+        if isinstance(credential, tuple):  # Seen
+            facts = dict(credential[1])  # type: ignore[call-overload]
+            same = bool(credential[2]) and credential[0] == _environ_key(environ)
+        else:
+            facts = value_facts(credential)
+            same = credential is not None and variable is not None and same_secret(credential, variable)
         facts["sent.source"] = source
-        same = credential is not None and variable is not None and same_secret(credential, variable)
         if same:
             origin = "variable"
         elif credential is not None and (client_label is not None or (variable is None and variable_known)):

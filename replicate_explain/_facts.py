@@ -14,7 +14,7 @@ from types import MappingProxyType
 
 from . import _credential, _wrappers
 from ._common import read_regular_file, split_credential
-from ._redact import SECRET_VARIABLES
+from ._mask import SECRET_VARIABLES
 from ._shape import FactValue as FactValue
 from ._shape import trailing_kind
 

@@ -113,6 +113,8 @@ def _hook_logging(logging_module: "Any") -> None:
     from .logging import _activate
 
     _activate()
+    # ``importlib.reload(logging)`` runs the module again with a new Logger class: watch for it.
+    _register("logging", [_hook_logging])
 
 
 def _hook_ipython(shell_module: "Any") -> None:
@@ -148,6 +150,38 @@ def _hook_integration(module: "Any") -> None:
     from .integrations import activate
 
     activate(module)
+
+
+# ---------------------------------------------------------------------------------------------
+# Masked at birth (``_birth``): the HTTP libraries' boundary methods, wrapped once imported.
+
+#: The modules whose boundary methods ``_birth.patch`` wraps.
+BIRTH_MODULES = ("httpx", "requests")
+
+
+def _hook_birth(module: "Any") -> None:
+    """Post-import callback for ``httpx``/``requests``: mask their exceptions at birth."""
+    if not _state.birth_masking:
+        return
+    from ._birth import patch
+
+    patch(module)
+
+
+def install_birth_masking() -> None:
+    """Mask exceptions leaving ``httpx``/``requests`` at birth from now on (idempotent; modules
+    imported already are wrapped now, the others when the program imports them). ``install()``
+    calls it; so may a pytest plugin that does not install the hooks."""
+    _state.birth_masking = True
+    for name in BIRTH_MODULES:
+        when_imported(name, _hook_birth)
+
+
+def uninstall_birth_masking() -> None:
+    """Stop masking at birth: the wrappers pass through (they stay where they are)."""
+    _state.birth_masking = False
+    for name in BIRTH_MODULES:
+        cancel_when_imported(name, _hook_birth)
 
 
 ON_IMPORT: "tuple[tuple[str, Callable[[Any], None]], ...]" = (
@@ -299,6 +333,7 @@ def install() -> None:
     _state.installed = True
     for name, callback in ON_IMPORT:
         when_imported(name, callback)
+    install_birth_masking()
 
 
 def uninstall() -> None:
@@ -307,6 +342,7 @@ def uninstall() -> None:
         return
     for name, callback in ON_IMPORT:
         cancel_when_imported(name, callback)
+    uninstall_birth_masking()
     # A hook installed after ours may chain to ours: then we cannot take ours out, so we keep
     # the previous hook recorded and pass everything through to it (see ``excepthook``).
     _state.installed = False

@@ -119,9 +119,9 @@ def _masked_value(value: Any, redactor: Callable[[str], str]) -> Any:
 
 
 def _scrub_at_source(value: Any, redactor: Callable[[str], str]) -> None:
-    from ._scrub import scrub_exception
+    from ._birth import mask_exception
 
-    scrub_exception(value if isinstance(value, BaseException) else None, redactor)
+    mask_exception(value if isinstance(value, BaseException) else None, redactor)
 
 
 class _Patch:

@@ -150,7 +150,7 @@ class Probe:
 
 def _redact(text: str) -> str:
     try:
-        from ._redact import Redactor
+        from ._mask import Redactor
 
         return Redactor.from_environ(os.environ)(text)
     except Exception:

@@ -109,7 +109,7 @@ def redactor_for(exc: BaseException | None) -> Callable[[str], str] | None:
     failure touches replicate; otherwise only the environment's secrets and ``r8_`` tokens, so
     that an unrelated error prints as plain Python prints it. ``None`` if building it failed."""
     try:
-        from ._redact import Redactor
+        from ._mask import Redactor
         from ._snapshot import is_relevant
 
         relevant = exc is None or is_relevant(exc)
@@ -161,9 +161,9 @@ def print_traceback_masked(previous: Callable[..., Any], *args: Any, exc: BaseEx
         _call_previous(previous, args)
         return
     with _state.hook_guard():
-        from ._scrub import scrub_exception
+        from ._birth import mask_exception
 
-        scrub_exception(exc, redactor)  # before the previous hook formats it (rich wraps lines)
+        mask_exception(exc, redactor)  # before the previous hook formats it (rich wraps lines)
     stream = RedactingStream(original, redactor).buffered()
     sys.stderr = stream
     # An interactive hook (a post-mortem debugger) prompts on stdout: the traceback held in
@@ -220,7 +220,7 @@ def warn_rule_errors() -> None:
     rest (3,000 broken files must not add 3,000 lines under a traceback). Never raises."""
     try:
         from ._api import rules
-        from ._redact import Redactor
+        from ._mask import Redactor
 
         errors = rules().errors
         pending = [str(error) for error in errors if str(error) not in _state.warned]

@@ -21,7 +21,7 @@ from ._callsite import CallSite, find_call_site
 from ._common import CLIENT_DISTRIBUTIONS, python_version, replicate_dirs
 from ._facts import TOKEN_VARIABLE, FactValue, add_extra_facts, ci_facts, find_dotenv, token_facts
 from ._inclient import in_replicate as _in_replicate
-from ._redact import Redactor
+from ._mask import Redactor
 from ._shape import masked_facts, masked_value
 
 #: Attributes of client exceptions worth matching on (0.x/1.x ReplicateError, 2.x APIStatusError).
@@ -281,7 +281,7 @@ def take_snapshot(
         passed = _wrappers.token_passed(wrapper, chain)
         try:
             sent, source, _, _ = _credential.observe(chain)
-            if source in ("header", "client"):
+            if source in ("header", "client") and not isinstance(sent, tuple):  # a tuple: facts only
                 ignored = _wrappers.token_ignored(wrapper, chain, sent)
         except Exception:
             pass

@@ -28,6 +28,8 @@ import_watcher: "object | None" = None
 post_import_hooks: "dict[str, list[Callable[[Any], None]]]" = {}
 #: The ``logging.Logger.makeRecord`` that ours wraps (``None``: logging is not hooked).
 previous_make_record: "Callable[..., Any] | None" = None
+#: The ``logging.Logger`` class whose ``makeRecord`` we wrapped (a reload makes a new class).
+logger_class: "object | None" = None
 #: Whether our ``makeRecord`` wrapper explains records (it stays chained, inert, when another
 #: tool wrapped it after us and ``uninstall()`` could not take it out).
 logging_active: bool = False
@@ -42,6 +44,11 @@ previous_shell_init: "Callable[..., Any] | None" = None
 shell_init_wrapped: bool = False
 #: Whether new IPython shells get the integration (``install()`` until ``uninstall()``).
 shells_watched: bool = False
+#: Whether exceptions leaving the HTTP layer are masked at birth (``_hook.install_birth_masking``;
+#: the wrappers of ``_birth`` stay in place and pass through when this is off).
+birth_masking: bool = False
+#: The redactor of ``_birth``, with the environment key it was built for.
+birth_redactor: "tuple[object, Callable[[str], str]] | None" = None
 #: The redactor for plain log messages, with the environment key it was built for.
 log_redactor: "tuple[object, Callable[[str], str]] | None" = None
 
@@ -180,9 +187,10 @@ def mark_explained(exc: BaseException) -> bool:
 
 def reset() -> None:
     """Forget caches (for tests and after rule directories change)."""
-    global rules_cache, log_redactor
+    global rules_cache, log_redactor, birth_redactor
     rules_cache = None
     log_redactor = None
+    birth_redactor = None
     warned.clear()
     explained_ids.clear()
     integrations.pop("redactors", None)

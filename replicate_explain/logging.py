@@ -23,15 +23,18 @@ It never drops a record and never raises. What it does to a record:
 * One exception is explained once: after a log record explained it, the excepthook prints the
   traceback of that same exception without the explanation, should it crash the program later.
 * Tokens are masked wherever the record would show them, without formatting the record in
-  advance (``_logmask``): ``msg``, each string argument (keeping its type; tuple and dict
+  advance (``_mask._logrecord``): ``msg``, each string argument (keeping its type; tuple and dict
   arguments alike), ``extra`` fields and ``stack_info``; an exception (``exc_info`` or an
-  argument) is masked at the source (``_scrub``), so a formatter that formats ``exc_info``
+  argument) is masked at the source (``_birth.mask_exception``), so a formatter that formats ``exc_info``
   itself sees masked text too. Only an argument of another type, whose text we cannot know
   without formatting it, makes the record carry the masked, formatted message and empty
   ``args``. The formatted traceback (``record.exc_text``) is set only when it still differs
   (a token in a source line) or carries the explanation. The ``Bearer``/``Token`` heuristics
   apply to records that touch replicate (its loggers, httpx, httpcore, or a relevant
   exception). A record with no token and no Replicate failure is left exactly as it was.
+  A ``msg`` that is not a string is masked too: an exception (``logger.error(e)``) in place,
+  its text only; a dict, list or tuple by a masked copy for the record (the program's own is
+  never modified); another object by a stand-in whose ``str()`` masks the object's own.
 
 Automatic activation
 --------------------
@@ -42,7 +45,9 @@ milliseconds): a post-import hook (``_hook.when_imported``, the one that also se
 ``logging.Logger.makeRecord``, through which every logger creates its records. This covers
 loggers and handlers created before or after the import, ``basicConfig`` or ``dictConfig``
 called before or after it, asyncio's messages, and programs that configure nothing (the
-explanation then reaches stderr through :data:`logging.lastResort`). Installing a filter on
+explanation then reaches stderr through :data:`logging.lastResort`), and
+``importlib.reload(logging)`` (a post-import hook stays registered for it and wraps the new
+``Logger`` class). Installing a filter on
 handlers instead would miss handlers added later and ``lastResort``.
 
 Why ``makeRecord`` rather than ``callHandlers`` (which sentry-python wraps): our code has
@@ -75,11 +80,11 @@ import os
 
 from . import _state
 
-TYPE_CHECKING = False  # importing typing (or compiling _redact's patterns) here would slow down
+TYPE_CHECKING = False  # importing typing (or compiling _mask's patterns) here would slow down
 if TYPE_CHECKING:  # every program's ``import logging``; both wait for the first record.
     from typing import Any, Callable
 
-    from ._redact import Redactor
+    from ._mask import Redactor
 
 __all__ = ["ExplainFilter"]
 
@@ -111,7 +116,7 @@ class ExplainFilter(logging.Filter):
         """Explain and mask ``record`` in place; always ``True``: the record is never dropped."""
         try:
             if not self.name or super().filter(record):
-                from ._logmask import extra_fields
+                from ._mask._logrecord import extra_fields
 
                 _prepare(record, show=True, extra=extra_fields(record))
         except Exception:
@@ -136,12 +141,16 @@ def _prepare(record: logging.LogRecord, *, show: bool, extra: Any = None, when_e
     exc = _exception_of(record)
     relevant = exc is not None and _relevant(exc)
     redactor = _message_redactor(relevant or _touches_replicate(record))
+    if exc is not None:
+        from ._birth import mask_exception
+
+        # At the source, and before the arguments (which may hold it) are masked by the floor:
+        # the facts about the credential it sent are kept first. A formatter of its own sees
+        # masked text too.
+        mask_exception(exc, redactor)
     _mask_message(record, redactor, extra, show)
     if exc is None:
         return
-    from ._scrub import scrub_exception
-
-    scrub_exception(exc, redactor)  # at the source: a formatter of its own sees masked text too
     if not relevant:
         _mask_traceback(record, redactor, exc, None)
         return
@@ -195,7 +204,7 @@ def _message_redactor(heuristics: bool = True) -> Redactor:
     if cached is not None and cached[0] == key:
         redactor: Redactor = cached[1]  # type: ignore[assignment]
     else:
-        from ._redact import Redactor
+        from ._mask import Redactor
 
         redactor = Redactor.from_environ(environ)
         _state.log_redactor = (key, redactor)
@@ -216,12 +225,12 @@ def _mask_message(
     record: logging.LogRecord, redactor: Callable[[str], str], extra: Any = None, show: bool = True
 ) -> None:
     """Mask ``msg``, each argument (keeping its type), ``stack_info`` and ``extra`` fields
-    (``_logmask.mask_fields``): substring tests, no formatting, for the common record.
+    (``_mask._logrecord.mask_fields``): substring tests, no formatting, for the common record.
     ``show=False`` (no handler will emit the record): an argument of another type is not
     formatted (its ``__str__`` may be costly, and nobody will see the text)."""
     global _FIELDS
     if _FIELDS is None:
-        from ._logmask import mask_fields
+        from ._mask._logrecord import mask_fields
 
         _FIELDS = mask_fields
     _FIELDS(record, redactor, extra, format_opaque=show)
@@ -359,6 +368,7 @@ def _make_record(
                     extra
                     or cached is None
                     or data is None
+                    or type(record.msg) is not str  # an exception, a dict... (unhashable: no cache)
                     or _CLEAN.get(record.msg) is not cached  # a message seen before, no secret
                     or _PLAIN_LOGGERS.get(record.name) is not True
                     or cached[0][0] != len(data)  # type: ignore[index]
@@ -391,12 +401,16 @@ def _mask_slowly(record: logging.LogRecord, extra: Any, logger: logging.Logger) 
     """Mask the fields of a record without an exception; remember a clean message and logger."""
     global _clean_chars
     name = record.name
-    replicate = _touches_replicate(record)
+    msg = record.msg
+    replicate = _touches_replicate(record) or (isinstance(msg, BaseException) and _relevant(msg))
     if len(_PLAIN_LOGGERS) > _CACHE_MAX:
         _PLAIN_LOGGERS.clear()
     _PLAIN_LOGGERS[name] = not replicate
     redactor = _message_redactor(replicate)
-    msg = record.msg
+    if isinstance(msg, BaseException):  # ``logger.error(e)``: its facts kept before it is masked
+        from ._birth import mask_exception
+
+        mask_exception(msg, redactor)
     _mask_message(record, redactor, extra, not record.args or _will_show(logger, record))
     if (
         not replicate
@@ -417,9 +431,13 @@ def _mask_slowly(record: logging.LogRecord, extra: Any, logger: logging.Logger) 
 def _activate() -> None:
     """Explain records of every logger (idempotent; called once ``logging`` is imported)."""
     _state.logging_active = True
-    if _state.previous_make_record is None and logging.Logger.makeRecord is not _make_record:
+    reloaded = _state.logger_class is not None and _state.logger_class is not logging.Logger
+    if (_state.previous_make_record is None or reloaded) and logging.Logger.makeRecord is not _make_record:
+        # ``importlib.reload(logging)`` (the notebook fix for ``basicConfig``) made a new Logger
+        # class: wrap its makeRecord too (``_hook`` watches for the reload).
         _state.previous_make_record = logging.Logger.makeRecord
         logging.Logger.makeRecord = _make_record  # type: ignore[method-assign]
+    _state.logger_class = logging.Logger
 
 
 def _deactivate() -> None:
@@ -429,3 +447,4 @@ def _deactivate() -> None:
         previous = _state.previous_make_record or _ORIGINAL_MAKE_RECORD
         logging.Logger.makeRecord = previous  # type: ignore[method-assign]
         _state.previous_make_record = None
+        _state.logger_class = None

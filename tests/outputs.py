@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from replicate_explain._redact import Redactor
+from replicate_explain._mask import Redactor
 
 #: The public JSON format's keys, in order (``Explanation.to_dict()``).
 JSON_KEYS = [

@@ -156,3 +156,20 @@ def test_each_module_docstring_says_its_job_on_its_first_line() -> None:
         docstring = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
         firsts[name] = docstring.splitlines()[0] if docstring else ""
     assert {name: line for name, line in firsts.items() if not re.search(r"[.:)?]$", line)} == {}
+
+
+#: What the floor (``_mask/``) may import from the package: itself and the shared helpers.
+FLOOR_MAY_IMPORT = {"_common"}
+
+
+def test_the_floor_imports_nothing_from_diagnosis() -> None:
+    """Masking is the floor of the house: every module of ``_mask/`` imports only other modules of
+    ``_mask/`` and ``_common`` (no snapshot, credential, facts, matcher, adapter or renderer), so
+    every surface can use it and it can never reach up into diagnosis."""
+    graph = _graph()
+    floor = {name for name in graph if name.startswith("_mask/")}
+    outside = {name: sorted(graph[name] - floor - FLOOR_MAY_IMPORT) for name in sorted(floor)}
+    assert (sorted(floor), outside) == (
+        ["_mask/__init__", "_mask/_logrecord", "_mask/_redact", "_mask/_scrub"],
+        {name: [] for name in sorted(floor)},
+    )

@@ -1,6 +1,6 @@
 """Every channel an exception or a log record reaches the user through is sealed (issue 11).
 
-Masking happens at the source (``_scrub.scrub_exception``) before any formatter sees the
+Masking happens at the source (``_birth.mask_exception``) before any formatter sees the
 exception; the channels: rich tracebacks (wrapped lines, local variables), JSON and rich logging
 handlers, record arguments and ``extra`` fields, ``sys.unraisablehook``, ``multiprocessing``
 children (fork and spawn), ipykernel's ``execute_reply``/nbclient's ``CellExecutionError``,
@@ -29,9 +29,9 @@ import pytest
 from clients import CANARY, REPO_ROOT, client_env, run_program
 
 from replicate_explain import _state
+from replicate_explain._birth import mask_exception as scrub_exception
 from replicate_explain._loopback import LoopbackAPI
-from replicate_explain._redact import MASK, Redactor, is_secret_variable
-from replicate_explain._scrub import scrub_exception
+from replicate_explain._mask import MASK, Redactor, is_secret_variable
 
 CLIENTS = ("1.0.7", "2.0.0b4")
 #: The whitespace mistake: httpx refuses the header and quotes the token in its message.

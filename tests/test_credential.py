@@ -175,10 +175,10 @@ def test_another_librarys_failure_is_not_relevant() -> None:
 
 
 def test_the_facts_observed_before_masking_at_the_source_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Masking an exception at the source (``_scrub``, before any printer sees it) removes the
+    """Masking an exception at the source (``_birth.mask_exception``, before any printer sees it) removes the
     credential's shape from its message; the ``sent.*`` facts observed just before are kept on
     the exception (facts only), so the explanation still describes the token that was sent."""
-    from replicate_explain._scrub import scrub_exception
+    from replicate_explain._birth import mask_exception as scrub_exception
 
     monkeypatch.delenv("REPLICATE_API_TOKEN", raising=False)
     exc = httpx.LocalProtocolError(f"Illegal header value b'Bearer {TOKEN}\\n'")

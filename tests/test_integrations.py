@@ -28,7 +28,7 @@ import replicate_explain
 from replicate_explain import _state
 from replicate_explain._api import explain
 from replicate_explain._loopback import LoopbackAPI
-from replicate_explain._redact import Redactor
+from replicate_explain._mask import Redactor
 from replicate_explain._render import render_json, render_plain
 
 TOKEN = CANARY + "\n"

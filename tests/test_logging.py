@@ -23,7 +23,7 @@ import replicate_explain
 from replicate_explain import _state
 from replicate_explain._api import explain
 from replicate_explain._loopback import LoopbackAPI
-from replicate_explain._redact import Redactor
+from replicate_explain._mask import Redactor
 from replicate_explain._render import render_json, render_plain
 from replicate_explain.logging import ExplainFilter
 
@@ -637,10 +637,14 @@ def test_logging_is_hooked_only_once_the_program_imports_it() -> None:
         check=True,
         env={**os.environ, "REPLICATE_EXPLAIN": ""},
     )
-    # Only IPython's shell module (see _ipython.watch_shells), multiprocessing, rich.traceback and
-    # the libraries with an integration (replicate_explain.integrations) are still watched.
+    # Only IPython's shell module (see _ipython.watch_shells), multiprocessing, rich.traceback,
+    # the libraries with an integration (replicate_explain.integrations), the HTTP libraries
+    # masked at birth (_birth) and logging itself again (for importlib.reload) are still watched.
     watched = sorted(
         [
+            "httpx",
+            "logging",
+            "requests",
             "IPython.core.interactiveshell",
             "multiprocessing.process",
             "rich.traceback",

@@ -17,8 +17,8 @@ from clients import CANARY
 
 from replicate_explain._callsite import CallSite, find_call_site
 from replicate_explain._explanation import Explanation
+from replicate_explain._mask import Redactor
 from replicate_explain._matcher import case_snapshot, explain_snapshot
-from replicate_explain._redact import Redactor
 from replicate_explain._render import (
     code_label,
     diff_lines,

@@ -7,7 +7,7 @@ from clients import CANARY
 from hypothesis import given
 from hypothesis import strategies as st
 
-from replicate_explain._redact import MASK, Redactor, redact
+from replicate_explain._mask import MASK, Redactor, redact
 
 CASES = [
     (
@@ -110,7 +110,7 @@ LARGE_TEXTS = [
 
 _LARGE_PROGRAM = """\
 import json, sys
-from replicate_explain._redact import Redactor
+from replicate_explain._mask import Redactor
 texts = json.loads(sys.stdin.read())
 redactor = Redactor([])
 print(json.dumps([[redactor(text), redactor.wrapped(text)] for text in texts]))

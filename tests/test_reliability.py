@@ -32,7 +32,7 @@ from outputs import leaks, masked, same_place
 import replicate_explain
 from replicate_explain import _hook, _state
 from replicate_explain._loopback import LoopbackAPI
-from replicate_explain._redact import Redactor
+from replicate_explain._mask import Redactor
 
 PROPERTY = settings(
     max_examples=40,

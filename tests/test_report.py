@@ -21,7 +21,7 @@ from outputs import leaks
 from replicate_explain import _state
 from replicate_explain._api import explain, rules
 from replicate_explain._explanation import Explanation
-from replicate_explain._redact import MASK, Redactor
+from replicate_explain._mask import MASK, Redactor
 from replicate_explain._render import render_plain
 from replicate_explain._report import explain_once, print_and_explain, report, warn_rule_errors
 

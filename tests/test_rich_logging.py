@@ -94,11 +94,12 @@ def _seen(text: str) -> dict[str, object]:
 def test_the_panel_goes_under_richs_traceback_and_the_locals_are_masked(api: LoopbackAPI, rich: str) -> None:
     """``rich_tracebacks=True`` with locals shown: our handler prints rich's traceback with the
     token masked (message and locals), then the panel; the plain handler, given the same record,
-    shows the token in the locals and no explanation (what users get without our handler)."""
+    shows no explanation, and no token either: after ``import replicate_explain`` rich's extracted
+    tracebacks are masked for every handler (the floor wraps ``Traceback.extract``)."""
     outputs = _run(api, rich, tracebacks=True, error="replicate")
     assert {name: _seen(text) for name, text in outputs.items()} == {
         "ours": {"canary": False, "traceback then panel": True, "panels": 1, "plain-text explanations": 0},
-        "plain": {"canary": True, "traceback then panel": False, "panels": 0, "plain-text explanations": 0},
+        "plain": {"canary": False, "traceback then panel": False, "panels": 0, "plain-text explanations": 0},
     }
 
 
@@ -143,15 +144,15 @@ def test_an_unrelated_error_prints_exactly_what_rich_prints(api: LoopbackAPI, ri
 
 @pytest.mark.e2e
 def test_an_unrelated_error_still_hides_the_environments_token(api: LoopbackAPI) -> None:
-    """The same ``KeyError`` in a function that read the token into a local: rich's locals
-    panel shows it; ours masks it (the environment's secrets and ``r8_`` tokens are masked in
-    every error), and adds no panel."""
+    """The same ``KeyError`` in a function that read the token into a local: both handlers' locals
+    panels mask it (the environment's secrets and ``r8_`` tokens are masked in every error, and
+    rich's extracted tracebacks are masked for every handler), and neither adds a panel."""
     outputs = _run(api, "installed", tracebacks=True, error="unrelated-token")
     assert {
         name: (CANARY in text, "token = '[REDACTED]\\n'" in text, PANEL in text) for name, text in outputs.items()
     } == {
         "ours": (False, True, False),
-        "plain": (True, False, False),
+        "plain": (False, True, False),
     }
 
 
@@ -195,8 +196,9 @@ def test_in_process_an_unrelated_error_is_byte_for_byte_richs() -> None:
 
 
 def test_in_process_an_r8_token_in_the_locals_is_masked() -> None:
-    """An ``r8_`` token in a frame's variables (an unrelated error): rich's locals panel shows
-    it, ours shows ``[REDACTED]`` in its place."""
+    """An ``r8_`` token in a frame's variables (an unrelated error): ours shows ``[REDACTED]`` in
+    its place, and so does a plain ``RichHandler`` once replicate-explain is installed (rich's
+    extracted tracebacks are masked for every handler)."""
     from rich.logging import RichHandler
 
     from replicate_explain.integrations.rich_logging import ReplicateExplainRichHandler
@@ -208,5 +210,5 @@ def test_in_process_an_r8_token_in_the_locals_is_masked() -> None:
     ours, theirs = _log_through(ReplicateExplainRichHandler, info), _log_through(RichHandler, info)
     assert {"ours": (CANARY in ours, "'api_token': '[REDACTED]'" in ours), "plain": (CANARY in theirs,)} == {
         "ours": (False, True),
-        "plain": (True,),
+        "plain": (False,),
     }

@@ -322,7 +322,7 @@ def test_fact_names_are_not_masked_as_tokens() -> None:
     from clients import CANARY
 
     from replicate_explain._facts import FACTS
-    from replicate_explain._redact import MASK, Redactor
+    from replicate_explain._mask import MASK, Redactor
 
     listing = ", ".join(FACTS)
     assert "token.r8_prefix" in listing

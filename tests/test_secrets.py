@@ -83,6 +83,44 @@ except Exception:
     log.exception("prediction failed")
 """
 
+#: The program's own ``except`` prints the exception itself, each way in its own section of
+#: stdout (``=== channel`` lines): what birth masking covers without any hook of ours running.
+OWN_EXCEPT = f"""\
+import logging, sys, traceback
+import replicate_explain
+import replicate
+
+logging.basicConfig(stream=sys.stdout, format="%(levelname)s %(message)s")
+try:
+    replicate.run({MODEL_REF!r}, input={{"text": "hi"}})
+except Exception as e:
+    print("=== own-print")
+    print(e)
+    print(f"{{e!r}} {{e.args}}")
+    print("=== own-print-exc")
+    traceback.print_exc(file=sys.stdout)
+    print("=== own-logger-error")
+    logging.getLogger("app").error(e)
+"""
+
+#: ``importlib.reload(logging)`` (the notebook fix for ``basicConfig``), then the usual ways of
+#: logging a caught exception.
+RELOADED = f"""\
+import importlib, logging, os, sys
+import replicate_explain
+import replicate
+
+importlib.reload(logging)
+logging.basicConfig(stream=sys.stdout, format="%(levelname)s %(message)s")
+log = logging.getLogger("app")
+log.info("using token %s", os.environ.get("REPLICATE_API_TOKEN") or os.environ.get("REPLICATE_API_KEY"))
+try:
+    replicate.run({MODEL_REF!r}, input={{"text": "hi"}})
+except Exception as e:
+    log.exception("prediction failed")
+    log.error(e)
+"""
+
 NOTEBOOK_CELLS = [
     "%load_ext replicate_explain",
     "import replicate",
@@ -113,6 +151,10 @@ CHANNELS: dict[str, tuple[int, ...]] = {
     "excepthook-rich": (1,),
     "logging-handler": (0,),  # the StreamHandler's output (stderr)
     "logging-record": (0,),  # what the JSON shipper reads from the record (stdout)
+    "own-print": (0,),  # print(e), repr, args in the program's own except (OWN_EXCEPT)
+    "own-print-exc": (0,),  # traceback.print_exc() there
+    "own-logger-error": (0,),  # logging.getLogger(...).error(e) there
+    "reloaded-logging": (0,),  # a reloaded logging module (RELOADED), stdout and stderr
     "explain-plain": (0, 1),
     "explain-json": (0, 1),
     "explain-rich": (0, 1),
@@ -167,6 +209,19 @@ def _notebook(cells: list[str], env: dict[str, str], cwd: Path) -> str:
     return str(nbformat.writes(notebook))
 
 
+def _sections(text: str) -> dict[str, str]:
+    """The ``=== name`` sections of ``text``: name -> the lines under it."""
+    found: dict[str, str] = {}
+    name = None
+    for line in text.splitlines(keepends=True):
+        if line.startswith("=== "):
+            name = line[4:].strip()
+            found[name] = ""
+        elif name is not None:
+            found[name] += line
+    return found
+
+
 def _run(scenario: str, version: str, api: LoopbackAPI, workdir: Path) -> Captured:
     """Start every interpreter of ``scenario`` on client ``version`` once; capture each channel."""
     variables = SCENARIOS[scenario]
@@ -180,6 +235,12 @@ def _run(scenario: str, version: str, api: LoopbackAPI, workdir: Path) -> Captur
     logged = run_program(LOGGED, version, api, token, extra)
     found.add("logging-handler", logged.stderr, logged.returncode)
     found.add("logging-record", logged.stdout, logged.returncode)
+    own = run_program(OWN_EXCEPT, version, api, token, extra)
+    sections = _sections(own.stdout)
+    for name in ("own-print", "own-print-exc", "own-logger-error"):
+        found.add(name, sections.get(name, "") + own.stderr, own.returncode if name in sections else -1)
+    reloaded = run_program(RELOADED, version, api, token, extra)
+    found.add("reloaded-logging", reloaded.stdout + reloaded.stderr, reloaded.returncode)
     env = client_env(version, api, token, extra)
     for name in ("plain", "json", "rich"):
         found.add(f"explain-{name}", *_cli(["explain", "--echo", "--format", name, "-"], env, plain.stderr))
@@ -261,8 +322,9 @@ def test_the_scenarios_are_real(
 ) -> None:
     """The scenarios would leak without us: plain Python's own traceback shows the canary for a
     token with a trailing newline. And the channels carry explanations, so "no canary" is not
-    vacuous: at least half of the scenarios are explained in the excepthook's JSON, and the
-    notebook holds the cell's error output."""
+    vacuous: at least half of the scenarios are explained in the excepthook's JSON, the
+    notebook holds the cell's error output, and the program's own ``except`` and the reloaded
+    logging show the masked failure."""
     explained = [
         scenario
         for scenario in SCENARIOS
@@ -452,3 +514,6 @@ def test_integration_channels_are_real(api: LoopbackAPI, channel: str) -> None:
     """Without replicate-explain (``REPLICATE_EXPLAIN=0``) each of those programs ships the
     canary: so "no canary" above is not vacuous."""
     assert leaks(_run_integration(channel, "newline", "1.0.7", api, off=True), CANARY) == [CANARY]
+    # The program's own except and the reloaded logging printed the masked failure.
+    shown = {name: "[REDACTED]" in captured.texts[name] for name in ("own-print-exc", "reloaded-logging")}
+    assert shown == {"own-print-exc": True, "reloaded-logging": True}

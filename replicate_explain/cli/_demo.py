@@ -239,7 +239,7 @@ def run_scenario(scenario: Scenario, base_env: Mapping[str, str], version: str |
     import subprocess
     import tempfile
 
-    from .._redact import Redactor
+    from .._mask import Redactor
 
     code = scenario.code(version)
     env = dict(base_env)

@@ -123,7 +123,7 @@ def _explain(args: argparse.Namespace) -> int:
     import sys
 
     from .._api import rules
-    from .._redact import Redactor
+    from .._mask import Redactor
 
     ruleset = rules()
     if args.rule is not None:

@@ -41,7 +41,7 @@ def add_format(parser: argparse.ArgumentParser, choices: Sequence[str] = DATA_FO
 def _redactor() -> Callable[[str], str]:
     import os
 
-    from .._redact import Redactor
+    from .._mask import Redactor
 
     return Redactor.from_environ(os.environ)
 

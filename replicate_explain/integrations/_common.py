@@ -61,7 +61,7 @@ def redactor_with(*, heuristics: bool) -> Redact:
     cached = cache.get(heuristics)
     if cached is not None and cached[0] == key:
         return cached[1]  # type: ignore[no-any-return]
-    from .._redact import Redactor
+    from .._mask import Redactor
 
     built = Redactor.from_environ(environ, heuristics=heuristics)
     cache[heuristics] = (key, built)

@@ -5,7 +5,7 @@ run and draws it in the page (type, message, traceback) for every visitor, and a
 message would be shown to all of them. What the page shows with this integration:
 
 * Every uncaught exception's box is masked: the exception chain is masked in place
-  (``_scrub``) before Streamlit draws it, so the message and the chained causes show no token
+  (``_birth.mask_exception``) before Streamlit draws it, so the message and the chained causes show no token
   (this environment's secrets and ``r8_`` tokens; the ``Bearer``/``Token`` heuristics too for
   a failure that touches replicate). An unrelated exception gets Streamlit's box unchanged.
 * A Replicate authentication or account failure gets the explanation under the box, drawn with
@@ -72,9 +72,9 @@ def on_script_error(exc: Exception) -> bool | None:
 
 
 def _mask(exc: BaseException) -> None:
-    from .._scrub import scrub_exception
+    from .._birth import mask_exception
 
-    scrub_exception(exc, _common.redactor(exc))
+    mask_exception(exc, _common.redactor(exc))
 
 
 def _prepare(exc: BaseException) -> Any:

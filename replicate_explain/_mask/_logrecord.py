@@ -1,10 +1,12 @@
 """Mask tokens in a log record's fields at creation, without formatting the record.
 
 A record keeps ``msg`` and ``args`` apart until a handler formats it, and the handler does
-that itself. So at creation we only look at the pieces: ``msg`` and every string (or bytes)
+that itself. So at creation we only look at the pieces: ``msg`` (a string; or an exception,
+masked in place; a dict, list or tuple, by a masked copy; another object, by a stand-in that
+masks its ``str()`` when formatted) and every string (or bytes)
 argument are masked one by one, keeping their types (``('Bearer [REDACTED]',)``, never
 ``("'Bearer [REDACTED]'",)``), tuple and dict arguments alike; numbers cost one type check;
-an exception argument is masked at the source (``_scrub``). Only an argument of another type
+an exception argument is masked at the source (``_scrub``: its text only). Only an argument of another type
 (whose ``str()`` we cannot know without calling it) makes us format the message once, as
 before. ``extra={...}`` fields are masked the same way.
 
@@ -45,6 +47,8 @@ def mask_fields(
         masked = redactor(msg)
         if masked != msg:
             record.msg = masked
+    elif msg is not None and not isinstance(msg, _PLAIN):
+        record.msg = _mask_message_object(msg, redactor)
     args = record.args
     if type(args) is tuple:
         for item in args:
@@ -84,6 +88,34 @@ def mask_fields(
                 record.__dict__[key] = new
             elif isinstance(value, BaseException):
                 scrub_exception(value, redactor)
+
+
+def _mask_message_object(msg: Any, redactor: Callable[[str], str]) -> Any:
+    """A ``msg`` that is not a string (``logger.error(e)``, ``logger.info({...})``), masked
+        without formatting it: an exception's text in place (the same object); a tuple, list or dict
+        by a masked copy for the record (the program's own is never modified), of the same type; an
+    object of another type by a
+        stand-in whose ``str()`` masks the object's own ``str()`` when a handler formats it."""
+    if isinstance(msg, BaseException):
+        scrub_exception(msg, redactor)
+        return msg
+    if isinstance(msg, (bytes, bytearray)) or type(msg) in (tuple, list, dict):
+        return scrub_value(msg, redactor)  # the same type: a formatter may read its items
+    return _Lazy(msg, redactor)
+
+
+class _Lazy:
+    """A log message object whose text is masked when (and only if) a handler formats it."""
+
+    def __init__(self, value: Any, redactor: Callable[[str], str]) -> None:
+        self.value = value
+        self._redactor = redactor
+
+    def __str__(self) -> str:
+        return self._redactor(str(self.value))
+
+    def __repr__(self) -> str:
+        return self._redactor(repr(self.value))
 
 
 def _mask_argument(item: Any, redactor: Callable[[str], str]) -> tuple[Any, bool]:

@@ -123,7 +123,7 @@ def _variants(value: str) -> list[str]:
     substring of the raw value, so masking it masks the raw value too while leaving visible
     the stray ``\\n`` or quote that is the user's actual problem.
     """
-    from ._common import credential_core
+    from .._common import credential_core
 
     forms = {credential_core(value)}
     # repr()/bytes-repr escapes, as in httpx's  Illegal header value b'Bearer r8_...\n'
