@@ -35,8 +35,14 @@ class ExceptionPattern:
     """One exception shape: a dotted class name on the MRO, an optional message regex, attributes."""
 
     type: str
-    message: re.Pattern[str] | None = None
+    message: str | None = None
+    """The message regex's source (validated when the file loaded; compiled on first search)."""
     attributes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def search(self, text: str) -> bool:
+        """Whether the message regex is found in ``text`` (no regex: always). ``re`` keeps the
+        compiled pattern, so a rule set's patterns are compiled only when first searched."""
+        return self.message is None or re.search(self.message, text) is not None
 
 
 @dataclass(frozen=True)
@@ -381,14 +387,27 @@ def load_file(path: Path) -> Rule:
     return parse_rule(path, text)
 
 
-def load_rules(directories: Sequence[Path] | None = None, environ: Mapping[str, str] | None = None) -> RuleSet:
-    """Load the bundled rules, then user rules (a user rule overrides a bundled one of the same id)."""
+def load_rules(
+    directories: Sequence[Path] | None = None,
+    environ: Mapping[str, str] | None = None,
+    bundled: Sequence[Rule] | None = None,
+) -> RuleSet:
+    """Load the bundled rules, then user rules (a user rule overrides a bundled one of the same id).
+
+    ``bundled``: the bundled rules, already validated (``_rulecache``); read from the files when
+    ``None``. Used only when ``directories`` is ``None``."""
+    preloaded: dict[int, Sequence[Rule]] = {}
     if directories is None:
         directories = [bundled_rules_dir(), *user_rule_dirs(environ)]
+        if bundled is not None:
+            preloaded[0] = bundled
     rules: dict[str, Rule] = {}
     errors: list[RuleError] = []
     overridden: dict[str, str] = {}
     for index, directory in enumerate(directories):
+        if index in preloaded:
+            rules.update((rule.id, rule) for rule in preloaded[index])
+            continue
         try:
             files = rule_files(directory)
         except OSError as error:
