@@ -108,10 +108,20 @@ class ExplainFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         """Explain and mask ``record`` in place; always ``True``: the record is never dropped."""
         try:
+            if (
+                record.exc_info is None
+                and record.stack_info is None
+                and len(record.__dict__) == _FRESH_FIELDS  # no extra=... field, nothing added
+                and _known_clean(record.name, record.msg, record.args)
+            ):
+                return True  # the common record: a clean message seen before, number arguments
             if not self.name or super().filter(record):
                 from ._logmask import extra_fields
 
-                _prepare(record, show=True, extra=extra_fields(record))
+                if record.exc_info is None:
+                    _mask_slowly(record, extra_fields(record))
+                else:
+                    _prepare(record, show=True, extra=extra_fields(record))
         except Exception:
             _state.report_internal_error("the logging filter")
         return True
@@ -312,22 +322,11 @@ def _make_record(
     record: logging.LogRecord = previous(self, name, level, fn, lno, msg, args, exc_info, func, extra, sinfo)
     if _state.logging_active:
         try:
-            if record.exc_info is None and record.stack_info is None:
-                # The common case, kept short (no call we can avoid): a string message without
-                # a secret, number arguments, a logger that is not replicate's: nothing to do.
-                cached: Any = _state.log_redactor
-                data = _ENV_DATA
-                arguments = record.args
-                if (
-                    extra
-                    or cached is None
-                    or data is None
-                    or _CLEAN.get(record.msg) is not cached  # a message seen before, no secret
-                    or _PLAIN_LOGGERS.get(record.name) is not True
-                    or cached[0][0] != len(data)  # type: ignore[index]
-                    or data.get(_RAW_TOKEN_KEY) is not cached[0][1]  # type: ignore[index]
-                    or (arguments and not (type(arguments) is tuple and _NUMBERS.issuperset(map(type, arguments))))
-                ):
+            if exc_info is None and sinfo is None:
+                # The common case, kept short (the arguments, not the record's attributes): a
+                # string message without a secret, number arguments, a logger that is not
+                # replicate's: nothing to do.
+                if extra or not _known_clean(name, msg, args):
                     _mask_slowly(record, extra)
             else:
                 _prepare(record, show=_will_show(self, record), extra=extra)
@@ -336,6 +335,32 @@ def _make_record(
     return record
 
 
+def _known_clean(name: object, msg: object, args: Any) -> bool:
+    """Whether a record of logger ``name`` with this message and these arguments is known to
+    need no masking: ``msg`` was checked with the redactor of the environment as it still is,
+    the logger is not replicate's, the arguments are numbers. Dictionary look-ups only."""
+    cached: Any = _state.log_redactor
+    if _CLEAN.get(msg, _UNKNOWN) is not cached or _PLAIN_LOGGERS.get(name) is not True:
+        return False
+    key = cached[0]
+    data = _ENV_DATA  # not None: _CLEAN stays empty without it
+    if key[0] != len(data) or data.get(_RAW_TOKEN_KEY) is not key[1]:
+        return False
+    if not args:
+        return True
+    if type(args) is not tuple:
+        return False
+    if len(args) == 1:
+        return type(args[0]) in _NUMBERS
+    if len(args) == 2:
+        return type(args[0]) in _NUMBERS and type(args[1]) in _NUMBERS
+    return _NUMBERS.issuperset(map(type, args))
+
+
+_UNKNOWN = object()
+#: The attributes of a record as ``Logger.makeRecord`` makes it (more: ``extra`` fields, or
+#: ``message``/``asctime`` from a handler that formatted it already).
+_FRESH_FIELDS = len(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
 #: Messages (format strings) known to hold no secret, each with the ``_state.log_redactor``
 #: entry it was checked with (a new entry, after the environment changed, invalidates them).
 _CLEAN: dict[object, Any] = {}
@@ -354,7 +379,14 @@ def _mask_slowly(record: logging.LogRecord, extra: Any) -> None:
     redactor = _message_redactor(replicate)
     msg = record.msg
     _mask_message(record, redactor, extra)
-    if not replicate and type(msg) is str and record.msg is msg and "r8_" not in msg and redactor(msg) == msg:
+    if (
+        not replicate
+        and _ENV_DATA is not None
+        and type(msg) is str
+        and record.msg is msg
+        and "r8_" not in msg
+        and redactor(msg) == msg
+    ):
         if len(_CLEAN) > _CACHE_MAX:
             _CLEAN.clear()
         _CLEAN[msg] = _state.log_redactor
