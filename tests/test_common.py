@@ -28,7 +28,9 @@ def test_version_in_agrees_with_packaging_on_every_pair() -> None:
     version (with packaging's pre-release rules: ``<2.0`` excludes ``2.0.0a1``)."""
     specs = _specifiers()
     ours = {(spec, v): version_in(spec, v) for spec in specs for v in VERSIONS}
-    packaging = {(spec, v): SpecifierSet(spec).contains(Version(v), prereleases=True) for spec in specs for v in VERSIONS}
+    packaging = {
+        (spec, v): SpecifierSet(spec).contains(Version(v), prereleases=True) for spec in specs for v in VERSIONS
+    }
     assert ours == packaging
     assert all(_simple_version_in(spec, v) is not None for spec, v in ours)  # none needed packaging
 

@@ -151,7 +151,8 @@ def test_user_rules_are_validated_on_top_of_the_cached_ones(
     user = tmp_path / "mine"
     user.mkdir()
     text = (bundled_rules_dir() / "token-unset.yaml").read_text(encoding="utf-8")
-    (user / "token-unset.yaml").write_text(re.sub("^title: ", "title: MINE ", text, count=1, flags=re.M), encoding="utf-8")
+    mine = re.sub("^title: ", "title: MINE ", text, count=1, flags=re.M)
+    (user / "token-unset.yaml").write_text(mine, encoding="utf-8")
     empty = (bundled_rules_dir() / "token-empty.yaml").read_text(encoding="utf-8")
     (user / "token-empty.yaml").write_text(empty.replace("\nseverity: error", "\nseverity: fatal", 1), encoding="utf-8")
     monkeypatch.setenv("REPLICATE_EXPLAIN_RULES", str(user))
@@ -163,8 +164,8 @@ def test_user_rules_are_validated_on_top_of_the_cached_ones(
         (str(user / "token-empty.yaml"), "severity", "expected one of error, warning, got 'fatal'")
     ]
     assert dict(ruleset.overridden) == {"token-unset": str(user / "token-unset.yaml")}
-    mine = ruleset.get("token-unset")
-    assert mine is not None and mine.title.startswith("MINE ")
+    override = ruleset.get("token-unset")
+    assert override is not None and override.title.startswith("MINE ")
 
 
 def test_a_bundled_directory_with_a_broken_file_is_not_cached(cache: Path, tmp_path: Path) -> None:
