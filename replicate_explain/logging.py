@@ -337,8 +337,9 @@ def _make_record(
 
 def _known_clean(name: object, msg: object, args: Any) -> bool:
     """Whether a record of logger ``name`` with this message and these arguments is known to
-    need no masking: ``msg`` was checked with the redactor of the environment as it still is,
-    the logger is not replicate's, the arguments are numbers. Dictionary look-ups only."""
+    need no masking: the logger is not replicate's, ``msg`` was checked with the redactor of
+    the environment as it still is, the arguments are numbers. Three dictionary look-ups
+    (message, logger, token) and a type test per argument."""
     cached: Any = _state.log_redactor
     if _CLEAN.get(msg, _UNKNOWN) is not cached or _PLAIN_LOGGERS.get(name) is not True:
         return False
@@ -350,11 +351,11 @@ def _known_clean(name: object, msg: object, args: Any) -> bool:
         return True
     if type(args) is not tuple:
         return False
-    if len(args) == 1:
-        return type(args[0]) in _NUMBERS
-    if len(args) == 2:
-        return type(args[0]) in _NUMBERS and type(args[1]) in _NUMBERS
-    return _NUMBERS.issuperset(map(type, args))
+    for item in args:
+        kind = type(item)
+        if kind is not int and kind is not float and kind not in _NUMBERS:
+            return False
+    return True
 
 
 _UNKNOWN = object()
