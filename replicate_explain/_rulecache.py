@@ -156,9 +156,14 @@ def decode(data: Mapping[str, Any], path: str) -> Rule:
 
 def _read(file: Path, key: str, directory: Path, names: Sequence[str]) -> tuple[Rule, ...] | None:
     """The rules in a cache file, or ``None`` if it is missing, unreadable, for another key or
-    corrupt (its payload's digest is checked before it is parsed)."""
+    corrupt (its payload's digest is checked before it is parsed), or if another user could
+    have written it (not ours, or writable by group or others: the rules' advice is shown as is)."""
     try:
-        header, _, payload = file.read_bytes().partition(b"\n")
+        with open(file, "rb") as handle:
+            status = os.fstat(handle.fileno())
+            if hasattr(os, "getuid") and (status.st_uid != os.getuid() or status.st_mode & 0o022):
+                return None
+            header, _, payload = handle.read().partition(b"\n")
         meta = json.loads(header)
         if meta.get("key") != key or meta.get("digest") != hashlib.sha256(payload).hexdigest():
             return None
@@ -177,8 +182,10 @@ def _write(file: Path, key: str, rules: Sequence[Rule]) -> None:
     header = json.dumps({"format": FORMAT, "key": key, "digest": hashlib.sha256(payload).hexdigest()}).encode()
     temporary = file.with_name(f".{file.name}.{os.getpid()}.tmp")
     try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        with open(temporary, "wb") as out:
+        file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Owner-only whatever the umask: a file others could write is not trusted (``_read``).
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(descriptor, "wb") as out:
             out.write(header + b"\n" + payload)
         os.replace(temporary, file)
     except OSError:

