@@ -180,6 +180,7 @@ CODE_STYLES = {
     "string": "yellow",
     "number": "bright_blue",
     "comment": "dim",
+    "whitespace": "bright_black",
 }
 
 
@@ -203,7 +204,7 @@ def highlighted(code: str) -> list[Any]:
         position = 0
         for start, end, category in pieces:
             text.append(source[position:start])
-            text.append(source[start:end], CODE_STYLES[category])
+            text.append(source[start:end], Style.parse(CODE_STYLES[category]))
             position = end
         text.append(source[position:])
         text.stylize("on default")

@@ -1,10 +1,9 @@
 """``_highlight``: the panel's code coloured as rich.syntax with Pygments colours it, without
 Pygments' Python lexer (whose first use compiles some 85 regular expressions).
 
-Compared character by character with ``rich.syntax.Syntax`` (the ``ansi_dark`` theme) on every
-broken and fixed example of every bundled rule and on snippets of the constructs Pygments
-treats specially. Whitespace is compared by what shows on it (background, underline), since
-Pygments gives some spaces an invisible foreground colour.
+Compared with ``rich.syntax.Syntax`` (the ``ansi_dark`` theme), span by span (the same cuts,
+so the same terminal output and the same SVG picture), on every broken and fixed example of
+every bundled rule and on snippets of the constructs Pygments treats specially.
 """
 
 from __future__ import annotations
@@ -42,7 +41,7 @@ SNIPPETS = [
 
 
 def _visible(text: Text) -> list[tuple[str, object]]:
-    """Each character with its style (for whitespace, only what shows: background, underline)."""
+    """Each character with its style as drawn (for whitespace, what shows: background, underline)."""
     out: list[tuple[str, object]] = []
     for offset, char in enumerate(text.plain):
         style = text.get_style_at_offset(CONSOLE, offset)
@@ -58,12 +57,14 @@ def _pygments(code: str) -> list[Text]:
 
 @pytest.mark.parametrize("code", EXAMPLES + SNIPPETS, ids=range(len(EXAMPLES) + len(SNIPPETS)))
 def test_code_is_coloured_as_pygments_colours_it(code: str) -> None:
-    """Every line: the same text, the same style on every character, the same line settings."""
+    """Every line: the same text cut in the same pieces with the same styles (so the same
+    terminal output and SVG), the same style on every character, the same line settings."""
     assert _highlight.categories(code.rstrip() + "\n") is not None  # not handed to Pygments
     ours, theirs = highlighted(code), _pygments(code)
-    assert [(_visible(line), line.style, line.justify, line.no_wrap) for line in ours] == [
-        (_visible(line), line.style, line.justify, line.no_wrap) for line in theirs
+    assert [(line.plain, line.spans, line.style, line.justify, line.no_wrap) for line in ours] == [
+        (line.plain, line.spans, line.style, line.justify, line.no_wrap) for line in theirs
     ]
+    assert [_visible(line) for line in ours] == [_visible(line) for line in theirs]
 
 
 @pytest.mark.parametrize(
