@@ -21,7 +21,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from ._common import rule_files
 from ._rules import Case, CaseException, Example, ExceptionPattern, Match, Rule, bundled_rules_dir, load_rules
 
 FORMAT = 1
@@ -51,16 +50,25 @@ def cache_key(directory: Path) -> tuple[str, tuple[str, ...]] | None:
     """The key of the rules in ``directory`` and their file names; ``None`` when a file or a
     source cannot be read (the caller parses the files and reports what is wrong)."""
     digest = hashlib.sha256(f"replicate-explain rules {FORMAT}\0".encode())
-    here = Path(__file__).parent
+    here = os.path.dirname(__file__)
+    folder = str(directory)
     try:
         for name in SOURCES:
-            digest.update(name.encode() + b"\0" + (here / name).read_bytes() + b"\0")
-        files = rule_files(directory)
-        for path in files:
-            digest.update(path.name.encode("utf-8", "surrogateescape") + b"\0" + path.read_bytes() + b"\0")
+            digest.update(name.encode() + b"\0" + _read_bytes(os.path.join(here, name)) + b"\0")
+        # The files ``rule_files`` lists (plain strings: pathlib costs more than the reading).
+        with os.scandir(folder) as entries:
+            names = sorted(e.name for e in entries if e.name.endswith((".yaml", ".yml")) and e.name[0] != ".")
+        for name in names:
+            digest.update(name.encode("utf-8", "surrogateescape") + b"\0")
+            digest.update(_read_bytes(os.path.join(folder, name)) + b"\0")
     except (OSError, ValueError):
         return None
-    return digest.hexdigest(), tuple(path.name for path in files)
+    return digest.hexdigest(), tuple(names)
+
+
+def _read_bytes(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
 
 
 def _map(value: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -168,9 +176,10 @@ def _read(file: Path, key: str, directory: Path, names: Sequence[str]) -> tuple[
         if meta.get("key") != key or meta.get("digest") != hashlib.sha256(payload).hexdigest():
             return None
         rules = json.loads(payload)
-        if [f"{rule['id']}{Path(name).suffix}" for rule, name in zip(rules, names)] != list(names):
+        if [rule["id"] + name[name.rindex(".") :] for rule, name in zip(rules, names)] != list(names):
             return None
-        return tuple(decode(rule, str(directory / name)) for rule, name in zip(rules, names))
+        folder = str(directory)
+        return tuple(decode(rule, os.path.join(folder, name)) for rule, name in zip(rules, names))
     except Exception:  # a corrupt cache is parsed around, never an error
         return None
 
