@@ -35,13 +35,11 @@ class ExceptionPattern:
     """One exception shape: a dotted class name on the MRO, an optional message regex, attributes."""
 
     type: str
-    message: str | None = None
-    """The message regex's source (validated when the file loaded; compiled on first search)."""
+    message: str | None = None  # the regex's source: compiled (and kept by ``re``) when first searched
     attributes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def search(self, text: str) -> bool:
-        """Whether the message regex is found in ``text`` (no regex: always). ``re`` keeps the
-        compiled pattern, so a rule set's patterns are compiled only when first searched."""
+        """Whether the message regex is found in ``text`` (no regex: always)."""
         return self.message is None or re.search(self.message, text) is not None
 
 
@@ -392,15 +390,12 @@ def load_rules(
     environ: Mapping[str, str] | None = None,
     bundled: Sequence[Rule] | None = None,
 ) -> RuleSet:
-    """Load the bundled rules, then user rules (a user rule overrides a bundled one of the same id).
-
-    ``bundled``: the bundled rules, already validated (``_rulecache``); read from the files when
-    ``None``. Used only when ``directories`` is ``None``."""
+    """Load the bundled rules (``bundled``: already validated, from ``_rulecache``), then user
+    rules (a user rule overrides a bundled one of the same id)."""
     preloaded: dict[int, Sequence[Rule]] = {}
     if directories is None:
         directories = [bundled_rules_dir(), *user_rule_dirs(environ)]
-        if bundled is not None:
-            preloaded[0] = bundled
+        preloaded = {0: bundled} if bundled is not None else {}
     rules: dict[str, Rule] = {}
     errors: list[RuleError] = []
     overridden: dict[str, str] = {}
