@@ -337,11 +337,12 @@ def _make_record(
 
 def _known_clean(name: object, msg: object, args: Any) -> bool:
     """Whether a record of logger ``name`` with this message and these arguments is known to
-    need no masking: the logger is not replicate's, ``msg`` was checked with the redactor of
-    the environment as it still is, the arguments are numbers. Three dictionary look-ups
-    (message, logger, token) and a type test per argument."""
+    need no masking: this logger (not replicate's) logged ``msg`` before and it was checked
+    with the redactor of the environment as it still is; the arguments are numbers. Two
+    dictionary look-ups (the message, the token) and a type test per argument."""
+    entry: Any = _CLEAN.get(msg)
     cached: Any = _state.log_redactor
-    if _CLEAN.get(msg, _UNKNOWN) is not cached or _PLAIN_LOGGERS.get(name) is not True:
+    if entry is None or entry[0] is not cached or entry[1] != name:
         return False
     key = cached[0]
     data = _ENV_DATA  # not None: _CLEAN stays empty without it
@@ -358,15 +359,13 @@ def _known_clean(name: object, msg: object, args: Any) -> bool:
     return True
 
 
-_UNKNOWN = object()
 #: The attributes of a record as ``Logger.makeRecord`` makes it (more: ``extra`` fields, or
 #: ``message``/``asctime`` from a handler that formatted it already).
 _FRESH_FIELDS = len(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
 #: Messages (format strings) known to hold no secret, each with the ``_state.log_redactor``
-#: entry it was checked with (a new entry, after the environment changed, invalidates them).
+#: entry it was checked with (a new entry, after the environment changed, invalidates them)
+#: and the logger (not replicate's) that logged it.
 _CLEAN: dict[object, Any] = {}
-#: Logger names, ``True`` for those that do not touch replicate (no heuristics needed).
-_PLAIN_LOGGERS: dict[object, bool] = {}
 _CACHE_MAX = 4096
 
 
@@ -374,9 +373,6 @@ def _mask_slowly(record: logging.LogRecord, extra: Any) -> None:
     """Mask the fields of a record without an exception; remember a clean message and logger."""
     name = record.name
     replicate = _touches_replicate(record)
-    if len(_PLAIN_LOGGERS) > _CACHE_MAX:
-        _PLAIN_LOGGERS.clear()
-    _PLAIN_LOGGERS[name] = not replicate
     redactor = _message_redactor(replicate)
     msg = record.msg
     _mask_message(record, redactor, extra)
@@ -390,7 +386,7 @@ def _mask_slowly(record: logging.LogRecord, extra: Any) -> None:
     ):
         if len(_CLEAN) > _CACHE_MAX:
             _CLEAN.clear()
-        _CLEAN[msg] = _state.log_redactor
+        _CLEAN[msg] = (_state.log_redactor, name)
 
 
 def _activate() -> None:

@@ -40,7 +40,6 @@ def _clean_state(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_state, "logging_active", True)
     monkeypatch.delenv("REPLICATE_API_TOKEN", raising=False)
     monkeypatch.setattr(integration, "_CLEAN", {})
-    monkeypatch.setattr(integration, "_PLAIN_LOGGERS", {})
 
 
 def _fields(record: logging.LogRecord) -> tuple[object, object, object]:
@@ -92,3 +91,14 @@ def test_only_number_arguments_take_the_fast_path(args: Any, clean: bool) -> Non
     go the slow way, whatever the message."""
     _by_make_record(MESSAGE, (1, 2.5))
     assert integration._known_clean(LOGGER.name, MESSAGE, args) is clean
+
+
+def test_a_message_known_clean_for_one_logger_is_checked_again_for_replicate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast path belongs to the logger that logged the message: the same message from
+    replicate's logger gets the credential heuristics (``Bearer ...`` masked)."""
+    message = "header Bearer abcdefghijklmnopqrstuvwxyz0123456789 and %d retries"
+    plain = integration._make_record(LOGGER, LOGGER.name, logging.INFO, __file__, 1, message, (2,), None)
+    assert (plain.msg, integration._known_clean(LOGGER.name, message, (2,))) == (message, True)
+    replicate = logging.getLogger("replicate.client")
+    record = integration._make_record(replicate, replicate.name, logging.INFO, __file__, 1, message, (2,), None)
+    assert record.msg == "header Bearer [REDACTED] and %d retries"
