@@ -66,13 +66,15 @@ else:
 
 def _record():
     elapsed = time.perf_counter() - _start
+    cpu = time.process_time() - _start_cpu
     with open("/proc/self/status", encoding="ascii") as status:
         peak = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
     with open(os.environ["BENCH_RESULT"], "a", encoding="utf-8") as out:
-        out.write(f"{{elapsed!r}} {{peak}}\\n")
+        out.write(f"{{elapsed!r}} {{peak}} {{cpu!r}}\\n")
 
 
 atexit.register(_record)
+_start_cpu = time.process_time()
 _start = time.perf_counter()
 raise failure
 """
@@ -236,14 +238,15 @@ def _check_explained(command: m.Command, _round: int) -> None:
         raise RuntimeError(f"{command.label}: unexpected stderr:\n{text[-2000:]}")
 
 
-def _read_results(command: m.Command) -> tuple[list[float], list[int]]:
+def _read_results(command: m.Command) -> tuple[list[float], list[int], list[float]]:
     path = Path(command.env["BENCH_RESULT"])
-    times, rss = [], []
+    times, rss, cpu = [], [], []
     for line in path.read_text(encoding="utf-8").splitlines():
-        elapsed, kib = line.split()
+        elapsed, kib, seconds = line.split()
         times.append(float(elapsed))
         rss.append(int(kib))
-    return times, rss
+        cpu.append(float(seconds))
+    return times, rss, cpu
 
 
 def run_explain(
@@ -262,24 +265,27 @@ def run_explain(
         samples = m.interleaved(
             commands, rounds, warmup=2, expect_status={c.label: 1 for c in commands}, after_each=_check_explained
         )
-    inprocess, peak = {}, {}
+    inprocess, peak, cpu = {}, {}, {}
     for command in commands:
-        times, rss = _read_results(command)
+        times, rss, seconds = _read_results(command)
         if len(times) != rounds + 2:
             raise RuntimeError(f"{command.label}: {len(times)} results for {rounds + 2} runs")
         inprocess[command.label] = times[-rounds:]
         peak[command.label] = rss[-rounds:]
+        cpu[command.label] = seconds[-rounds:]
     out: dict[str, Any] = {"rounds": rounds, "variants": {}}
     for command in commands:
         label = command.label
         entry: dict[str, Any] = {
             "raise_to_exit_ms": m.summary(inprocess[label]),
+            "raise_to_exit_cpu_ms": m.summary(cpu[label]),
             "process_wall_ms": m.summary(samples[label].values),
             "peak_rss_kib": statistics.median(peak[label]),
         }
         if label in EXPLAIN_PAIRS and EXPLAIN_PAIRS[label] in inprocess:
             base = EXPLAIN_PAIRS[label]
             entry["added_raise_to_exit_ms"] = m.paired_differences(inprocess[label], inprocess[base])
+            entry["added_raise_to_exit_cpu_ms"] = m.paired_differences(cpu[label], cpu[base])
             entry["added_process_wall_ms"] = m.paired_differences(samples[label].values, samples[base].values)
         out["variants"][label] = entry
     return out
@@ -324,10 +330,11 @@ if mode == "filter":
 
 for number in range(500):  # warm-up
     logger.info("request %d done in %.1f ms", number, 3.5)
-start = time.perf_counter()
+start, start_cpu = time.perf_counter(), time.process_time()
 for number in range(records):
     logger.info("request %d done in %.1f ms", number, 3.5)
 plain_records = time.perf_counter() - start
+plain_records_cpu = time.process_time() - start_cpu
 
 import replicate
 try:
@@ -338,7 +345,8 @@ start = time.perf_counter()
 logger.error("prediction failed", exc_info=failure)
 one_failure = time.perf_counter() - start
 explained = bool(getattr(failure, "__replicate_explain_explained__", False))
-print(json.dumps({{"records": plain_records, "failure": one_failure, "explained": explained}}))
+print(json.dumps({{"records": plain_records, "records_cpu": plain_records_cpu, "failure": one_failure,
+                  "explained": explained}}))
 """
 
 LOGGING_MODES = {
@@ -375,6 +383,7 @@ def bench_logging(bench: Bench) -> dict[str, Any]:
     program = bench.scratch / "logging_program.py"
     program.write_text(LOGGING_PROGRAM, encoding="utf-8")
     loop: dict[str, list[float]] = {label: [] for label in LOGGING_MODES}
+    loop_cpu: dict[str, list[float]] = {label: [] for label in LOGGING_MODES}
     once: dict[str, list[float]] = {label: [] for label in LOGGING_MODES}
     rng = random.Random(7)
     order = list(LOGGING_MODES)
@@ -398,6 +407,7 @@ def bench_logging(bench: Bench) -> dict[str, Any]:
                     raise RuntimeError(f"logging benchmark ({label}): explained={data['explained']}")
                 if number >= 0:
                     loop[label].append(data["records"] / records)
+                    loop_cpu[label].append(data["records_cpu"] / records)
                     once[label].append(data["failure"])
     base = loop["no filter"]
     table = {}
@@ -405,13 +415,20 @@ def bench_logging(bench: Bench) -> dict[str, Any]:
     for label in LOGGING_MODES:
         per_record = m.summary(loop[label], 1e6)
         ratio = m.paired_ratios(loop[label], base)
+        ratio_cpu = m.paired_ratios(loop_cpu[label], loop_cpu["no filter"])
         first = m.summary(once[label])
-        out["modes"][label] = {"per_record_us": per_record, "ratio_to_no_filter": ratio, "matching_record_ms": first}
+        out["modes"][label] = {
+            "per_record_us": per_record,
+            "ratio_to_no_filter": ratio,
+            "cpu_ratio_to_no_filter": ratio_cpu,
+            "matching_record_ms": first,
+        }
         table[f"{label}: one record without exc_info"] = (
             f"{per_record['median']:.2f} us (IQR {per_record['p25']:.2f}-{per_record['p75']:.2f})"
         )
         if label != "no filter":
             table[f"{label}: ratio to no filter"] = _ratio(ratio)
+            table[f"{label}: ratio to no filter, CPU time"] = _ratio(ratio_cpu)
     for label in LOGGING_MODES:
         first = out["modes"][label]["matching_record_ms"]
         table[f"{label}: logger.error(exc_info=...) of a real 401, first time"] = _ms(first)
@@ -684,14 +701,16 @@ def report(results: dict[str, Any]) -> str:
         ]
         lines += [
             "| variant | raise -> exit (in process) | whole process | added vs plain (raise -> exit) "
-            "| added vs plain (process) |",
-            "|---|---|---|---|---|",
+            "| added vs plain (process) | added vs plain (raise -> exit, CPU time) |",
+            "|---|---|---|---|---|---|",
         ]
         for label, row in e["variants"].items():
             added = _ms(row["added_raise_to_exit_ms"]) if "added_raise_to_exit_ms" in row else ""
             added_wall = _ms(row["added_process_wall_ms"]) if "added_process_wall_ms" in row else ""
+            added_cpu = _ms(row["added_raise_to_exit_cpu_ms"]) if "added_raise_to_exit_cpu_ms" in row else ""
             lines.append(
-                f"| {label} | {_ms(row['raise_to_exit_ms'])} | {_ms(row['process_wall_ms'])} | {added} | {added_wall} |"
+                f"| {label} | {_ms(row['raise_to_exit_ms'])} | {_ms(row['process_wall_ms'])} | {added} | {added_wall} "
+                f"| {added_cpu} |"
             )
         lines.append("")
     if "logging" in results:

@@ -12,11 +12,18 @@ from ._snapshot import take_snapshot
 
 
 def rules() -> RuleSet:
-    """The rule set in force (loaded once per process; ``_state.reset()`` forgets it)."""
+    """The rule set in force (loaded once per process; ``_state.reset()`` forgets it). The
+    bundled rules come from their validated cache (``_rulecache``); user rules are parsed."""
     cached = _state.rules_cache
     if isinstance(cached, RuleSet):
         return cached
-    loaded = load_rules()
+    from ._rulecache import bundled_rules
+
+    try:
+        bundled = bundled_rules()
+    except Exception:  # a bug in the cache must not cost the explanation: parse the files
+        bundled = None
+    loaded = load_rules(bundled=bundled)
     _state.rules_cache = loaded
     return loaded
 

@@ -26,13 +26,65 @@ def python_version() -> str:
     return ".".join(str(part) for part in sys.version_info[:3])
 
 
+_RELEASE = r"(\d+(?:\.\d+)*)(?:(a|b|rc)(\d+))?"
+_PHASES = {"a": 0, "b": 1, "rc": 2}
+
+
+def _release_key(text: str) -> tuple[tuple[int, ...], tuple[int, int]] | None:
+    """The sort key of a plain version ``N(.N)*`` with an optional ``aN``/``bN``/``rcN``
+    pre-release, in PEP 440 order (trailing zeros do not count); ``None`` for anything else."""
+    import re
+
+    found = re.fullmatch(_RELEASE, text)
+    if found is None:
+        return None
+    release = tuple(int(part) for part in found[1].split("."))
+    while len(release) > 1 and release[-1] == 0:
+        release = release[:-1]
+    pre = (_PHASES[found[2]], int(found[3])) if found[2] else (3, 0)
+    return release, pre
+
+
+def _simple_version_in(spec: str, version: str) -> bool | None:
+    """:func:`version_in` without packaging, for the specifiers rules use (``>=``, ``<=``,
+    ``>``, ``<``, ``==``, ``!=`` of plain and pre-release versions) and such a version;
+    ``None``: leave it to packaging (wildcards, ``~=``, post, dev, local or epoch versions)."""
+    have = _release_key(version.strip())
+    if have is None:
+        return None
+    for clause in spec.split(","):
+        clause = clause.strip()
+        operator = clause[:2] if clause[:2] in (">=", "<=", "==", "!=") else clause[:1]
+        if operator not in (">=", "<=", "==", "!=", ">", "<"):
+            return None
+        want = _release_key(clause[len(operator) :].strip())
+        if want is None:
+            return None
+        holds = {
+            ">=": have >= want,
+            "<=": have <= want,
+            ">": have > want,
+            # PEP 440: "<V" excludes V's own pre-releases unless V is one.
+            "<": have < want and not (want[1] == (3, 0) and have[1] != (3, 0) and have[0] == want[0]),
+            "==": have == want,
+            "!=": have != want,
+        }[operator]
+        if not holds:
+            return False
+    return True
+
+
 def version_in(spec: str, version: str | None) -> bool:
     """Whether ``version`` is in the packaging specifier ``spec`` (an empty spec holds every
-    version; a missing or invalid version is in none). Pre-releases count."""
+    version; a missing or invalid version is in none). Pre-releases count. The specifiers
+    rules use are decided without importing packaging (``_simple_version_in``)."""
     if not spec:
         return True
     if version is None:
         return False
+    simple = _simple_version_in(spec, version)
+    if simple is not None:
+        return simple
     from packaging.specifiers import SpecifierSet
     from packaging.version import InvalidVersion, Version
 

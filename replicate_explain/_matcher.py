@@ -24,7 +24,7 @@ def _same(actual: FactValue, expected: FactValue) -> bool:
 def pattern_hit(pattern: ExceptionPattern, info: ExceptionInfo) -> bool:
     if pattern.type not in info.types:
         return False
-    if pattern.message is not None and not pattern.message.search(info.message):
+    if not pattern.search(info.message):
         return False
     return all(info.attributes.get(name) == value for name, value in pattern.attributes.items())
 

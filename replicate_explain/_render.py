@@ -184,16 +184,38 @@ class _Unwrapped:
             yield Segment.line()
 
 
+def highlighted(code: str) -> list[Any]:
+    """``code`` as highlighted ``Text`` lines, as ``rich.syntax.Syntax`` with the ``ansi_dark``
+    theme colours them; the pieces come from ``_highlight`` (Pygments only for code it leaves
+    to Pygments: its Python lexer costs tens of milliseconds the first time)."""
+    from rich.style import Style
+    from rich.text import Text
+
+    from ._highlight import CODE_STYLES, categories
+
+    source = code.rstrip() + "\n"
+    pieces = categories(source)
+    if pieces is None:
+        from rich.syntax import Syntax
+
+        text = Syntax("", "python", theme="ansi_dark", background_color="default").highlight(source)
+    else:
+        text = Text(justify="default", style=Style(bgcolor="default"), tab_size=4, no_wrap=True)
+        position = 0
+        for start, end, category in pieces:
+            text.append(source[position:start])
+            text.append(source[start:end], Style.parse(CODE_STYLES[category]))
+            position = end
+        text.append(source[position:])
+        text.stylize("on default")
+    return list(text.split("\n", allow_blank=True))
+
+
 def _code_rows(explanation: Explanation) -> list[Any]:
     """The diff as ``Text`` rows: a coloured mark, then the highlighted line."""
-    from rich.syntax import Syntax
     from rich.text import Text
 
     assert explanation.code is not None
-
-    def highlighted(code: str) -> list[Text]:
-        syntax = Syntax("", "python", theme="ansi_dark", background_color="default")
-        return list(syntax.highlight(code.rstrip() + "\n").split("\n", allow_blank=True))
 
     rows = []
     old, new = highlighted(explanation.code.broken), highlighted(explanation.code.fixed)

@@ -10,7 +10,6 @@ inside the functions that need them.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -145,6 +144,13 @@ def positions(text: str) -> dict[str, int]:
     return lines
 
 
+def _close(word: str, choices: list[str], n: int = 1) -> list[str]:
+    """``difflib.get_close_matches`` (imported only when a file has an unknown key or fact)."""
+    import difflib
+
+    return difflib.get_close_matches(word, choices, n=n)
+
+
 def join(prefix: str, key: str) -> str:
     return f"{prefix}.{key}" if prefix else key
 
@@ -160,7 +166,7 @@ def check_keys(src: Source, data: Any, schema: Mapping[str, bool], prefix: str) 
     meant: set[str] = set()
     for key in data:
         if not isinstance(key, str) or key not in schema:
-            close = difflib.get_close_matches(str(key), list(schema), n=1)
+            close = _close(str(key), list(schema), n=1)
             hint = f"did you mean '{close[0]}'?" if close else None
             if close and close[0] not in data:
                 meant.add(close[0])
@@ -231,13 +237,15 @@ def version(src: Source, value: Any, key: str) -> str | None:
     return str(value)
 
 
-def regex(src: Source, value: Any, key: str) -> re.Pattern[str] | None:
+def regex(src: Source, value: Any, key: str) -> str | None:
+    """A valid regular expression's source (compiled here to check it; ``re`` keeps it compiled)."""
     if value is None:
         return None
     if not isinstance(value, str) or not value:
         raise src.error(key, f"expected a regular expression string, got {kind(value)}")
     try:
-        return re.compile(value)
+        re.compile(value)
+        return value
     except re.error as error:
         raise src.error(key, f"invalid regular expression {value!r}: {error}") from None
 
@@ -278,7 +286,7 @@ def facts(src: Source, value: Any, prefix: str = "match") -> Mapping[str, tuple[
     out: dict[str, tuple[FactValue, ...]] = {}
     for name, allowed in value.items():
         if name not in FACTS:
-            close = difflib.get_close_matches(str(name), list(FACTS), n=1)
+            close = _close(str(name), list(FACTS), n=1)
             hint = f"did you mean '{close[0]}'?" if close else None
             raise src.error(f"{key}.{name}", f"unknown fact; expected one of: {', '.join(FACTS)}", hint)
         values = allowed if isinstance(allowed, list) else [allowed]
@@ -299,7 +307,7 @@ def case_facts(src: Source, value: Any, key: str) -> Mapping[str, FactValue]:
     out: dict[str, FactValue] = {}
     for name, item in value.items():
         if name not in ADAPTER_FACTS:
-            close = difflib.get_close_matches(str(name), list(ADAPTER_FACTS), n=1)
+            close = _close(str(name), list(ADAPTER_FACTS), n=1)
             hint = f"did you mean '{close[0]}'?" if close else None
             raise src.error(
                 f"{key}.{name}",
@@ -323,6 +331,8 @@ def case_wrapper(src: Source, value: Any, key: str) -> tuple[str | None, Mapping
     value = check_keys(src, value, CASE_WRAPPER_KEYS, key)
     name = value.get("name")
     if name not in BY_NAME:
+        import difflib
+
         close = difflib.get_close_matches(str(name), list(BY_NAME), n=1)
         raise src.error(
             f"{key}.name",

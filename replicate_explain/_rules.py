@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -23,127 +22,18 @@ from . import _rule_schema as schema
 from ._common import NotARegularFileError, read_regular_file, rule_files
 from ._errors import RuleError, RuleErrors
 from ._facts import FactValue
+from ._rulemodel import Case as Case
+from ._rulemodel import CaseException as CaseException
+from ._rulemodel import Example as Example
+from ._rulemodel import ExceptionPattern as ExceptionPattern
+from ._rulemodel import Match as Match
+from ._rulemodel import Rule as Rule
+from ._rulemodel import RuleSet as RuleSet
 
 RULES_ENV = "REPLICATE_EXPLAIN_RULES"
 ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 SEVERITIES = ("error", "warning")
 NOTHING: Mapping[str, Any] = MappingProxyType({})
-
-
-@dataclass(frozen=True)
-class ExceptionPattern:
-    """One exception shape: a dotted class name on the MRO, an optional message regex, attributes."""
-
-    type: str
-    message: re.Pattern[str] | None = None
-    attributes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-
-
-@dataclass(frozen=True)
-class Example:
-    """Broken and fixed code for the client versions in ``client`` (empty: any version)."""
-
-    client: str
-    broken: str
-    fixed: str
-    environ: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    """The environment both snippets run in when the test suite proves them ({token}: a token)."""
-    fixed_environ: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    """Changes to ``environ`` for the fixed snippet (the fix may be in the environment)."""
-    files: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    """Files both snippets find in their working directory (relative path: text; {token} too)."""
-    requires: tuple[str, ...] = ()
-    """Packages the snippets need besides replicate (pip requirement strings)."""
-
-
-@dataclass(frozen=True)
-class CaseException:
-    """An exception described in a rule case."""
-
-    type: str
-    bases: tuple[str, ...]
-    """Further dotted class names on its MRO (YAML key ``mro``)."""
-    message: str
-    attributes: Mapping[str, str]
-    in_replicate: bool = True
-    """Whether the traceback runs through the replicate package (default: yes)."""
-
-
-@dataclass(frozen=True)
-class Case:
-    """An executable example: this situation must explain as ``expect`` (``None``: nothing)."""
-
-    name: str
-    expect: str | None
-    client: str | None
-    python: str | None
-    environ: Mapping[str, str]
-    sent: str
-    exceptions: tuple[CaseException, ...]
-    dotenv: str | None = None
-    """A ``.env`` file (its path) that defines the token in the situation; ``None``: none."""
-    facts: Mapping[str, FactValue] = field(default_factory=lambda: MappingProxyType({}))
-    """Facts only an adapter observes (``ADAPTER_FACTS``, e.g. ``notebook.shell_export``)."""
-    wrapper: str | None = None
-    """The wrapper library whose frames the traceback shows (``_wrappers.BY_NAME``)."""
-    wrapper_observed: Mapping[str, FactValue] = field(default_factory=lambda: MappingProxyType({}))
-    """What a live failure would have observed of it (``wrapper.token_passed``, ``wrapper.token_ignored``)."""
-
-
-@dataclass(frozen=True)
-class Match:
-    """One way a rule matches: exception shapes (OR'd), facts (AND'd), client and Python ranges."""
-
-    exceptions: tuple[ExceptionPattern, ...]
-    facts: Mapping[str, tuple[FactValue, ...]]
-    client: str
-    python: str
-
-    @property
-    def specificity(self) -> int:
-        """How specific this match is: more conditions win when several rules match."""
-        score = len(self.facts)
-        score += 2 if self.client else 0
-        score += 1 if self.python else 0
-        score += 1 if all(p.message or p.attributes for p in self.exceptions) else 0
-        return score
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One validated rule file. ``matches`` holds every way it matches (OR'd): its ``match``
-    mapping, or each item of a ``match`` list."""
-
-    id: str
-    path: str
-    title: str
-    severity: str
-    priority: int
-    matches: tuple[Match, ...]
-    summary: str
-    why: str
-    fix: tuple[str, ...]
-    examples: tuple[Example, ...]
-    workaround: str
-    prevention: str
-    references: tuple[str, ...]
-    cases: tuple[Case, ...]
-
-
-@dataclass(frozen=True)
-class RuleSet:
-    """The rules in force, the files that failed to load, and which ids user rules override."""
-
-    rules: tuple[Rule, ...]
-    errors: tuple[RuleError, ...] = ()
-    overridden: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-
-    def get(self, rule_id: str) -> Rule | None:
-        """The rule with this id, if any."""
-        for rule in self.rules:
-            if rule.id == rule_id:
-                return rule
-        return None
 
 
 def _patterns(src: schema.Source, value: Any, prefix: str = "match") -> tuple[ExceptionPattern, ...]:
@@ -402,14 +292,24 @@ def load_file(path: Path) -> Rule:
     return parse_rule(path, text)
 
 
-def load_rules(directories: Sequence[Path] | None = None, environ: Mapping[str, str] | None = None) -> RuleSet:
-    """Load the bundled rules, then user rules (a user rule overrides a bundled one of the same id)."""
+def load_rules(
+    directories: Sequence[Path] | None = None,
+    environ: Mapping[str, str] | None = None,
+    bundled: Sequence[Rule] | None = None,
+) -> RuleSet:
+    """Load the bundled rules (``bundled``: already validated, from ``_rulecache``), then user
+    rules (a user rule overrides a bundled one of the same id)."""
+    preloaded: dict[int, Sequence[Rule]] = {}
     if directories is None:
         directories = [bundled_rules_dir(), *user_rule_dirs(environ)]
+        preloaded = {0: bundled} if bundled is not None else {}
     rules: dict[str, Rule] = {}
     errors: list[RuleError] = []
     overridden: dict[str, str] = {}
     for index, directory in enumerate(directories):
+        if index in preloaded:
+            rules.update((rule.id, rule) for rule in preloaded[index])
+            continue
         try:
             files = rule_files(directory)
         except OSError as error:

@@ -36,41 +36,8 @@ It never drops a record and never raises. What it does to a record:
   its text only; a dict, list or tuple by a masked copy for the record (the program's own is
   never modified); another object by a stand-in whose ``str()`` masks the object's own.
 
-Automatic activation
---------------------
-``import replicate_explain`` (unless ``REPLICATE_EXPLAIN=0``) gives every record logged through
-any logger the same treatment, without importing :mod:`logging` at start-up (it costs several
-milliseconds): a post-import hook (``_hook.when_imported``, the one that also sets
-``threading.excepthook``) waits for the program to import :mod:`logging`, then wraps
-``logging.Logger.makeRecord``, through which every logger creates its records. This covers
-loggers and handlers created before or after the import, ``basicConfig`` or ``dictConfig``
-called before or after it, asyncio's messages, and programs that configure nothing (the
-explanation then reaches stderr through :data:`logging.lastResort`), and
-``importlib.reload(logging)`` (a post-import hook stays registered for it and wraps the new
-``Logger`` class). Installing a filter on
-handlers instead would miss handlers added later and ``lastResort``.
-
-Why ``makeRecord`` rather than ``callHandlers`` (which sentry-python wraps): our code has
-returned before any handler runs, so nothing of ours is on the stack while a record is emitted,
-and the "--- Logging error ---" report of a failing handler (which prints the call stack up to
-the first frame outside :mod:`logging`) stays exactly what plain Python prints.
-
-The explanation is appended only when a handler of the logger's hierarchy, or ``lastResort``,
-will emit the record by its level (a ``NullHandler`` does not count); otherwise the record only
-gets the attributes. The exception counts as explained only once a handler formats the record
-(a filter that drops it leaves the explanation to the crash that may follow); an argument that
-is neither a string nor a number is formatted at creation only for a record a handler will
-emit. ``uninstall()`` unwraps ``makeRecord``, or leaves ours in the chain as
-a pass-through when another tool wrapped it after us. An ``ExplainFilter`` configured as well
-does no work twice. A logger class that overrides ``makeRecord`` without calling the base
-method is not covered: give its handlers an ``ExplainFilter``.
-
-Limits: a formatter that formats ``record.exc_info`` itself instead of using ``record.exc_text``
-(python-json-logger, ``RichHandler(rich_tracebacks=True)``) prints the masked exception but no
-explanation, and a token written literally in a source line as it is; such formatters should
-emit ``record.exc_text`` or ``record.replicate_explain``. A formatter that overrides
-``formatException`` gets the standard traceback text for a Replicate failure (as it already
-does in stdlib logging whenever another handler formatted the record first).
+How the automatic activation works (``Logger.makeRecord``, reloads, when a record counts as
+explained) and its limits: ``docs/INTEGRATIONS.md``, "Logging".
 """
 
 from __future__ import annotations
@@ -115,10 +82,20 @@ class ExplainFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         """Explain and mask ``record`` in place; always ``True``: the record is never dropped."""
         try:
+            if (
+                record.exc_info is None
+                and record.stack_info is None
+                and len(record.__dict__) == _FRESH_FIELDS  # no extra=... field, nothing added
+                and _known_clean(record.name, record.msg, record.args)
+            ):
+                return True  # the common record: a clean message seen before, number arguments
             if not self.name or super().filter(record):
                 from ._mask._logrecord import extra_fields
 
-                _prepare(record, show=True, extra=extra_fields(record))
+                if record.exc_info is None:
+                    _mask_slowly(record, extra_fields(record))
+                else:
+                    _prepare(record, show=True, extra=extra_fields(record))
         except Exception:
             _state.report_internal_error("the logging filter")
         return True
@@ -358,23 +335,11 @@ def _make_record(
     record: logging.LogRecord = previous(self, name, level, fn, lno, msg, args, exc_info, func, extra, sinfo)
     if _state.logging_active:
         try:
-            if record.exc_info is None and record.stack_info is None:
-                # The common case, kept short (no call we can avoid): a string message without
-                # a secret, number arguments, a logger that is not replicate's: nothing to do.
-                cached: Any = _state.log_redactor
-                data = _ENV_DATA
-                arguments = record.args
-                if (
-                    extra
-                    or cached is None
-                    or data is None
-                    or type(record.msg) is not str  # an exception, a dict... (unhashable: no cache)
-                    or _CLEAN.get(record.msg) is not cached  # a message seen before, no secret
-                    or _PLAIN_LOGGERS.get(record.name) is not True
-                    or cached[0][0] != len(data)  # type: ignore[index]
-                    or data.get(_RAW_TOKEN_KEY) is not cached[0][1]  # type: ignore[index]
-                    or (arguments and not (type(arguments) is tuple and _NUMBERS.issuperset(map(type, arguments))))
-                ):
+            if exc_info is None and sinfo is None:
+                # The common case, kept short (the arguments, not the record's attributes): a
+                # string message without a secret, number arguments, a logger that is not
+                # replicate's: nothing to do.
+                if extra or not _known_clean(name, msg, args):
                     _mask_slowly(record, extra, self)
             else:
                 _prepare(record, show=_will_show(self, record), extra=extra, when_emitted=True)
@@ -383,11 +348,39 @@ def _make_record(
     return record
 
 
+def _known_clean(name: object, msg: object, args: Any) -> bool:
+    """Whether a record of logger ``name`` with this message and these arguments is known to
+    need no masking: this logger (not replicate's) logged ``msg`` before and it was checked
+    with the redactor of the environment as it still is; the arguments are numbers. Two
+    dictionary look-ups (the message, the token) and a type test per argument."""
+    if type(msg) is not str:  # an exception, a dict... (unhashable: never cached)
+        return False
+    entry: Any = _CLEAN.get(msg)
+    cached: Any = _state.log_redactor
+    if entry is None or entry[0] is not cached or entry[1] != name:
+        return False
+    key = cached[0]
+    data = _ENV_DATA  # not None: _CLEAN stays empty without it
+    if key[0] != len(data) or data.get(_RAW_TOKEN_KEY) is not key[1]:
+        return False
+    if not args:
+        return True
+    if type(args) is not tuple:
+        return False
+    for item in args:
+        kind = type(item)
+        if kind is not int and kind is not float and kind not in _NUMBERS:
+            return False
+    return True
+
+
+#: The attributes of a record as ``Logger.makeRecord`` makes it (more: ``extra`` fields, or
+#: ``message``/``asctime`` from a handler that formatted it already).
+_FRESH_FIELDS = len(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
 #: Messages (format strings) known to hold no secret, each with the ``_state.log_redactor``
-#: entry it was checked with (a new entry, after the environment changed, invalidates them).
+#: entry it was checked with (a new entry, after the environment changed, invalidates them)
+#: and the logger (not replicate's) that logged it.
 _CLEAN: dict[object, Any] = {}
-#: Logger names, ``True`` for those that do not touch replicate (no heuristics needed).
-_PLAIN_LOGGERS: dict[object, bool] = {}
 _CACHE_MAX = 4096
 #: The ``_CLEAN`` cache holds messages of at most this many characters (a format string is a
 #: line; a megabyte message, logged once, is not worth keeping alive) ...
@@ -397,23 +390,22 @@ _CLEAN_MAX_CHARS = 1 << 20
 _clean_chars = 0
 
 
-def _mask_slowly(record: logging.LogRecord, extra: Any, logger: logging.Logger) -> None:
-    """Mask the fields of a record without an exception; remember a clean message and logger."""
+def _mask_slowly(record: logging.LogRecord, extra: Any, logger: logging.Logger | None = None) -> None:
+    """Mask the fields of a record without an exception; remember a clean message and logger.
+    ``logger``: the one making the record (``None``: a handler's filter, so it is emitted)."""
     global _clean_chars
     name = record.name
     msg = record.msg
     replicate = _touches_replicate(record) or (isinstance(msg, BaseException) and _relevant(msg))
-    if len(_PLAIN_LOGGERS) > _CACHE_MAX:
-        _PLAIN_LOGGERS.clear()
-    _PLAIN_LOGGERS[name] = not replicate
     redactor = _message_redactor(replicate)
     if isinstance(msg, BaseException):  # ``logger.error(e)``: its facts kept before it is masked
         from ._birth import mask_exception
 
         mask_exception(msg, redactor)
-    _mask_message(record, redactor, extra, not record.args or _will_show(logger, record))
+    _mask_message(record, redactor, extra, not record.args or logger is None or _will_show(logger, record))
     if (
         not replicate
+        and _ENV_DATA is not None
         and type(msg) is str
         and record.msg is msg
         and len(msg) <= _CLEAN_MAX_MESSAGE
@@ -425,7 +417,7 @@ def _mask_slowly(record: logging.LogRecord, extra: Any, logger: logging.Logger) 
             _clean_chars = 0
         if msg not in _CLEAN:
             _clean_chars += len(msg)
-        _CLEAN[msg] = _state.log_redactor
+        _CLEAN[msg] = (_state.log_redactor, name)
 
 
 def _activate() -> None:

@@ -54,7 +54,7 @@ def _match_lines(rule: Rule) -> list[str]:
         for pattern in match.exceptions:
             text = f"{pad}  - {pattern.type}"
             if pattern.message is not None:
-                text += f" with a message matching /{pattern.message.pattern}/"
+                text += f" with a message matching /{pattern.message}/"
             if pattern.attributes:
                 attrs = ", ".join(f"{k}={v}" for k, v in pattern.attributes.items())
                 text += f" with {attrs}"
@@ -132,7 +132,7 @@ def rule_dict(rule: Rule, source: str = "") -> dict[str, Any]:
                 "exceptions": [
                     {
                         "type": p.type,
-                        "message": None if p.message is None else p.message.pattern,
+                        "message": p.message,
                         "attributes": dict(p.attributes),
                     }
                     for p in match.exceptions
