@@ -638,7 +638,8 @@ def test_logging_is_hooked_only_once_the_program_imports_it() -> None:
         env={**os.environ, "REPLICATE_EXPLAIN": ""},
     )
     # Only IPython's shell module (see _ipython.watch_shells), multiprocessing, rich.traceback,
-    # the libraries with an integration (replicate_explain.integrations), the HTTP libraries
+    # the libraries with an integration (replicate_explain.integrations, Streamlit), unittest's
+    # runner (its report is masked and explained: _unittest), the HTTP libraries
     # masked at birth (_birth) and logging itself again (for importlib.reload) are still watched.
     watched = sorted(
         [
@@ -651,7 +652,9 @@ def test_logging_is_hooked_only_once_the_program_imports_it() -> None:
             "loguru",
             "opentelemetry.sdk.trace",
             "sentry_sdk",
+            "streamlit",
             "structlog",
+            "unittest.runner",
         ]
     )
     assert result.stdout == f"False replicate_explain.logging SourceFileLoader True {watched}\n"
