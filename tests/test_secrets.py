@@ -333,6 +333,9 @@ def test_the_scenarios_are_real(
     assert leaks(captured.plain_python, CANARY) == [CANARY]
     assert len(explained) >= len(SCENARIOS) // 2, explained
     assert '"output_type": "error"' in captured.texts["notebook"]
+    # The program's own except and the reloaded logging printed the masked failure.
+    shown = {name: "[REDACTED]" in captured.texts[name] for name in ("own-print-exc", "reloaded-logging")}
+    assert shown == {"own-print-exc": True, "reloaded-logging": True}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -514,6 +517,3 @@ def test_integration_channels_are_real(api: LoopbackAPI, channel: str) -> None:
     """Without replicate-explain (``REPLICATE_EXPLAIN=0``) each of those programs ships the
     canary: so "no canary" above is not vacuous."""
     assert leaks(_run_integration(channel, "newline", "1.0.7", api, off=True), CANARY) == [CANARY]
-    # The program's own except and the reloaded logging printed the masked failure.
-    shown = {name: "[REDACTED]" in captured.texts[name] for name in ("own-print-exc", "reloaded-logging")}
-    assert shown == {"own-print-exc": True, "reloaded-logging": True}
