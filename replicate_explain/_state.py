@@ -193,7 +193,6 @@ def reset() -> None:
     birth_redactor = None
     warned.clear()
     explained_ids.clear()
-    integrations.pop("redactors", None)
 
 
 def debug_enabled() -> bool:

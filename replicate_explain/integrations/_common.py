@@ -54,18 +54,11 @@ def redactor(exc: BaseException | None) -> Redact:
 
 
 def redactor_with(*, heuristics: bool) -> Redact:
-    """The cached redactor, with or without the credential heuristics (see :func:`redactor`)."""
-    environ = os.environ
-    key = (len(environ), environ.get("REPLICATE_API_TOKEN"), heuristics)
-    cache = _state.integrations.setdefault("redactors", {})
-    cached = cache.get(heuristics)
-    if cached is not None and cached[0] == key:
-        return cached[1]  # type: ignore[no-any-return]
-    from .._mask import Redactor
+    """The cached redactor, with or without the credential heuristics (see :func:`redactor`):
+    the one birth masking uses (``_birth.cached_redactor``), so one cache serves every surface."""
+    from .._birth import cached_redactor
 
-    built = Redactor.from_environ(environ, heuristics=heuristics)
-    cache[heuristics] = (key, built)
-    return built
+    return cached_redactor(heuristics)
 
 
 def explain(exc: BaseException | None) -> Any:
