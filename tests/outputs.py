@@ -9,6 +9,18 @@ from typing import Any
 from replicate_explain._mask import Redactor
 
 #: The public JSON format's keys, in order (``Explanation.to_dict()``).
+#: Headless Chromium's flags for the browser tests (a fresh profile each: add ``--user-data-dir``).
+CHROMIUM_HEADLESS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+)
+
 JSON_KEYS = [
     "rule_id",
     "title",

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from clients import MODEL_REF, REPO_ROOT, client_path
-from outputs import ANSI
+from outputs import ANSI, CHROMIUM_HEADLESS
 
 from replicate_explain._loopback import LoopbackAPI
 
@@ -103,14 +103,7 @@ def _screenshot(chromium: str, page: Path, png: Path, profile: Path) -> None:
     done = subprocess.run(
         [
             chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
+            *CHROMIUM_HEADLESS,
             f"--user-data-dir={profile}",
             f"--screenshot={png}",
             f"--window-size={WINDOW[0]},{WINDOW[1]}",

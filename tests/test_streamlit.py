@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 from clients import CANARY, MODEL_REF, client_env, extra_path
+from outputs import CHROMIUM_HEADLESS
 
 from replicate_explain._loopback import LoopbackAPI
 from replicate_explain._render import diff_lines
@@ -302,14 +303,7 @@ class _Browser:
         self.process = subprocess.Popen(
             [
                 chromium,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--hide-scrollbars",
+                *CHROMIUM_HEADLESS,
                 "--remote-debugging-address=127.0.0.1",
                 "--remote-debugging-port=0",
                 "--remote-allow-origins=*",
