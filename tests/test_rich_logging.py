@@ -199,15 +199,27 @@ def test_in_process_an_r8_token_in_the_locals_is_masked() -> None:
     """An ``r8_`` token in a frame's variables (an unrelated error): ours shows ``[REDACTED]`` in
     its place, and so does a plain ``RichHandler`` once replicate-explain is installed (rich's
     extracted tracebacks are masked for every handler)."""
+    import rich.traceback
     from rich.logging import RichHandler
 
+    import replicate_explain
+    from replicate_explain import _channels, _state
     from replicate_explain.integrations.rich_logging import ReplicateExplainRichHandler
 
+    # The state ``import replicate_explain`` leaves once rich.traceback is imported (another test
+    # in this worker may have uninstalled it, or imported rich before the hook was watching).
+    was = _state.installed
+    replicate_explain.install()
+    _channels._wrap_extract(rich.traceback.Traceback)
     try:
-        _failing(CANARY)
-    except KeyError:
-        info = sys.exc_info()
-    ours, theirs = _log_through(ReplicateExplainRichHandler, info), _log_through(RichHandler, info)
+        try:
+            _failing(CANARY)
+        except KeyError:
+            info = sys.exc_info()
+        ours, theirs = _log_through(ReplicateExplainRichHandler, info), _log_through(RichHandler, info)
+    finally:
+        if not was:
+            replicate_explain.uninstall()
     assert {"ours": (CANARY in ours, "'api_token': '[REDACTED]'" in ours), "plain": (CANARY in theirs,)} == {
         "ours": (False, True),
         "plain": (False,),
