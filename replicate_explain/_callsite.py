@@ -12,8 +12,9 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import TracebackType
+
+from ._frozen import frozen
 
 #: Top-level modules whose frames are never the user's (the client and its HTTP stack).
 LIBRARY_MODULES = frozenset(
@@ -42,7 +43,7 @@ MAX_CODE = 200
 MAX_FRAMES = 500
 
 
-@dataclass(frozen=True)
+@frozen
 class CallSite:
     """Where the user's code made the call that failed. Contains no secret."""
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from ._callsite import CallSite
+from ._frozen import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class CodeFix:
     """Broken and fixed code for the installed client version."""
 
@@ -21,7 +21,7 @@ class CodeFix:
     ``the text shows replicate 1.x``); empty: the installed version (``client_version``)."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Explanation:
     """Why a Replicate call failed to authenticate, and how to fix it. Contains no secret."""
 

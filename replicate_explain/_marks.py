@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from . import _wrappers
+from ._frozen import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class Wrapper:
     """A library that calls Replicate for its users, and what shows one of its failures is Replicate's."""
 

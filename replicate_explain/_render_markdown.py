@@ -12,8 +12,8 @@ fold away. Standard library only. Every text from the data is escaped (Markdown,
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
+from ._frozen import frozen
 from ._render import choose_detail, code_label, diff_lines, shown_evidence, shown_fix
 
 TYPE_CHECKING = False
@@ -27,7 +27,7 @@ _CODE_SPAN = re.compile(r"(`[^`\n]+`)")
 _SPECIAL = re.compile(r"([\\*_\[\]{}()<>#+\-.!|$:~&^=])")
 
 
-@dataclass(frozen=True)
+@frozen
 class MarkdownPanel:
     """An explanation as Markdown pieces a page lays out as it likes (each escaped)."""
 

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import MappingProxyType
 
 from ._errors import RuleError
 from ._facts import FactValue
+from ._frozen import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class ExceptionPattern:
     """One exception shape: a dotted class name on the MRO, an optional message regex, attributes."""
 
@@ -29,7 +30,7 @@ class ExceptionPattern:
         return self.message is None or re.search(self.message, text) is not None
 
 
-@dataclass(frozen=True)
+@frozen
 class Example:
     """Broken and fixed code for the client versions in ``client`` (empty: any version)."""
 
@@ -46,7 +47,7 @@ class Example:
     """Packages the snippets need besides replicate (pip requirement strings)."""
 
 
-@dataclass(frozen=True)
+@frozen
 class CaseException:
     """An exception described in a rule case."""
 
@@ -59,7 +60,7 @@ class CaseException:
     """Whether the traceback runs through the replicate package (default: yes)."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Case:
     """An executable example: this situation must explain as ``expect`` (``None``: nothing)."""
 
@@ -80,7 +81,7 @@ class Case:
     """What a live failure would have observed of it (``wrapper.token_passed``, ``wrapper.token_ignored``)."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Match:
     """One way a rule matches: exception shapes (OR'd), facts (AND'd), client and Python ranges."""
 
@@ -99,7 +100,7 @@ class Match:
         return score
 
 
-@dataclass(frozen=True)
+@frozen
 class Rule:
     """One validated rule file. ``matches`` holds every way it matches (OR'd): its ``match``
     mapping, or each item of a ``match`` list."""
@@ -120,7 +121,7 @@ class Rule:
     cases: tuple[Case, ...]
 
 
-@dataclass(frozen=True)
+@frozen
 class RuleSet:
     """The rules in force, the files that failed to load, and which ids user rules override."""
 

@@ -13,13 +13,14 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import MappingProxyType
 
 from . import _credential, _marks, _wrappers
 from ._callsite import CallSite, find_call_site
 from ._common import CLIENT_DISTRIBUTIONS, python_version, replicate_dirs
 from ._facts import TOKEN_VARIABLE, FactValue, add_extra_facts, ci_facts, find_dotenv, token_facts
+from ._frozen import frozen
 from ._inclient import in_replicate as _in_replicate
 from ._mask import Redactor
 from ._shape import masked_facts, masked_value
@@ -33,7 +34,7 @@ MAX_MESSAGE = 4000
 _SCAN_LIMIT = 20000
 
 
-@dataclass(frozen=True)
+@frozen
 class ExceptionInfo:
     """One exception of the chain, reduced to matchable, redacted facts."""
 
@@ -56,7 +57,7 @@ class ExceptionInfo:
         return f"{self.name}: {self.message}" if self.message else self.name
 
 
-@dataclass(frozen=True)
+@frozen
 class Snapshot:
     """Everything the matcher may look at, with no secret in it."""
 

@@ -19,16 +19,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from types import TracebackType
 
 from ._common import same_secret
+from ._frozen import frozen
 from ._shape import FactValue
 
 TOKEN_VARIABLE = "REPLICATE_API_TOKEN"
 
 
-@dataclass(frozen=True)
+@frozen
 class Wrapper:
     """One wrapper library: how its Replicate failures show, and where it finds the token."""
 

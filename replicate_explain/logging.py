@@ -22,19 +22,9 @@ It never drops a record and never raises. What it does to a record:
   ``REPLICATE_EXPLAIN_FORMAT=json`` it is one JSON line instead. Logs never get ANSI codes.
 * One exception is explained once: after a log record explained it, the excepthook prints the
   traceback of that same exception without the explanation, should it crash the program later.
-* Tokens are masked wherever the record would show them, without formatting the record in
-  advance (``_mask._logrecord``): ``msg``, each string argument (keeping its type; tuple and dict
-  arguments alike), ``extra`` fields and ``stack_info``; an exception (``exc_info`` or an
-  argument) is masked at the source (``_birth.mask_exception``), so a formatter that formats ``exc_info``
-  itself sees masked text too. Only an argument of another type, whose text we cannot know
-  without formatting it, makes the record carry the masked, formatted message and empty
-  ``args``. The formatted traceback (``record.exc_text``) is set only when it still differs
-  (a token in a source line) or carries the explanation. The ``Bearer``/``Token`` heuristics
-  apply to records that touch replicate (its loggers, httpx, httpcore, or a relevant
-  exception). A record with no token and no Replicate failure is left exactly as it was.
-  A ``msg`` that is not a string is masked too: an exception (``logger.error(e)``) in place,
-  its text only; a dict, list or tuple by a masked copy for the record (the program's own is
-  never modified); another object by a stand-in whose ``str()`` masks the object's own.
+* Tokens are masked wherever the record would show them, without formatting it in advance
+  (``_mask._logrecord``); a record with no token and no Replicate failure is left exactly as
+  it was. What is masked where: ``docs/INTEGRATIONS.md``, "Logging: what a record shows".
 
 How the automatic activation works (``Logger.makeRecord``, reloads, when a record counts as
 explained) and its limits: ``docs/INTEGRATIONS.md``, "Logging".
@@ -82,13 +72,32 @@ class ExplainFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         """Explain and mask ``record`` in place; always ``True``: the record is never dropped."""
         try:
+            # The common record: ``_known_clean``, inline (a call costs as much as the test),
+            # and no exception, no ``extra=...`` field.
+            msg = record.msg
+            entry: Any = _CLEAN.get(msg) if type(msg) is str else None
             if (
-                record.exc_info is None
+                entry is not None
+                and entry[0] is _state.log_redactor
+                and entry[1] == record.name
+                and record.exc_info is None
                 and record.stack_info is None
-                and len(record.__dict__) == _FRESH_FIELDS  # no extra=... field, nothing added
-                and _known_clean(record.name, record.msg, record.args)
+                and len(record.__dict__) == _FRESH_FIELDS
             ):
-                return True  # the common record: a clean message seen before, number arguments
+                stamp: Any = entry[0]  # the redactor's entry: (the environment's key, the redactor)
+                key = stamp[0]
+                data: Any = _ENV_DATA
+                if key[0] == len(data) and data.get(_RAW_TOKEN_KEY) is key[1]:
+                    args = record.args
+                    if not args:
+                        return True
+                    if type(args) is tuple:
+                        for item in args:
+                            kind = type(item)
+                            if kind is not int and kind is not float and kind not in _NUMBERS:
+                                break
+                        else:
+                            return True
             if not self.name or super().filter(record):
                 from ._mask._logrecord import extra_fields
 
@@ -349,10 +358,9 @@ def _make_record(
 
 
 def _known_clean(name: object, msg: object, args: Any) -> bool:
-    """Whether a record of logger ``name`` with this message and these arguments is known to
-    need no masking: this logger (not replicate's) logged ``msg`` before and it was checked
-    with the redactor of the environment as it still is; the arguments are numbers. Two
-    dictionary look-ups (the message, the token) and a type test per argument."""
+    """Whether this record needs no masking: logger ``name`` (not replicate's) logged ``msg``
+    before, checked with the redactor of the environment as it still is; numbers as arguments.
+    ``ExplainFilter.filter`` makes the same test inline."""
     if type(msg) is not str:  # an exception, a dict... (unhashable: never cached)
         return False
     entry: Any = _CLEAN.get(msg)
