@@ -146,3 +146,32 @@ def test_a_megabyte_of_text_is_masked_in_one_pass_over_it() -> None:
     for (name, text, expected), (plain, wrapped) in zip(LARGE_TEXTS, got):
         want = text if expected is None else expected
         assert (name, plain, wrapped) == (name, want, want)
+
+
+WRAPPED_CASES = [
+    # (what, environ, text, expected)
+    (
+        "a token wrapped by a bordered printer",
+        {},
+        f"│ x = '{CANARY[:12]}  │\n│ {CANARY[12:]}'  │",
+        "│ x = '[REDACTED]  │\n│ '  │",
+    ),
+    ("a token wrapped between r and 8, coloured", {}, f"a r\x1b[0m\n8{CANARY[2:]}", "a [REDACTED]\x1b[0m\n"),
+    ("a secret value wrapped at its space", {"REPLICATE_ORG_KEY": "abc1 2def"}, "k = abc1\n 2def", "k = [REDACTED]\n "),
+    ("a secret value wrapped inside it", {"REPLICATE_ORG_KEY": "abc12def99"}, "k = abc12\ndef99!", "k = [REDACTED]\n!"),
+]
+
+
+@pytest.mark.parametrize(("what", "environ", "text", "expected"), WRAPPED_CASES, ids=[c[0] for c in WRAPPED_CASES])
+def test_a_secret_wrapped_over_lines_is_masked_whole(
+    what: str, environ: dict[str, str], text: str, expected: str
+) -> None:
+    assert Redactor.from_environ(environ).wrapped(text) == expected
+
+
+def test_a_traceback_without_a_secret_never_compiles_the_wrapped_patterns() -> None:
+    """The patterns for wrapped secrets cost milliseconds to compile: a traceback that holds no
+    ``r8_`` and no secret value, even over line breaks, is masked without them."""
+    redactor = Redactor.from_environ({"REPLICATE_ORG_KEY": "abc12def99"})
+    text = '  File "/app/main.py", line 5, in <module>\n    replicate.run(model)\nReplicateError: 401\n'
+    assert (redactor.wrapped(text), getattr(redactor, "_wrapped_cache", None)) == (text, None)

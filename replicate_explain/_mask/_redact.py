@@ -52,6 +52,11 @@ _TOKEN_BOUNDARY = (
 _ANSI = r"(?:\x1b\[[0-9;]*m)*"
 _WRAP = rf"{_ANSI}(?:[ \t]*(?:[│┃║|╎┆][ \t]*)?{_ANSI}\r?\n{_ANSI}[ \t]*(?:[│┃║|╎┆][ \t]*)?{_ANSI})?"
 
+#: What ``_may_hold_wrapped`` takes out of a text: colour codes; a line break with the spaces
+#: and the border around it (compiled on first use).
+_GAPS: tuple[re.Pattern[str], re.Pattern[str]] | None = None
+_GAP_CHARS = frozenset(" \t\r\x1b│┃║|╎┆")
+
 _PATTERNS = (
     # A token after a boundary (possibly several back to back); or, glued to any text around
     # it (``...000r8_...`` or ``xr8_...``), a run at least as long as a whole token (r8_ + 37):
@@ -197,10 +202,31 @@ class Redactor:
         the characters of the secret, each separated by at most one line break with the border
         and indentation around it. The line breaks stay where they were; the secret's characters
         become one ``[REDACTED]``."""
-        if "\n" in text:
+        if "\n" in text and self._may_hold_wrapped(text):
             for pattern in self._wrapped_patterns():
                 text = pattern.sub(_keep_breaks, text)
         return self(text)
+
+    def _may_hold_wrapped(self, text: str) -> bool:
+        """Whether a wrapped secret may be in ``text``: with the colour codes and the line breaks
+        (with their borders) taken out, ``r8_`` or a secret value appears in it. The patterns of
+        :meth:`_wrapped_patterns` take milliseconds to compile: a traceback without a secret
+        (the usual one) never pays for them. A value holding a character of a line break's
+        surroundings (a space, a border) is always looked for with its pattern."""
+        global _GAPS
+        if _GAPS is None:
+            _GAPS = (
+                re.compile(r"\x1b\[[0-9;]*m"),
+                re.compile(r"[ \t]*(?:[│┃║|╎┆][ \t]*)?\r?\n[ \t]*(?:[│┃║|╎┆][ \t]*)?"),
+            )
+        joined = _GAPS[1].sub("", _GAPS[0].sub("", text))
+        if "r8_" in joined:
+            return True
+        for value in self._values:
+            wrappable = "\n" not in value and MIN_SECRET_LEN <= len(value) <= MAX_WRAPPED_SECRET_LEN
+            if wrappable and (value in joined or not _GAP_CHARS.isdisjoint(value)):
+                return True
+        return False
 
     def _wrapped_patterns(self) -> list[re.Pattern[str]]:
         cached: list[re.Pattern[str]] | None = getattr(self, "_wrapped_cache", None)
