@@ -71,8 +71,12 @@ def _read_bytes(path: str) -> bytes:
         return handle.read()
 
 
-def _map(value: Mapping[str, Any]) -> Mapping[str, Any]:
-    return MappingProxyType(dict(value))
+def _map(value: dict[str, Any]) -> Mapping[str, Any]:
+    """A read-only view of a dict fresh from ``json.loads`` (no copy: nothing else holds it)."""
+    return MappingProxyType(value) if value else _EMPTY
+
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 def encode(rule: Rule) -> dict[str, Any]:

@@ -223,7 +223,12 @@ def exception_info(exc: BaseException, redactor: Redactor) -> ExceptionInfo:
 
 
 def client_version() -> str | None:
-    """The installed ``replicate`` version, from package metadata (``replicate`` is not imported)."""
+    """The ``replicate`` version: the loaded client's (0.x and 1.x keep the release their
+    metadata said at import in ``replicate.__about__``: right even after an upgrade on disk, and
+    free), else the installed one's from package metadata (``replicate`` is not imported)."""
+    loaded = getattr(sys.modules.get("replicate.__about__"), "__version__", None)
+    if isinstance(loaded, str) and loaded:
+        return loaded
     from importlib import metadata
 
     for dist in CLIENT_DISTRIBUTIONS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -173,3 +174,18 @@ def test_a_class_re_exported_by_its_package_is_matched_by_its_public_name() -> N
         "builtins.Exception",
         "builtins.BaseException",
     )
+
+
+def test_the_client_version_is_the_loaded_clients_when_it_says_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """0.x and 1.x keep their release in ``replicate.__about__``: the release that failed, even
+    when a newer one was installed on disk since; without it, package metadata says."""
+    from importlib import metadata
+    from types import SimpleNamespace
+
+    from replicate_explain._snapshot import client_version
+
+    monkeypatch.delitem(sys.modules, "replicate.__about__", raising=False)
+    on_disk = client_version()
+    monkeypatch.setitem(sys.modules, "replicate.__about__", SimpleNamespace(__version__="0.15.3"))
+    loaded = client_version()
+    assert (on_disk, loaded) == (metadata.version("replicate"), "0.15.3")
