@@ -68,14 +68,29 @@ def test_default_demo_shows_the_traceback_then_the_explanation() -> None:
 
 def test_the_demo_fits_80_columns() -> None:
     """At COLUMNS=80 every line the demo writes fits in 80 columns: its opening, headers,
-    program listings and closing line, and each program's explanation (plain text wraps to
-    COLUMNS). The only longer lines are Python's own ``File "..."`` lines of each program's
-    traceback, which are printed as Python printed them."""
+    program listings and closing line, each program's explanation (plain text wraps to COLUMNS),
+    and each program's traceback, whose wider ``File "..."`` lines show their path from its
+    library root (``…/replicate/client.py``), said once after each program's output."""
     done = run_cli("demo", "--all", "--format", "plain", env={**_env(INSTALLED), "COLUMNS": "80"}, timeout=600)
-    long_lines = [line for line in done.stdout.splitlines() if len(line) > 80]
+    expected = _expected(INSTALLED, tuple(s.rule for s in SCENARIOS))
     assert done.returncode == 0
-    assert [line for line in long_lines if not line.startswith('  File "')] == []
-    assert done.stdout.count("\n=== ") == len(_expected(INSTALLED, tuple(s.rule for s in SCENARIOS)))
+    assert [line for line in done.stdout.splitlines() if len(line) > 80] == []
+    sections = re.split(r"^=== \d+/\d+  ", done.stdout, flags=re.M)[1:]
+    assert [section.split()[0] for section in sections] == expected
+    note = '(paths under site-packages and the standard library shortened to "…/" to fit 80 columns)'
+    for rule, section in zip(expected, sections):
+        assert section.index("Traceback (most recent call last):") < section.index(f"replicate-explain: {rule}: ")
+        # said once, after the program's output, when one of its paths was shortened
+        assert " ".join(section.split()).count(note) == (1 if '  File "…/' in section else 0)
+
+
+def test_a_wide_demo_shows_the_tracebacks_as_python_printed_them() -> None:
+    """At COLUMNS=200 every ``File`` line fits: no path is shortened and nothing is said about it."""
+    done = run_cli("demo", "--format", "plain", env={**_env(INSTALLED), "COLUMNS": "200"}, timeout=600)
+    assert done.returncode == 0
+    assert "…/" not in done.stdout
+    assert "shortened to" not in done.stdout
+    assert re.search(r'^  File "[^"]*[/\\]site-packages[/\\]replicate[/\\]', done.stdout, flags=re.M)
 
 
 def test_whitespace_scenario_masks_the_fake_token() -> None:

@@ -4,9 +4,9 @@ Each scenario is a tiny program using the *installed* replicate client, run in i
 interpreter (``sys.executable``) against a :class:`~replicate_explain._loopback.LoopbackAPI` that
 this command starts on 127.0.0.1: no network and no real token (the demo never passes the
 caller's ``REPLICATE_*`` variables on; its tokens are fake and refused). What is printed under
-each header is the child's own stderr: the original traceback, tokens masked by the hook, then
-the explanation. Scenarios whose rule is not loaded, or that do not apply to the installed client
-generation, are skipped.
+each header is the child's own stderr: the original traceback, tokens masked by the hook (a
+``File`` line wider than the width has its library path cut to ``…/``), then the explanation.
+Scenarios whose rule is not loaded, or that do not apply to the installed client, are skipped.
 """
 
 from __future__ import annotations
@@ -324,6 +324,7 @@ def _demo(args: argparse.Namespace) -> int:
     from .._api import rules
     from .._render import choose_format, wants_color
     from .._snapshot import client_version
+    from ._output import PATHS_NOTE, shorten_traceback_paths
 
     version = client_version()
     if args.list:
@@ -374,7 +375,8 @@ def _demo(args: argparse.Namespace) -> int:
     write(_wrap(opening, width) + "\n\n")
     for number, outcome in enumerate(run_all(chosen, version, fmt, width, color), 1):
         write(_header(number, len(chosen), outcome, version, width))
-        write(outcome.stderr.rstrip("\n") + "\n\n")
+        text, shortened = shorten_traceback_paths(outcome.stderr.rstrip("\n"), width)
+        write(text + "\n" + (_wrap(PATHS_NOTE.format(os.sep, width), width - 2) + "\n" if shortened else "") + "\n")
         if outcome.shown != outcome.scenario.rule:
             failures.append(f"{outcome.scenario.rule}: showed {outcome.shown or 'no explanation'}")
     if failures:

@@ -3,11 +3,14 @@
 This is the bottom of the command line: command modules import it and the pipeline, never each
 other. No command prints a token: everything goes out through :func:`write` or
 :func:`write_json`, which mask the secrets of the environment and token-shaped text.
+:func:`shorten_traceback_paths` fits the ``File "..."`` lines of a traceback that a command
+shows (``demo`` shows its programs') to the width.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from typing import IO, Any, Callable
@@ -77,3 +80,56 @@ def write_json(data: object, stream: IO[str] | None = None) -> None:
 
     text = json.dumps(masked_data(data), indent=2, ensure_ascii=False) + "\n"
     write_safely(sys.stdout if stream is None else stream, text)
+
+
+ELLIPSIS = "\u2026"
+_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
+_SGR = r"(?:\x1b\[[0-9;]*m)*"  # Python 3.13+ colours the quoted path (FORCE_COLOR)
+_FILE_LINE = re.compile(rf'^(?P<head>[ |]*File {_SGR}")(?P<path>.+?)(?P<tail>"{_SGR}, line .*)$')
+_PACKAGE_ROOT = re.compile(r"[/\\](?:site|dist)-packages(?=[/\\])")
+PATHS_NOTE = '(paths under site-packages and the standard library shortened to "\u2026{0}" to fit {1} columns)'
+"""Said once after a traceback whose paths were shortened: ``.format(os.sep, width)``, wrapped to
+``width - 2``: its ellipsis is 3 bytes in UTF-8, and byte-counting tools (mawk's ``length``) then
+see it fit too."""
+
+
+def visible_length(line: str) -> int:
+    """The columns ``line`` takes on a terminal: its length without ANSI escape sequences."""
+    return len(_ESCAPE.sub("", line))
+
+
+def stdlib_roots() -> list[str]:
+    """The standard library directory of this interpreter (``sysconfig``), as given and resolved."""
+    import os
+    import sysconfig
+
+    stdlib = sysconfig.get_paths()["stdlib"]
+    return list(dict.fromkeys([stdlib, os.path.realpath(stdlib)]))
+
+
+def shorten_path(path: str, roots: Sequence[str]) -> str | None:
+    """``path`` with the part up to its ``sys.path``-style root replaced by ``…``, the separator kept:
+    the deepest ``site-packages`` or ``dist-packages`` directory in it, or one of ``roots``
+    (directories, such as the standard library). ``None``: it lives under none of them."""
+    cut = max((match.end() for match in _PACKAGE_ROOT.finditer(path)), default=0)
+    for root in roots:
+        root = root.rstrip("/\\")
+        if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("/", "\\"):
+            cut = max(cut, len(root))
+    return ELLIPSIS + path[cut:] if cut else None
+
+
+def shorten_traceback_line(line: str, width: int, roots: Sequence[str]) -> str:
+    """A traceback's ``File "PATH", line N, in F`` line wider than ``width`` with PATH shortened
+    (:func:`shorten_path`); any other line, or one that fits, unchanged. Escape codes stay whole."""
+    match = _FILE_LINE.match(line) if visible_length(line) > width else None
+    short = shorten_path(match["path"], roots) if match else None
+    return line if match is None or short is None else match["head"] + short + match["tail"]
+
+
+def shorten_traceback_paths(text: str, width: int, roots: Sequence[str] | None = None) -> tuple[str, bool]:
+    """``text`` with each of its traceback ``File`` lines wider than ``width`` shortened
+    (:func:`shorten_traceback_line`; ``roots`` default: :func:`stdlib_roots`), and whether any was."""
+    lines, under = text.split("\n"), stdlib_roots() if roots is None else roots
+    short = [shorten_traceback_line(line, width, under) for line in lines]
+    return "\n".join(short), short != lines
