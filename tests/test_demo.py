@@ -14,7 +14,6 @@ from replicate_explain.cli._demo import DEFAULT, SCENARIOS, applies
 
 pytestmark = pytest.mark.e2e  # every test here runs the console script or builds a venv
 
-pytestmark = pytest.mark.e2e
 
 RULE_IDS = {rule.id for rule in load_rules().rules}
 INSTALLED = "1.0.7"
