@@ -1,11 +1,16 @@
 """``cli._output``: traceback ``File`` lines wider than the width lose the directory above their
-library root (site-packages, dist-packages, the standard library); nothing else changes."""
+library root (site-packages, dist-packages, the standard library); nothing else changes. Help
+texts fit the width."""
 
 from __future__ import annotations
 
 import sysconfig
+from typing import Any
+
+import pytest
 
 from replicate_explain.cli._output import (
+    HelpFormatter,
     shorten_path,
     shorten_traceback_line,
     shorten_traceback_paths,
@@ -15,7 +20,7 @@ from replicate_explain.cli._output import (
 
 STDLIB = "/root/.pyenv/versions/3.11.7/lib/python3.11"
 ROOTS = [STDLIB]
-VENV = "/work/wt/demo-width/.venv/lib/python3.11/site-packages"
+VENV = "/home/me/project/.venv/lib/python3.11/site-packages"
 POOL = f'  File "{VENV}/httpcore/_sync/connection_pool.py", line 256, in handle_request'
 MAGENTA, RESET = "\x1b[35m", "\x1b[0m"
 
@@ -96,3 +101,44 @@ def test_the_default_roots_are_this_interpreters_standard_library() -> None:
     line = f'  File "{stdlib}/contextlib.py", line 158, in __exit__'
     assert stdlib_roots()[0] == stdlib
     assert shorten_traceback_paths(line, 20) == ('  File "\u2026/contextlib.py", line 158, in __exit__', True)
+
+
+def _every_parser() -> list[tuple[str, Any]]:
+    """The top-level parser and every subcommand's, by command line."""
+    import argparse
+
+    from replicate_explain.cli import build_parser
+
+    found = []
+    todo = [("replicate-explain", build_parser())]
+    while todo:
+        name, parser = todo.pop()
+        found.append((name, parser))
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                todo.extend((f"{name} {sub}", child) for sub, child in action.choices.items())
+    return found
+
+
+def test_every_help_fits_80_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--help`` of every command: descriptions and epilogs are refilled to ``COLUMNS``."""
+    monkeypatch.setenv("COLUMNS", "80")
+    wide = {
+        name: [line for line in parser.format_help().splitlines() if len(line) > 80] for name, parser in _every_parser()
+    }
+    assert {name: lines for name, lines in wide.items() if lines} == {}
+    assert len(wide) >= 10  # the subcommands were found
+
+
+def test_help_refills_prose_and_folds_a_table_row_under_its_text() -> None:
+    formatter = HelpFormatter("prog", width=40)
+    text = (
+        "One sentence that was wrapped\nby hand at another width.\n\n"
+        "Exit status:\n  list   0 all rule files loaded, 1 some are broken\n"
+        "         (listed on stderr)\n  show   0 shown"
+    )
+    assert formatter._fill_text(text, 38, "") == (
+        "One sentence that was wrapped by hand\nat another width.\n\n"
+        "Exit status:\n  list   0 all rule files loaded, 1\n"
+        "         some are broken (listed on\n         stderr)\n  show   0 shown"
+    )

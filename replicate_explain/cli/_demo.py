@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from ._output import EXIT_OK, EXIT_PROBLEMS, FORMAT_CHOICES, UsageError, add_format, write, write_json
+from ._output import EXIT_OK, EXIT_PROBLEMS, FORMAT_CHOICES, HelpFormatter, UsageError, add_format, write, write_json
 
 DEMO_TOKEN = "r8_" + "Demo0Token0Not0Real".ljust(37, "0")
 """A well-formed token that the demo's loopback API refuses (it accepts none)."""
@@ -432,7 +432,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
             "original traceback (tokens masked), then the explanation."
         ),
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument(
         "--scenario",

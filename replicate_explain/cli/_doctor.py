@@ -28,7 +28,16 @@ from .._common import python_version
 from .._hook import ENABLE_ENV
 from .._probe import Probe, hook_status, off_value, run_probe
 from .._rules import RuleSet
-from ._output import DATA_FORMAT_CHOICES, EXIT_OK, EXIT_PROBLEMS, UsageError, add_format, write, write_json
+from ._output import (
+    DATA_FORMAT_CHOICES,
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    HelpFormatter,
+    UsageError,
+    add_format,
+    write,
+    write_json,
+)
 
 EPILOG = """\
 Exit status: 0 healthy, 1 problems found, 2 usage error. Notes (e.g. the hook is not active)
@@ -189,7 +198,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
             "fix."
         ),
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument(
         "--online",

@@ -15,7 +15,7 @@ from typing import Any
 
 from .._pasted import Found, Result, explain_text
 from .._textshapes import decode_text
-from ._output import EXIT_OK, EXIT_PROBLEMS, FORMAT_CHOICES, UsageError, add_format, write, write_json
+from ._output import EXIT_OK, EXIT_PROBLEMS, FORMAT_CHOICES, HelpFormatter, UsageError, add_format, write, write_json
 from ._ruledoc import find_rule, print_rule
 
 EPILOG = """\
@@ -222,7 +222,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
             "explanation of one rule instead, with every example for every client version."
         ),
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument(
         "file",

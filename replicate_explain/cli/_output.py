@@ -27,6 +27,47 @@ DATA_FORMAT_CHOICES = ("plain", "json")
 """``--format`` of the commands that print reports and listings."""
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's help with descriptions and epilogs fitted to the width (``COLUMNS``): a prose
+    paragraph is refilled; an indented line (an example, a row of a table) keeps its place and
+    is folded, under its own text, only when it is too wide."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        import textwrap
+
+        paragraphs = []
+        for paragraph in text.split("\n\n"):
+            lines = paragraph.splitlines()
+            if all(line[:1] not in (" ", "\t") for line in lines):
+                prose = " ".join(line.strip() for line in lines)
+                paragraphs.append(textwrap.fill(prose, width, initial_indent=indent, subsequent_indent=indent))
+                continue
+            rows: list[list[str]] = []  # a row of a table, with the lines that continue it
+            for line in lines:
+                column = _row_column(rows[-1][0]) if rows else 0
+                if column and len(line) - len(line.lstrip()) >= column:
+                    rows[-1].append(line.strip())
+                else:
+                    rows.append([line])
+            folded = []
+            for first, *more in rows:
+                line = " ".join([first, *more])
+                hanging = " " * (_row_column(first) or len(first) - len(first.lstrip()) + 4)
+                folded.append(
+                    textwrap.fill(line, width, initial_indent=indent, subsequent_indent=indent + hanging)
+                    if len(indent + line) > width
+                    else indent + line
+                )
+            paragraphs.append("\n".join(folded))
+        return "\n\n".join(paragraphs)
+
+
+def _row_column(line: str) -> int:
+    """Where the text of a table row (``  list   0 all rule files loaded``) starts; 0: not a row."""
+    found = re.match(r"\s*\S+\s{2,}(?=\S)", line)
+    return found.end() if found else 0
+
+
 class UsageError(Exception):
     """Bad input on the command line: the message says what is wrong and what to do (exit 2)."""
 

@@ -16,7 +16,16 @@ from typing import Any
 
 from .._errors import RuleError, RuleErrors
 from .._rules import Rule, RuleSet
-from ._output import DATA_FORMAT_CHOICES, EXIT_OK, EXIT_PROBLEMS, UsageError, add_format, write, write_json
+from ._output import (
+    DATA_FORMAT_CHOICES,
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    HelpFormatter,
+    UsageError,
+    add_format,
+    write,
+    write_json,
+)
 from ._ruledoc import find_rule, print_rule, rule_source
 
 EPILOG = """\
@@ -301,7 +310,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="list, show and check the explanation rules",
         description="List, show and validate the rules (YAML files) that explain failures.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.set_defaults(handler=lambda _args: _usage(parser))
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
@@ -310,7 +319,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="list the bundled and user rules",
         description=("List every rule in force: bundled ones and those from REPLICATE_EXPLAIN_RULES."),
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     add_format(listing, DATA_FORMAT_CHOICES)
     listing.set_defaults(handler=_list)
@@ -319,7 +328,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         help="show one rule in full",
         description="Print the full explanation of one rule: every example for every client range.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     show.add_argument("id", metavar="ID", help="a rule id, e.g. token-whitespace")
     add_format(show, DATA_FORMAT_CHOICES)
@@ -332,7 +341,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
             "with all rules loaded. Without PATH: the bundled rules and REPLICATE_EXPLAIN_RULES."
         ),
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     check.add_argument("paths", nargs="*", metavar="PATH", help="a rule file or a directory of rule files")
     add_format(check, DATA_FORMAT_CHOICES)
@@ -345,7 +354,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
             "fill in. The id is kebab-case and, without --force, not the id of a bundled rule."
         ),
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     new.add_argument("id", metavar="ID", help="the new rule's id, e.g. proxy-strips-auth")
     new.add_argument("--dir", default=".", metavar="DIR", help="where to write ID.yaml (default: here)")
