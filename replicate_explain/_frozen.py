@@ -39,8 +39,9 @@ def _fields_of(cls: type) -> tuple[dataclasses.Field[Any], ...]:
             raise TypeError(f"frozen(): {cls.__qualname__} inherits fields from {base.__qualname__}")
     if "__post_init__" in cls.__dict__:
         raise TypeError(f"frozen(): {cls.__qualname__} defines __post_init__")
-    made = []
-    for name, annotation in cls.__annotations__.items():
+    made: list[dataclasses.Field[Any]] = []
+    own = cls.__dict__.get("__annotations__")  # noqa: RUF063 (3.9: ``cls.__annotations__`` may be a base's)
+    for name, annotation in (own if own is not None else getattr(cls, "__annotations__", {})).items():
         text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
         if text.split("[", 1)[0].rsplit(".", 1)[-1] in ("ClassVar", "InitVar"):
             raise TypeError(f"frozen(): {cls.__qualname__}.{name} is a {text}")
@@ -48,9 +49,20 @@ def _fields_of(cls: type) -> tuple[dataclasses.Field[Any], ...]:
         spec: dataclasses.Field[Any] = (
             default if isinstance(default, dataclasses.Field) else dataclasses.field(default=default)
         )
+        if not spec.init:
+            raise TypeError(f"frozen(): {cls.__qualname__}.{name} is field(init=False)")
+        if isinstance(spec.default, (list, dict, set)):  # dataclasses' own rule, and its words
+            raise ValueError(
+                f"mutable default {type(spec.default)} for field {name} is not allowed: use default_factory"
+            )
+        required = spec.default is _MISSING and spec.default_factory is _MISSING
+        if required and made and not _is_required(made[-1]):
+            raise TypeError(f"non-default argument {name!r} follows default argument")
         spec.name = name
         spec.type = annotation
         spec._field_type = _FIELD_MARKER  # type: ignore[attr-defined]
+        if hasattr(spec, "kw_only"):  # 3.10+: resolved as dataclasses resolves it (a subclass reads it)
+            spec.kw_only = False
         # As dataclasses leaves it: the default as the class attribute, a factory none.
         if spec.default is not _MISSING:
             setattr(cls, name, spec.default)
@@ -58,6 +70,48 @@ def _fields_of(cls: type) -> tuple[dataclasses.Field[Any], ...]:
             delattr(cls, name)
         made.append(spec)
     return tuple(made)
+
+
+def _is_required(spec: dataclasses.Field[Any]) -> bool:
+    return spec.default is _MISSING and spec.default_factory is _MISSING
+
+
+def _params() -> Any:
+    """``__dataclass_params__`` of a frozen dataclass (what ``@dataclass`` on a subclass reads)."""
+    wanted = {"init": True, "repr": True, "eq": True, "order": False, "unsafe_hash": False, "frozen": True}
+    later = {"match_args": True, "kw_only": False, "slots": False, "weakref_slot": False}  # 3.12+
+    make = dataclasses._DataclassParams  # type: ignore[attr-defined]
+    try:
+        return make(**wanted, **later)
+    except TypeError:
+        return make(**wanted)
+
+
+class _Signature:
+    """``__signature__`` of a frozen class, made when first asked for (``help()``, a notebook's
+    tooltip): ``inspect`` is not imported to build a class."""
+
+    def __get__(self, instance: object, owner: type) -> Any:
+        import inspect
+
+        empty = inspect.Parameter.empty
+        factory = getattr(dataclasses, "_HAS_DEFAULT_FACTORY", empty)  # shown as <factory>
+        return inspect.Signature(
+            [
+                inspect.Parameter(
+                    f.name,
+                    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                    default=f.default
+                    if f.default is not _MISSING
+                    else factory
+                    if not _is_required(f)
+                    else inspect.Parameter.empty,
+                    annotation=f.type,
+                )
+                for f in dataclasses.fields(owner)
+            ],
+            return_annotation=None,
+        )
 
 
 def _frozen(cls: type) -> type:
@@ -71,6 +125,7 @@ def _frozen(cls: type) -> type:
     hashed = tuple(f.name for f in fields if (f.compare if f.hash is None else f.hash))
     setter = object.__setattr__
     title = cls.__qualname__
+    this: Any = cls
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         if not kwargs and len(args) == count:  # the common call (the rule cache's): all, in order
@@ -109,17 +164,28 @@ def _frozen(cls: type) -> type:
     def __hash__(self: Any) -> int:
         return hash(tuple(getattr(self, name) for name in hashed))
 
+    # As dataclasses: a field, or any attribute of the class itself, is frozen; a subclass's own
+    # attributes are not.
     def __setattr__(self: Any, name: str, value: object) -> None:
-        raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+        if type(self) is cls or name in known:
+            raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+        super(this, self).__setattr__(name, value)
 
     def __delattr__(self: Any, name: str) -> None:
-        raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
+        if type(self) is cls or name in known:
+            raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
+        super(this, self).__delattr__(name)
 
-    for method in (__init__, __repr__, __eq__, __hash__, __setattr__, __delattr__):
+    def __replace__(self: Any, /, **changes: Any) -> Any:  # ``copy.replace`` (3.13)
+        return dataclasses.replace(self, **changes)
+
+    for method in (__init__, __repr__, __eq__, __hash__, __setattr__, __delattr__, __replace__):
         method.__qualname__ = f"{title}.{method.__name__}"
         setattr(cls, method.__name__, method)
     cls.__dataclass_fields__ = {f.name: f for f in fields}  # type: ignore[attr-defined]
+    cls.__dataclass_params__ = _params()  # type: ignore[attr-defined]
     setattr(cls, "__match_args__", names)  # noqa: B010 (mypy: a class attribute it cannot see)
+    setattr(cls, "__signature__", _Signature())  # noqa: B010
     return cls
 
 

@@ -130,3 +130,50 @@ def test_what_it_does_not_support_is_refused_not_guessed() -> None:
 def test_the_public_explanation_is_still_a_dataclass() -> None:
     assert dataclasses.is_dataclass(Explanation)
     assert [f.name for f in dataclasses.fields(Explanation)][:2] == ["rule_id", "title"]
+
+
+def test_a_dataclass_can_subclass_it_as_it_would_a_dataclass() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Tagged(OURS):  # type: ignore[misc, valid-type]
+        label: str = "x"
+
+    @dataclasses.dataclass(frozen=True)
+    class Reference(THEIRS):  # type: ignore[misc, valid-type]
+        label: str = "x"
+
+    assert repr(Tagged(1, 2, label="y")) == repr(Reference(1, 2, label="y")).replace("Reference", "Tagged")
+    assert [f.name for f in dataclasses.fields(Tagged)] == ["x", "y", "tags", "note", "label"]
+
+
+def test_a_plain_subclass_keeps_its_own_attributes_settable_and_the_fields_frozen() -> None:
+    class Plain(OURS):  # type: ignore[misc, valid-type]
+        pass
+
+    point = Plain(1)
+    point.extra = 2
+    assert point.extra == 2
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        point.x = 3
+
+
+def test_replace_signature_and_help_are_the_dataclass_ones() -> None:
+    import inspect
+
+    assert OURS(1).__replace__(y=4) == OURS(1, 4)  # ``copy.replace`` on 3.13
+    assert str(inspect.signature(OURS)) == str(inspect.signature(THEIRS))
+    assert str(inspect.signature(Explanation)).startswith("(rule_id: 'str', title: 'str'")
+
+
+@pytest.mark.parametrize(
+    ("body", "error", "message"),
+    [
+        ("a: int = 0\n    b: int", TypeError, "non-default argument 'b' follows default argument"),
+        ("a: list = []", ValueError, "mutable default <class 'list'> for field a is not allowed"),
+        ("a: int = dataclasses.field(init=False, default=0)", TypeError, "is field(init=False)"),
+    ],
+)
+def test_a_class_dataclasses_would_refuse_is_refused(body: str, error: type[Exception], message: str) -> None:
+    namespace: dict[str, Any] = {"dataclasses": dataclasses}
+    exec(f"class Bad:\n    {body}\n", namespace)
+    with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)")):
+        frozen(namespace["Bad"])

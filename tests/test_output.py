@@ -142,3 +142,14 @@ def test_help_refills_prose_and_folds_a_table_row_under_its_text() -> None:
         "Exit status:\n  list   0 all rule files loaded, 1\n"
         "         some are broken (listed on\n         stderr)\n  show   0 shown"
     )
+
+
+def test_help_never_cuts_a_command_or_a_url() -> None:
+    text = "so `replicate-explain doctor || exit 1` suits CI; GET https://api.replicate.com/v1/account"
+    assert HelpFormatter("prog", width=24)._fill_text(text, 22, "").splitlines() == [
+        "so",
+        "`replicate-explain",
+        "doctor || exit 1`",
+        "suits CI; GET",
+        "https://api.replicate.com/v1/account",
+    ]

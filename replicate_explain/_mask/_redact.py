@@ -211,8 +211,9 @@ class Redactor:
         """Whether a wrapped secret may be in ``text``: with the colour codes and the line breaks
         (with their borders) taken out, ``r8_`` or a secret value appears in it. The patterns of
         :meth:`_wrapped_patterns` take milliseconds to compile: a traceback without a secret
-        (the usual one) never pays for them. A value holding a character of a line break's
-        surroundings (a space, a border) is always looked for with its pattern."""
+        (the usual one) never pays for them. A value the taking out could cut is always looked
+        for with its pattern: one holding a character of a line break's surroundings (a space,
+        a border), or one that could end a colour code (``m0abc`` after a stray ``\x1b[``)."""
         global _GAPS
         if _GAPS is None:
             _GAPS = (
@@ -224,7 +225,7 @@ class Redactor:
             return True
         for value in self._values:
             wrappable = "\n" not in value and MIN_SECRET_LEN <= len(value) <= MAX_WRAPPED_SECRET_LEN
-            if wrappable and (value in joined or not _GAP_CHARS.isdisjoint(value)):
+            if wrappable and (value in joined or not _GAP_CHARS.isdisjoint(value) or _escape_tail(value)):
                 return True
         return False
 
@@ -240,6 +241,11 @@ class Redactor:
                     cached.append(re.compile(_WRAP.join(re.escape(c) for c in value)))
             self._wrapped_cache = cached
         return cached
+
+
+def _escape_tail(value: str) -> bool:
+    """Whether ``value`` starts as the rest of a colour code does (``[0;1m``, ``1m``, ``m``)."""
+    return value.lstrip("[").lstrip("0123456789;").startswith("m")
 
 
 def _keep_breaks(match: re.Match[str]) -> str:

@@ -40,7 +40,9 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
             lines = paragraph.splitlines()
             if all(line[:1] not in (" ", "\t") for line in lines):
                 prose = " ".join(line.strip() for line in lines)
-                paragraphs.append(textwrap.fill(prose, width, initial_indent=indent, subsequent_indent=indent))
+                paragraphs.append(
+                    textwrap.fill(prose, width, initial_indent=indent, subsequent_indent=indent, **_UNBROKEN)
+                )
                 continue
             rows: list[list[str]] = []  # a row of a table, with the lines that continue it
             for line in lines:
@@ -54,12 +56,16 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
                 line = " ".join([first, *more])
                 hanging = " " * (_row_column(first) or len(first) - len(first.lstrip()) + 4)
                 folded.append(
-                    textwrap.fill(line, width, initial_indent=indent, subsequent_indent=indent + hanging)
+                    textwrap.fill(line, width, initial_indent=indent, subsequent_indent=indent + hanging, **_UNBROKEN)
                     if len(indent + line) > width
                     else indent + line
                 )
             paragraphs.append("\n".join(folded))
         return "\n\n".join(paragraphs)
+
+
+#: A command, a flag or a URL is never cut: at its hyphens or inside it.
+_UNBROKEN: dict[str, Any] = {"break_on_hyphens": False, "break_long_words": False}
 
 
 def _row_column(line: str) -> int:
