@@ -147,8 +147,7 @@ def test_help_refills_prose_and_folds_a_table_row_under_its_text() -> None:
 def test_help_never_cuts_a_command_or_a_url() -> None:
     text = "so `replicate-explain doctor || exit 1` suits CI; GET https://api.replicate.com/v1/account"
     assert HelpFormatter("prog", width=24)._fill_text(text, 22, "").splitlines() == [
-        "so",
-        "`replicate-explain",
+        "so `replicate-explain",
         "doctor || exit 1`",
         "suits CI; GET",
         "https://api.replicate.com/v1/account",
