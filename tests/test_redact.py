@@ -158,6 +158,7 @@ WRAPPED_CASES = [
     ),
     ("a token wrapped between r and 8, coloured", {}, f"a r\x1b[0m\n8{CANARY[2:]}", "a [REDACTED]\x1b[0m\n"),
     ("a secret value wrapped at its space", {"REPLICATE_ORG_KEY": "abc1 2def"}, "k = abc1\n 2def", "k = [REDACTED]\n "),
+    ("a coloured token wrapped over lines", {}, f"x \x1b[1m{CANARY[:10]}\n{CANARY[10:]}", "x \x1b[1m[REDACTED]\n"),
     ("a secret after a stray escape", {"REPLICATE_ORG_KEY": "m0abcdefg"}, "\x1b[m0abc\ndefg", "\x1b[[REDACTED]\n"),
     (
         "a secret that could end a colour code",

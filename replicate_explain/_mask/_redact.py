@@ -235,7 +235,9 @@ class Redactor:
             # At most the 37 characters of a token, and never into the next one's "r8_" (each
             # line of a list of tokens is its own token, not the tail of the one above).
             nxt = "r" + _WRAP + "8" + _WRAP + "_"
-            cached = [re.compile(_TOKEN_BOUNDARY + nxt + f"(?:(?!{_WRAP}{nxt}){_WRAP}[A-Za-z0-9]){{8,37}}")]
+            # The boundary, or the end of a colour code right before the token (``\x1b[1mr8_``).
+            start = rf"(?:{_TOKEN_BOUNDARY}|(?<=\x1b\[m)|(?<=[0-9;]m))"
+            cached = [re.compile(start + nxt + f"(?:(?!{_WRAP}{nxt}){_WRAP}[A-Za-z0-9]){{8,37}}")]
             for value in self._values:
                 if "\n" not in value and MIN_SECRET_LEN <= len(value) <= MAX_WRAPPED_SECRET_LEN:
                     cached.append(re.compile(_WRAP.join(re.escape(c) for c in value)))
