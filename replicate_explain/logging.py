@@ -72,32 +72,13 @@ class ExplainFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         """Explain and mask ``record`` in place; always ``True``: the record is never dropped."""
         try:
-            # The common record: ``_known_clean``, inline (a call costs as much as the test),
-            # and no exception, no ``extra=...`` field.
-            msg = record.msg
-            entry: Any = _CLEAN.get(msg) if type(msg) is str else None
             if (
-                entry is not None
-                and entry[0] is _state.log_redactor
-                and entry[1] == record.name
+                _known_clean(record.name, record.msg, record.args)  # first: it rules most records out
                 and record.exc_info is None
                 and record.stack_info is None
-                and len(record.__dict__) == _FRESH_FIELDS
+                and len(record.__dict__) == _FRESH_FIELDS  # no extra=... field, nothing added
             ):
-                stamp: Any = entry[0]  # the redactor's entry: (the environment's key, the redactor)
-                key = stamp[0]
-                data: Any = _ENV_DATA
-                if key[0] == len(data) and data.get(_RAW_TOKEN_KEY) is key[1]:
-                    args = record.args
-                    if not args:
-                        return True
-                    if type(args) is tuple:
-                        for item in args:
-                            kind = type(item)
-                            if kind is not int and kind is not float and kind not in _NUMBERS:
-                                break
-                        else:
-                            return True
+                return True  # the common record: a clean message seen before, number arguments
             if not self.name or super().filter(record):
                 from ._mask._logrecord import extra_fields
 
@@ -359,8 +340,7 @@ def _make_record(
 
 def _known_clean(name: object, msg: object, args: Any) -> bool:
     """Whether this record needs no masking: logger ``name`` (not replicate's) logged ``msg``
-    before, checked with the redactor of the environment as it still is; numbers as arguments.
-    ``ExplainFilter.filter`` makes the same test inline."""
+    before, checked with the redactor of the environment as it still is; numbers as arguments."""
     if type(msg) is not str:  # an exception, a dict... (unhashable: never cached)
         return False
     entry: Any = _CLEAN.get(msg)
