@@ -49,13 +49,16 @@ _TOKEN_BOUNDARY = (
 )
 #: Between two characters of a token that a printer wrapped over lines (rich at a narrow width):
 #: colour codes, and at most one line break with the spaces and the box border around it.
-_ANSI = r"(?:\x1b\[[0-9;]*m)*"
-_WRAP = rf"{_ANSI}(?:[ \t]*(?:[│┃║|╎┆][ \t]*)?{_ANSI}\r?\n{_ANSI}[ \t]*(?:[│┃║|╎┆][ \t]*)?{_ANSI})?"
+_COLOUR = r"\x1b\[[0-9;]*m"
+_ANSI = rf"(?:{_COLOUR})*"
+_BORDERS = "│┃║|╎┆"
+_EDGE = rf"[ \t]*(?:[{_BORDERS}][ \t]*)?"  # the spaces and the box border beside a line break
+_WRAP = rf"{_ANSI}(?:{_EDGE}{_ANSI}\r?\n{_ANSI}{_EDGE}{_ANSI})?"
 
-#: What ``_may_hold_wrapped`` takes out of a text: colour codes; a line break with the spaces
-#: and the border around it (compiled on first use).
+#: What ``_may_hold_wrapped`` takes out of a text, the pieces of ``_WRAP``: colour codes; a line
+#: break with its edges (compiled on first use); and the characters of those pieces.
 _GAPS: tuple[re.Pattern[str], re.Pattern[str]] | None = None
-_GAP_CHARS = frozenset(" \t\r\x1b│┃║|╎┆")
+_GAP_CHARS = frozenset(" \t\r\x1b" + _BORDERS)
 
 _PATTERNS = (
     # A token after a boundary (possibly several back to back); or, glued to any text around
@@ -216,16 +219,12 @@ class Redactor:
         a border), or one that could end a colour code (``m0abc`` after a stray ``\x1b[``)."""
         global _GAPS
         if _GAPS is None:
-            _GAPS = (
-                re.compile(r"\x1b\[[0-9;]*m"),
-                re.compile(r"[ \t]*(?:[│┃║|╎┆][ \t]*)?\r?\n[ \t]*(?:[│┃║|╎┆][ \t]*)?"),
-            )
+            _GAPS = (re.compile(_COLOUR), re.compile(rf"{_EDGE}\r?\n{_EDGE}"))
         joined = _GAPS[1].sub("", _GAPS[0].sub("", text))
         if "r8_" in joined:
             return True
         for value in self._values:
-            wrappable = "\n" not in value and MIN_SECRET_LEN <= len(value) <= MAX_WRAPPED_SECRET_LEN
-            if wrappable and (value in joined or not _GAP_CHARS.isdisjoint(value) or _escape_tail(value)):
+            if _wrappable(value) and (value in joined or not _GAP_CHARS.isdisjoint(value) or _escape_tail(value)):
                 return True
         return False
 
@@ -239,10 +238,15 @@ class Redactor:
             start = rf"(?:{_TOKEN_BOUNDARY}|(?<=\x1b\[m)|(?<=[0-9;]m))"
             cached = [re.compile(start + nxt + f"(?:(?!{_WRAP}{nxt}){_WRAP}[A-Za-z0-9]){{8,37}}")]
             for value in self._values:
-                if "\n" not in value and MIN_SECRET_LEN <= len(value) <= MAX_WRAPPED_SECRET_LEN:
+                if _wrappable(value):
                     cached.append(re.compile(_WRAP.join(re.escape(c) for c in value)))
             self._wrapped_cache = cached
         return cached
+
+
+def _wrappable(value: str) -> bool:
+    """Whether a secret value is looked for across wrapped lines (one line, not too long)."""
+    return "\n" not in value and MIN_SECRET_LEN <= len(value) <= MAX_WRAPPED_SECRET_LEN
 
 
 def _escape_tail(value: str) -> bool:
@@ -256,7 +260,7 @@ def _keep_breaks(match: re.Match[str]) -> str:
     text = match.group()
     if "\n" not in text:
         return text  # on one line: the plain pass masks it
-    pieces = re.split(r"(\x1b\[[0-9;]*m|[ \t]*(?:[│┃║|╎┆][ \t]*)?\r?\n[ \t]*(?:[│┃║|╎┆][ \t]*)?)", text)
+    pieces = re.split(rf"({_COLOUR}|{_EDGE}\r?\n{_EDGE})", text)
     out = [MASK]
     for number, piece in enumerate(pieces):
         if number % 2 and piece:
