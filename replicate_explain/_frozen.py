@@ -55,8 +55,7 @@ def _fields_of(cls: type) -> tuple[dataclasses.Field[Any], ...]:
             raise ValueError(
                 f"mutable default {type(spec.default)} for field {name} is not allowed: use default_factory"
             )
-        required = spec.default is _MISSING and spec.default_factory is _MISSING
-        if required and made and not _is_required(made[-1]):
+        if _is_required(spec) and made and not _is_required(made[-1]):
             raise TypeError(f"non-default argument {name!r} follows default argument")
         spec.name = name
         spec.type = annotation
@@ -101,11 +100,7 @@ class _Signature:
                 inspect.Parameter(
                     f.name,
                     inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                    default=f.default
-                    if f.default is not _MISSING
-                    else factory
-                    if not _is_required(f)
-                    else inspect.Parameter.empty,
+                    default=empty if _is_required(f) else factory if f.default is _MISSING else f.default,
                     annotation=f.type,
                 )
                 for f in dataclasses.fields(owner)
